@@ -1,0 +1,5 @@
+import sys
+
+from mlbalance.cli import main
+
+sys.exit(main())

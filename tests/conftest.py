@@ -1,0 +1,34 @@
+"""Shared fixtures."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATASETS = Path(os.environ.get("MLBALANCE_SHARED", ROOT.parent / "shared")) / "datasets"
+MULAN_SETS = (
+    "bibtex", "birds", "cal500", "emotions", "enron",
+    "flags", "genbase", "medical", "scene", "yeast",
+)
+
+os.environ.setdefault("MLBALANCE_NO_PROGRESS", "1")
+
+
+@pytest.fixture(scope="session")
+def shared_datasets() -> Path:
+    """``../shared/datasets``; skips the test with a reason when it is absent."""
+    if not SHARED_DATASETS.is_dir():
+        pytest.skip(f"shared datasets not found at {SHARED_DATASETS} (set MLBALANCE_SHARED)")
+    return SHARED_DATASETS
+
+
+@pytest.fixture(scope="session")
+def goemotions_dir(shared_datasets: Path) -> Path:
+    """``../shared/datasets/goemotions``; skips when absent."""
+    path = shared_datasets / "goemotions"
+    if not path.is_dir():
+        pytest.skip(f"GoEmotions not found at {path}")
+    return path
