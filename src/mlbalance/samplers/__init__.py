@@ -1,0 +1,65 @@
+"""Samplers that draw rare-label rows more often inside a PyTorch training loop.
+
+* :class:`RepeatFactorSampler` — LVIS repeat-factor sampling (Gupta et al. 2019) with
+  stochastic rounding per epoch, ``set_epoch``, ranks, exact ``__len__``.
+* :class:`ClassAwareSampler` — pick a label uniformly, then a row with it (Shen et al. 2016).
+* :class:`RepeatFactorIterableDataset` — the streaming variant over Parquet shards.
+* :func:`repeat_factors`, :func:`row_weights`, :func:`repeat_exposure`,
+  :func:`class_aware_exposure` — the numpy side (no torch), also in
+  :mod:`mlbalance.samplers.factors`.
+
+The torch classes are imported on first use (module ``__getattr__``), so
+``from mlbalance.samplers import repeat_factors`` works without torch.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from mlbalance.samplers.factors import (
+    LabelExposure,
+    class_aware_exposure,
+    class_aware_row_probabilities,
+    label_repeat_factors,
+    repeat_exposure,
+    repeat_factors,
+    row_weights,
+    stochastic_round,
+)
+
+if TYPE_CHECKING:  # pragma: no cover
+    from mlbalance.samplers.sampler import ClassAwareSampler, RepeatFactorSampler
+    from mlbalance.samplers.streaming import RepeatFactorIterableDataset
+
+__all__ = [
+    "ClassAwareSampler",
+    "LabelExposure",
+    "RepeatFactorIterableDataset",
+    "RepeatFactorSampler",
+    "class_aware_exposure",
+    "class_aware_row_probabilities",
+    "label_repeat_factors",
+    "repeat_exposure",
+    "repeat_factors",
+    "row_weights",
+    "stochastic_round",
+]
+
+_LAZY = {
+    "RepeatFactorSampler": "mlbalance.samplers.sampler",
+    "ClassAwareSampler": "mlbalance.samplers.sampler",
+    "RepeatFactorIterableDataset": "mlbalance.samplers.streaming",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
