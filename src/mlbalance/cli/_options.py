@@ -1,0 +1,110 @@
+"""Options shared by several commands, defined once."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from mlbalance.errors import ParameterError
+from mlbalance.io import LabelSpec, write_json
+
+__all__ = [
+    "add_input_arguments",
+    "add_json_argument",
+    "add_label_arguments",
+    "add_output_arguments",
+    "add_seed_argument",
+    "comma_list",
+    "emit_json",
+    "spec_from_args",
+]
+
+
+def comma_list(value: str) -> list[str]:
+    """Parse ``a,b,c`` into a list (empty items dropped)."""
+    return [v.strip() for v in value.split(",") if v.strip()]
+
+
+def add_label_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--label-column``, ``--label-sep``, ``--label-names``, ... (how labels are stored)."""
+    g = parser.add_argument_group(
+        "label layout",
+        "Where the labels are. Default: the layout stored in files mlbalance wrote, else a "
+        "list column named 'labels'.",
+    )
+    g.add_argument("--label-column", metavar="COL",
+                   help="label column: a list, a delimited string or label ids (default: labels)")
+    g.add_argument("--label-sep", metavar="SEP",
+                   help="delimiter of a string label column, e.g. '|' or ','")
+    g.add_argument("--label-names", metavar="FILE",
+                   help="file with one label name per line; integer label ids index it")
+    g.add_argument("--label-columns", metavar="A,B,...", type=comma_list,
+                   help="one 0/1 column per label, comma-separated")
+    g.add_argument("--label-prefix", metavar="PREFIX",
+                   help="every column starting with PREFIX is a 0/1 label column")
+    g.add_argument("--text-column", metavar="COL", help="text column (default: text)")
+    g.add_argument("--header-names", metavar="A,B,...", type=comma_list,
+                   help="column names of a CSV/TSV file that has no header row")
+    g.add_argument("--format", choices=("parquet", "csv", "tsv", "jsonl", "arff"),
+                   help="input format (default: from the file suffix)")
+
+
+def add_input_arguments(parser: argparse.ArgumentParser, *, help: str | None = None) -> None:
+    """The positional INPUT plus the label layout options."""
+    parser.add_argument(
+        "input", metavar="INPUT",
+        help=help or "dataset: a Parquet file or folder of shards, CSV, TSV, JSONL or ARFF",
+    )
+    add_label_arguments(parser)
+
+
+def spec_from_args(args: argparse.Namespace) -> LabelSpec | None:
+    """The LabelSpec the flags ask for, or None when no label flag was given."""
+    keys = ("label_column", "label_sep", "label_names", "label_columns", "label_prefix",
+            "text_column", "header_names")
+    if all(getattr(args, k, None) is None for k in keys):
+        return None
+    if getattr(args, "label_columns", None) and getattr(args, "label_prefix", None):
+        raise ParameterError("give --label-columns or --label-prefix, not both")
+    return LabelSpec(
+        column=args.label_column or "labels",
+        sep=args.label_sep,
+        names_file=args.label_names,
+        columns=tuple(args.label_columns) if args.label_columns else None,
+        prefix=args.label_prefix,
+        text_column=args.text_column or "text",
+        header_names=tuple(args.header_names) if args.header_names else None,
+    )
+
+
+def add_output_arguments(parser: argparse.ArgumentParser, *, required: bool = True,
+                         help: str = "output folder") -> None:
+    """``--out DIR`` and ``--overwrite``."""
+    parser.add_argument("--out", metavar="DIR", required=required, help=help)
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace a non-empty output folder")
+
+
+def add_json_argument(parser: argparse.ArgumentParser) -> None:
+    """``--json PATH`` (``-`` for stdout)."""
+    parser.add_argument("--json", metavar="PATH",
+                        help="also write the results as JSON to PATH ('-' for stdout)")
+
+
+def add_seed_argument(parser: argparse.ArgumentParser, default: int = 0) -> None:
+    """``--seed S``."""
+    parser.add_argument("--seed", type=int, default=default,
+                        help=f"random seed; the same seed gives the same output (default {default})")
+
+
+def emit_json(obj: Any, dest: str | None) -> None:
+    """Write *obj* as JSON to *dest* (``-`` = stdout; a path is written atomically)."""
+    if dest is None:
+        return
+    if dest == "-":
+        json.dump(obj, sys.stdout, indent=2, ensure_ascii=False)
+        sys.stdout.write("\n")
+    else:
+        write_json(obj, dest)

@@ -1,0 +1,277 @@
+"""Turn Arrow label columns (any supported shape) into a LabelMatrix, batch by batch.
+
+A :class:`LabelCollector` receives label batches (one per record batch), maps label values to
+provisional ids in first-seen order, and at the end builds the CSR matrix with the final
+vocabulary: the caller's vocabulary first, then any unseen labels sorted (numerically when every
+label is an integer). Per batch the work is vectorised (Arrow compute + numpy); only the small
+per-batch dictionaries are touched in Python.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import scipy.sparse as sp
+
+from mlbalance.errors import InputError
+from mlbalance.io.spec import LabelSpec
+from mlbalance.labels import LabelMatrix, _canonical_csr
+
+
+def _first_null(arr: pa.Array | pa.ChunkedArray) -> int:
+    mask = pc.is_null(arr)
+    idx = np.flatnonzero(np.asarray(mask.to_numpy(zero_copy_only=False)))
+    return int(idx[0])
+
+
+class LabelCollector:
+    """Accumulate label batches; :meth:`finish` returns the LabelMatrix."""
+
+    def __init__(self, spec: LabelSpec, source: str, vocabulary: Sequence[str] | None = None,
+                 id_names: Sequence[str] | None = None) -> None:
+        self.spec = spec
+        self.source = source
+        self.vocabulary = list(vocabulary) if vocabulary is not None else None
+        self.id_names = list(id_names) if id_names is not None else None
+        self._ids: dict[str, int] = {}
+        if self.vocabulary is not None:
+            self._ids = {n: i for i, n in enumerate(self.vocabulary)}
+        self._index_parts: list[np.ndarray] = []
+        self._length_parts: list[np.ndarray] = []
+        self.rows = 0
+        self.all_int = True
+
+    # -- helpers ---------------------------------------------------------------------------------
+    def _where(self, row: int | None = None, column: str | None = None) -> str:
+        col = column if column is not None else self.spec.column
+        where = f"{self.source}: column {col!r}"
+        return where if row is None else f"{where}, row {row}"
+
+    def _map_names(self, names: Sequence[object]) -> np.ndarray:
+        """Provisional ids of *names* (a small dictionary), adding unseen ones."""
+        out = np.empty(len(names), dtype=np.int64)
+        for i, name in enumerate(names):
+            key = str(name)
+            if not isinstance(name, (int, np.integer)) and not key.lstrip("-").isdigit():
+                self.all_int = False
+            got = self._ids.get(key)
+            if got is None:
+                got = len(self._ids)
+                self._ids[key] = got
+            out[i] = got
+        return out
+
+    def _names_of_ids(self, values: np.ndarray, offset_rows: np.ndarray) -> np.ndarray:
+        """Map integer label ids through ``names_file`` to provisional ids."""
+        assert self.id_names is not None
+        bad = (values < 0) | (values >= len(self.id_names))
+        if bad.any():
+            k = int(np.flatnonzero(bad)[0])
+            raise InputError(
+                f"{self._where(int(offset_rows[k]))}: label id {int(values[k])} is outside the "
+                f"{len(self.id_names)} names of {self.spec.names_file}"
+            )
+        table = self._map_names(self.id_names)
+        return table[values]
+
+    # -- batch kinds -----------------------------------------------------------------------------
+    def add(self, column: pa.Array | pa.ChunkedArray) -> None:
+        """Add one batch of the label column (list, string or integer)."""
+        if isinstance(column, pa.ChunkedArray):
+            column = column.combine_chunks() if column.num_chunks != 1 else column.chunk(0)
+        typ = column.type
+        if column.null_count:
+            raise InputError(f"{self._where(self.rows + _first_null(column))}: null label cell")
+        if pa.types.is_list(typ) or pa.types.is_large_list(typ):
+            self._add_lists(column)
+        elif pa.types.is_string(typ) or pa.types.is_large_string(typ):
+            self._add_strings(column)
+        elif pa.types.is_dictionary(typ):
+            self.add(column.cast(typ.value_type))
+        elif pa.types.is_integer(typ):
+            offsets = pa.array(np.arange(len(column) + 1, dtype=np.int32))
+            self._add_lists(pa.ListArray.from_arrays(offsets, column))
+        else:
+            raise InputError(
+                f"{self._where()}: has type {typ}; expected a list of labels, a string column "
+                "(one label, a JSON list, or delimited with --label-sep), or integer label ids"
+            )
+
+    def _add_strings(self, column: pa.Array) -> None:
+        if self.spec.sep is not None:
+            parts = pc.split_pattern(column, self.spec.sep)
+            flat = pc.utf8_trim_whitespace(parts.flatten())
+            lengths = np.asarray(pc.list_value_length(parts).to_numpy(zero_copy_only=False))
+            keep = np.asarray(pc.not_equal(flat, "").to_numpy(zero_copy_only=False))
+            rows = np.repeat(np.arange(len(column)), lengths)
+            lengths = np.bincount(rows[keep], minlength=len(column))
+            flat = flat.filter(pa.array(keep))
+            self._add_flat(flat, lengths.astype(np.int64))
+            return
+        first = pc.utf8_slice_codeunits(pc.utf8_trim_whitespace(column), 0, 1)
+        is_json = np.asarray(pc.equal(first, "[").to_numpy(zero_copy_only=False))
+        if is_json.any():
+            lists: list[list[object]] = []
+            for i, (cell, js) in enumerate(zip(column.to_pylist(), is_json)):
+                lists.append(self._parse_json_cell(cell, i) if js else ([cell] if cell else []))
+            self._add_lists(pa.array(lists, type=pa.list_(pa.string())))
+            return
+        # one label per cell; "" is no label
+        keep = np.asarray(pc.not_equal(column, "").to_numpy(zero_copy_only=False))
+        self._add_flat(column.filter(pa.array(keep)), keep.astype(np.int64))
+
+    def _parse_json_cell(self, cell: str, i: int) -> list[object]:
+        try:
+            value = json.loads(cell)
+        except json.JSONDecodeError:
+            try:
+                import ast
+
+                value = ast.literal_eval(cell)
+            except (ValueError, SyntaxError):
+                raise InputError(
+                    f"{self._where(self.rows + i)}: cannot parse label list {cell[:60]!r}"
+                ) from None
+        if not isinstance(value, (list, tuple)) or any(
+            isinstance(v, (list, dict, tuple)) or v is None for v in value
+        ):
+            raise InputError(
+                f"{self._where(self.rows + i)}: a label list must hold strings or ints, got "
+                f"{cell[:60]!r}"
+            )
+        return [str(v) for v in value]
+
+    def _add_lists(self, column: pa.Array) -> None:
+        values = column.values
+        offsets = np.asarray(column.offsets.to_numpy(zero_copy_only=False), dtype=np.int64)
+        if column.offset or offsets[0] != 0 or len(values) != offsets[-1]:
+            values = column.flatten()
+            offsets = offsets - offsets[0]
+        lengths = np.diff(offsets)
+        if values.null_count:
+            k = _first_null(values)
+            row = int(np.searchsorted(offsets, k, side="right") - 1)
+            raise InputError(f"{self._where(self.rows + row)}: null label inside a label list")
+        self._add_flat(values, lengths)
+
+    def _add_flat(self, values: pa.Array, lengths: np.ndarray) -> None:
+        """Add flattened label values with per-row lengths."""
+        typ = values.type
+        if pa.types.is_dictionary(typ):
+            codes = np.asarray(values.indices.to_numpy(zero_copy_only=False), dtype=np.int64)
+            ids = self._dictionary_ids(values.dictionary, codes, lengths)
+        elif pa.types.is_integer(typ):
+            ints = np.asarray(values.to_numpy(zero_copy_only=False), dtype=np.int64)
+            ids = self._int_ids(ints, lengths)
+        elif pa.types.is_string(typ) or pa.types.is_large_string(typ):
+            enc = pc.dictionary_encode(values)
+            codes = np.asarray(enc.indices.to_numpy(zero_copy_only=False), dtype=np.int64)
+            ids = self._dictionary_ids(enc.dictionary, codes, lengths)
+        else:
+            raise InputError(f"{self._where()}: labels of type {typ}; expected strings or ints")
+        self._index_parts.append(ids)
+        self._length_parts.append(lengths.astype(np.int64, copy=False))
+        self.rows += len(lengths)
+
+    def _dictionary_ids(self, dictionary: pa.Array, codes: np.ndarray,
+                        lengths: np.ndarray) -> np.ndarray:
+        words = dictionary.to_pylist()
+        if self.id_names is not None:
+            try:
+                as_int = np.array([int(w) for w in words], dtype=np.int64)
+            except ValueError:
+                bad = next(w for w in words if not str(w).strip().lstrip("-").isdigit())
+                raise InputError(
+                    f"{self._where()}: label {bad!r} is not an integer id, but --label-names "
+                    f"({self.spec.names_file}) maps ids to names"
+                ) from None
+            rows = np.repeat(np.arange(len(lengths)) + self.rows, lengths)
+            return self._names_of_ids(as_int[codes], rows)
+        return self._map_names(words)[codes]
+
+    def _int_ids(self, ints: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+        if self.id_names is not None:
+            rows = np.repeat(np.arange(len(lengths)) + self.rows, lengths)
+            return self._names_of_ids(ints, rows)
+        uniq, inverse = np.unique(ints, return_inverse=True)
+        return self._map_names([int(u) for u in uniq])[inverse]
+
+    def add_indicator(self, table: pa.Table, columns: list[str]) -> None:
+        """Add a batch of one-0/1-column-per-label data."""
+        if not columns:
+            raise InputError(f"{self.source}: no label columns (prefix {self.spec.prefix!r})")
+        names = [c[len(self.spec.prefix):] if self.spec.prefix else c for c in columns]
+        col_ids = self._map_names(names)
+        n = table.num_rows
+        mats = []
+        for name, cid in zip(columns, col_ids):
+            col = table.column(name)
+            if col.null_count:
+                raise InputError(f"{self._where(self.rows + _first_null(col), name)}: null value")
+            typ = col.type
+            if not (pa.types.is_integer(typ) or pa.types.is_boolean(typ)
+                    or pa.types.is_floating(typ)):
+                raise InputError(f"{self._where(None, name)}: has type {typ}; expected 0/1")
+            arr = np.asarray(col.to_numpy(), dtype=np.float64)
+            bad = (arr != 0) & (arr != 1)
+            if bad.any():
+                k = int(np.flatnonzero(bad)[0])
+                raise InputError(f"{self._where(self.rows + k, name)}: value {arr[k]!r} is not 0/1")
+            rows = np.flatnonzero(arr)
+            mats.append((rows, np.full(rows.size, cid, dtype=np.int64)))
+        rows = np.concatenate([m[0] for m in mats])
+        cols = np.concatenate([m[1] for m in mats])
+        order = np.lexsort((cols, rows))
+        self._index_parts.append(cols[order])
+        self._length_parts.append(np.bincount(rows, minlength=n).astype(np.int64))
+        self.rows += n
+
+    # -- result ----------------------------------------------------------------------------------
+    def finish(self, stats: dict[str, int] | None = None) -> LabelMatrix:
+        """The LabelMatrix of everything added; fills *stats* when given."""
+        provisional = list(self._ids)  # names in provisional-id order
+        given = self.vocabulary or []
+        if self.id_names is not None and self.vocabulary is None:
+            given = [n for n in self.id_names]
+        unseen = [n for n in provisional if n not in set(given)]
+        if self.all_int and all(n.lstrip("-").isdigit() for n in unseen):
+            unseen.sort(key=int)
+        else:
+            unseen.sort()
+        final = list(given) + unseen
+        pos = {n: i for i, n in enumerate(final)}
+        remap = np.array([pos[n] for n in provisional], dtype=np.int64)
+        indices = (np.concatenate(self._index_parts) if self._index_parts
+                   else np.zeros(0, dtype=np.int64))
+        lengths = (np.concatenate(self._length_parts) if self._length_parts
+                   else np.zeros(0, dtype=np.int64))
+        if remap.size and not np.array_equal(remap, np.arange(remap.size)):
+            indices = remap[indices]
+        itype = np.int32 if len(final) < 2**31 and indices.size < 2**31 else np.int64
+        indptr = np.zeros(lengths.size + 1, dtype=np.int64)
+        np.cumsum(lengths, out=indptr[1:])
+        matrix = _fast_canonical(indices.astype(itype, copy=False), indptr, len(final))
+        if stats is not None:
+            stats["duplicate_labels"] = int(indices.size - matrix.nnz)
+            stats["empty_rows"] = int(np.count_nonzero(np.diff(matrix.indptr) == 0))
+        return LabelMatrix(matrix, tuple(final))
+
+
+def _fast_canonical(indices: np.ndarray, indptr: np.ndarray, n_labels: int) -> sp.csr_matrix:
+    """CSR from row-major indices; skips the sort when rows are already strictly increasing."""
+    n_rows = indptr.size - 1
+    data = np.ones(indices.size, dtype=np.uint8)
+    if indices.size > 1:
+        step = np.diff(indices.astype(np.int64))
+        starts = indptr[1:-1]
+        starts = starts[(starts > 0) & (starts < indices.size)]
+        step[starts - 1] = 1  # a row boundary may step down
+        if bool((step > 0).all()):
+            return sp.csr_matrix((data, indices, indptr), shape=(n_rows, n_labels))
+    elif indices.size <= 1:
+        return sp.csr_matrix((data, indices, indptr), shape=(n_rows, n_labels))
+    return _canonical_csr(sp.csr_matrix((data, indices, indptr), shape=(n_rows, n_labels)))

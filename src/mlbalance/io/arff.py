@@ -1,0 +1,398 @@
+"""MULAN ARFF with its XML label file: dense and sparse ARFF, labels matched by name.
+
+A MULAN dataset is a Weka ARFF file (``@relation``, ``@attribute`` lines, ``@data``) whose
+label attributes are ``{0,1}`` nominal attributes, plus an XML file that names the labels
+(``<labels xmlns="http://mulan.sourceforge.net/labels"><label name="..."/>...``; labels may
+nest, for hierarchies). Label attributes are found by **name**: the XML order can differ from
+the ARFF's, and mlbalance keeps the ARFF attribute order (as mldr does). Without an XML file, a
+MEKA header (``@relation 'name: -C 6'``: the first 6 attributes are labels, ``-C -6`` the last
+6) is used.
+
+Data rows are dense (``v1,v2,...``, ``?`` = missing, values may be quoted) or sparse
+(``{index value, ...}``; an index left out holds 0 for a numeric attribute and the first
+declared value for a nominal one, as in Weka).
+
+Some MULAN sets come only as ``NAME-train.arff`` + ``NAME-test.arff``; when ``NAME.arff``
+does not exist but both halves do, :func:`read_arff` reads their concatenation (train first).
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import re
+import xml.etree.ElementTree as ET
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from mlbalance.errors import InputError
+from mlbalance.labels import LabelMatrix
+
+__all__ = ["ArffHeader", "find_xml", "read_arff", "read_arff_header", "read_mulan_xml"]
+
+PathLike = str | os.PathLike[str]
+_NUMERIC = ("numeric", "real", "integer")
+
+
+@dataclass(frozen=True)
+class _Attribute:
+    name: str
+    kind: str  # "numeric", "nominal", "string", "date"
+    values: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ArffHeader:
+    """The header of an ARFF file: relation name, attributes, and where ``@data`` starts."""
+
+    relation: str
+    attributes: tuple[_Attribute, ...]
+    data_line: int  # 1-based line number of the @data line
+
+
+# --------------------------------------------------------------------------------------------
+# header and XML
+# --------------------------------------------------------------------------------------------
+def _unquote(token: str) -> str:
+    token = token.strip()
+    if len(token) >= 2 and token[0] == token[-1] and token[0] in "'\"":
+        inner = token[1:-1]
+        return inner.replace("\\'", "'").replace('\\"', '"').replace("\\\\", "\\")
+    return token
+
+
+def _split_name(rest: str, path: Path, lineno: int) -> tuple[str, str]:
+    """Split ``name type`` where the name may be quoted."""
+    rest = rest.strip()
+    if rest[:1] in ("'", '"'):
+        q = rest[0]
+        i = 1
+        while i < len(rest):
+            if rest[i] == "\\":
+                i += 2
+                continue
+            if rest[i] == q:
+                break
+            i += 1
+        if i >= len(rest):
+            raise InputError(f"{path}: line {lineno}: unterminated quoted attribute name")
+        return _unquote(rest[: i + 1]), rest[i + 1 :].strip()
+    parts = rest.split(None, 1)
+    if len(parts) != 2:
+        raise InputError(f"{path}: line {lineno}: @attribute needs a name and a type")
+    return parts[0], parts[1].strip()
+
+
+def _parse_nominal(spec: str) -> tuple[str, ...]:
+    inner = spec.strip()[1:-1]
+    reader = csv.reader([inner], skipinitialspace=True, quotechar="'")
+    return tuple(_unquote(v) for v in next(reader, []))
+
+
+def read_arff_header(path: PathLike) -> ArffHeader:
+    """Parse the header of an ARFF file (everything before ``@data``)."""
+    p = Path(path)
+    relation = ""
+    attrs: list[_Attribute] = []
+    try:
+        fh = p.open(encoding="utf-8", errors="replace")
+    except OSError as exc:
+        raise InputError(f"{p}: cannot open ({exc.strerror})") from None
+    with fh:
+        for lineno, raw in enumerate(fh, start=1):
+            line = raw.strip()
+            if not line or line.startswith("%"):
+                continue
+            low = line.lower()
+            if low.startswith("@relation"):
+                relation = _unquote(line[len("@relation") :])
+            elif low.startswith("@attribute"):
+                name, typ = _split_name(line[len("@attribute") :], p, lineno)
+                tlow = typ.lower()
+                if typ.startswith("{"):
+                    if not typ.rstrip().endswith("}"):
+                        raise InputError(f"{p}: line {lineno}: unterminated nominal value list")
+                    attrs.append(_Attribute(name, "nominal", _parse_nominal(typ)))
+                elif tlow.split()[0] in _NUMERIC:
+                    attrs.append(_Attribute(name, "numeric"))
+                elif tlow.startswith("string"):
+                    attrs.append(_Attribute(name, "string"))
+                elif tlow.startswith("date"):
+                    attrs.append(_Attribute(name, "date"))
+                else:
+                    raise InputError(
+                        f"{p}: line {lineno}: unsupported type {typ!r} of attribute {name!r}"
+                    )
+            elif low.startswith("@data"):
+                if not attrs:
+                    raise InputError(f"{p}: no @attribute lines before @data")
+                return ArffHeader(relation, tuple(attrs), lineno)
+            else:
+                raise InputError(f"{p}: line {lineno}: expected @relation, @attribute or @data")
+    raise InputError(f"{p}: not an ARFF file (no @data line)")
+
+
+def read_mulan_xml(path: PathLike) -> list[str]:
+    """Label names from a MULAN XML label file, in document order (nested labels included)."""
+    p = Path(path)
+    try:
+        root = ET.parse(p).getroot()
+    except OSError as exc:
+        raise InputError(f"{p}: cannot open ({exc.strerror})") from None
+    except ET.ParseError as exc:
+        raise InputError(f"{p}: not valid XML ({exc})") from None
+    names = [el.get("name") for el in root.iter() if el.tag.rsplit("}", 1)[-1] == "label"]
+    if not names or any(n is None for n in names):
+        raise InputError(f"{p}: no <label name=...> elements")
+    return [str(n) for n in names]
+
+
+def find_xml(arff_path: PathLike) -> Path | None:
+    """The XML label file beside an ARFF: ``NAME.xml``, or for ``NAME-train.arff`` ``NAME.xml``."""
+    p = Path(arff_path)
+    candidates = [p.with_suffix(".xml")]
+    stem = re.sub(r"-(train|test)$", "", p.stem)
+    candidates.append(p.with_name(stem + ".xml"))
+    return next((c for c in candidates if c.is_file()), None)
+
+
+def _meka_labels(header: ArffHeader) -> list[int] | None:
+    m = re.search(r"-C\s+(-?\d+)", header.relation)
+    if not m:
+        return None
+    c = int(m.group(1))
+    n = len(header.attributes)
+    if c == 0 or abs(c) > n:
+        return None
+    return list(range(c)) if c > 0 else list(range(n + c, n))
+
+
+# --------------------------------------------------------------------------------------------
+# data
+# --------------------------------------------------------------------------------------------
+def _split_dense(line: str) -> list[str]:
+    if "'" in line or '"' in line:
+        return [_unquote(v) for v in next(csv.reader([line], skipinitialspace=True, quotechar="'"))]
+    return [v.strip() for v in line.split(",")]
+
+
+def _read_rows(path: Path, header: ArffHeader) -> tuple[list[list[str]], list[int], list[dict[int, str]]]:
+    """Dense rows as value lists; sparse rows as {index: value} dicts; plus line numbers."""
+    n = len(header.attributes)
+    dense: list[list[str]] = []
+    sparse: list[dict[int, str]] = []
+    order: list[int] = []  # for each row: >= 0 index into dense, < 0 ~index into sparse
+    lines: list[int] = []
+    with path.open(encoding="utf-8", errors="replace") as fh:
+        for lineno, raw in enumerate(fh, start=1):
+            if lineno <= header.data_line:
+                continue
+            line = raw.strip()
+            if not line or line.startswith("%"):
+                continue
+            if line.startswith("{"):
+                if not line.endswith("}"):
+                    raise InputError(f"{path}: line {lineno}: sparse row without closing '}}'")
+                row: dict[int, str] = {}
+                body = line[1:-1].strip()
+                for item in body.split(",") if body else []:
+                    parts = item.strip().split(None, 1)
+                    if len(parts) != 2 or not parts[0].isdigit():
+                        raise InputError(
+                            f"{path}: line {lineno}: malformed sparse entry {item.strip()!r}"
+                        )
+                    idx = int(parts[0])
+                    if idx >= n:
+                        raise InputError(
+                            f"{path}: line {lineno}: attribute index {idx} out of range "
+                            f"(the file has {n} attributes)"
+                        )
+                    row[idx] = _unquote(parts[1])
+                order.append(~len(sparse))
+                sparse.append(row)
+            else:
+                values = _split_dense(line)
+                if len(values) != n:
+                    raise InputError(
+                        f"{path}: line {lineno}: {len(values)} values, expected {n}"
+                    )
+                order.append(len(dense))
+                dense.append(values)
+            lines.append(lineno)
+    if not lines:
+        raise InputError(f"{path}: the dataset has no rows")
+    # materialise sparse rows densely in file order (ARFF files are small)
+    defaults = [
+        "0" if a.kind == "numeric" else (a.values[0] if a.values else "") for a in header.attributes
+    ]
+    rows: list[list[str]] = []
+    for o in order:
+        if o >= 0:
+            rows.append(dense[o])
+        else:
+            r = list(defaults)
+            for i, v in sparse[~o].items():
+                r[i] = v
+            rows.append(r)
+    return rows, lines, []
+
+
+def _column(
+    values: list[str], attr: _Attribute, path: Path, lines: list[int]
+) -> np.ndarray | pd.Categorical | list[str]:
+    if attr.kind == "numeric":
+        arr = np.asarray(values, dtype=object)
+        missing = arr == "?"
+        arr[missing] = "nan"
+        try:
+            return arr.astype(np.float64)
+        except ValueError:
+            for i, v in enumerate(values):
+                try:
+                    float(v)
+                except ValueError:
+                    raise InputError(
+                        f"{path}: line {lines[i]}: attribute {attr.name!r}: "
+                        f"{v!r} is not a number"
+                    ) from None
+            raise
+    if attr.kind == "nominal":
+        allowed = set(attr.values)
+        for i, v in enumerate(values):
+            if v not in allowed and v != "?":
+                raise InputError(
+                    f"{path}: line {lines[i]}: attribute {attr.name!r}: {v!r} is not one of "
+                    f"its declared values"
+                )
+        codes = [v if v != "?" else None for v in values]
+        return pd.Categorical(codes, categories=list(attr.values))
+    return [v if v != "?" else None for v in values]  # type: ignore[misc]
+
+
+def _read_one(
+    path: Path, label_names: list[str] | None, xml_path: Path | None
+) -> tuple[pd.DataFrame, LabelMatrix]:
+    header = read_arff_header(path)
+    names = [a.name for a in header.attributes]
+    if label_names is not None:
+        present = set(names)
+        missing = [n for n in label_names if n not in present]
+        if missing:
+            raise InputError(
+                f"{xml_path}: names {len(missing)} label(s) that {path.name} lacks, e.g. "
+                f"{missing[0]!r}"
+            )
+        wanted = set(label_names)
+        label_idx = [i for i, n in enumerate(names) if n in wanted]
+    else:
+        meka = _meka_labels(header)
+        if meka is None:
+            raise InputError(
+                f"{path}: no label attributes: give the MULAN XML label file (none found "
+                f"beside it) or a MEKA header ('-C N' in @relation)"
+            )
+        label_idx = meka
+    if not label_idx:
+        raise InputError(f"{path}: no label attributes")
+    for i in label_idx:
+        a = header.attributes[i]
+        if a.kind != "nominal" and a.kind != "numeric":
+            raise InputError(f"{path}: label attribute {a.name!r} is {a.kind}, expected {{0,1}}")
+    rows, lines, _ = _read_rows(path, header)
+    columns = list(zip(*rows, strict=True))
+    # labels
+    n_rows = len(rows)
+    lab = np.zeros((n_rows, len(label_idx)), dtype=np.uint8)
+    for j, i in enumerate(label_idx):
+        col = columns[i]
+        ones = np.fromiter((v == "1" for v in col), dtype=bool, count=n_rows)
+        zeros = np.fromiter((v == "0" for v in col), dtype=bool, count=n_rows)
+        bad = ~(ones | zeros)
+        if bad.any():
+            r = int(np.argmax(bad))
+            raise InputError(
+                f"{path}: line {lines[r]}: label {names[i]!r} has value {col[r]!r}, "
+                f"expected 0 or 1"
+            )
+        lab[:, j] = ones
+    labels = LabelMatrix.from_sparse(
+        sp.csr_matrix(lab), names=[names[i] for i in label_idx]
+    )
+    # features
+    is_label = set(label_idx)
+    feats = {}
+    for i, a in enumerate(header.attributes):
+        if i in is_label:
+            continue
+        feats[a.name] = _column(list(columns[i]), a, path, lines)
+    return pd.DataFrame(feats), labels
+
+
+def read_arff(
+    arff_path: PathLike | Sequence[PathLike], xml_path: PathLike | None = None
+) -> tuple[pd.DataFrame, LabelMatrix]:
+    """Read a MULAN dataset: features and labels.
+
+    Parameters
+    ----------
+    arff_path : path-like or sequence of path-likes
+        The ARFF file; several files (e.g. ``train`` and ``test``) are concatenated in order
+        and must share their attributes. ``NAME.arff`` that does not exist but has
+        ``NAME-train.arff`` and ``NAME-test.arff`` beside it reads those two.
+    xml_path : path-like, optional
+        The MULAN XML label file. Default: ``NAME.xml`` beside the (first) ARFF file; without
+        one, a MEKA ``-C N`` header.
+
+    Returns
+    -------
+    features : pandas.DataFrame
+        The non-label attributes in file order: numeric as float64 (``?`` is NaN), nominal as
+        ``Categorical`` with the declared categories, string/date as str.
+    labels : LabelMatrix
+        The label attributes in ARFF order.
+
+    Raises
+    ------
+    InputError
+        Missing file, an ARFF without label attributes, an XML naming labels the ARFF lacks,
+        a malformed row or value (the message names the file and line).
+    """
+    if isinstance(arff_path, (str, os.PathLike)):
+        p = Path(arff_path)
+        if not p.exists():
+            halves = [p.with_name(f"{p.stem}-{part}{p.suffix}") for part in ("train", "test")]
+            if all(h.is_file() for h in halves):
+                paths = halves
+            else:
+                raise InputError(f"{p}: no such file")
+        else:
+            paths = [p]
+    else:
+        paths = [Path(x) for x in arff_path]
+        if not paths:
+            raise InputError("read_arff: no ARFF file given")
+    for p in paths:
+        if not p.is_file():
+            raise InputError(f"{p}: no such file")
+    xml = Path(xml_path) if xml_path is not None else find_xml(paths[0])
+    if xml is None:
+        xml = next((x for x in (find_xml(p) for p in paths) if x), None)
+    label_names = read_mulan_xml(xml) if xml is not None else None
+    parts = [_read_one(p, label_names, xml) for p in paths]
+    if len(parts) == 1:
+        return parts[0]
+    first_names = parts[0][1].names
+    first_cols = list(parts[0][0].columns)
+    for (f, lm), p in zip(parts[1:], paths[1:], strict=True):
+        if lm.names != first_names or list(f.columns) != first_cols:
+            raise InputError(f"{p}: its attributes differ from {paths[0]}'s; cannot concatenate")
+    feats = pd.concat([f for f, _ in parts], ignore_index=True)
+    labels = LabelMatrix(
+        sp.vstack([lm.matrix for _, lm in parts], format="csr"), first_names
+    )
+    return feats, labels
