@@ -19,6 +19,7 @@ does not exist but both halves do, :func:`read_arff` reads their concatenation (
 from __future__ import annotations
 
 import csv
+import math
 import os
 import re
 import xml.etree.ElementTree as ET
@@ -181,12 +182,17 @@ def _split_dense(line: str) -> list[str]:
     return [v.strip() for v in line.split(",")]
 
 
-def _read_rows(path: Path, header: ArffHeader) -> tuple[list[list[str]], list[int], list[dict[int, str]]]:
-    """Dense rows as value lists; sparse rows as {index: value} dicts; plus line numbers."""
+def _read_rows(path: Path, header: ArffHeader) -> tuple[int, list[_Cells], list[int]]:
+    """Read the data section column-wise.
+
+    Returns the row count, one :class:`_Cells` per attribute (the rows that hold an explicit
+    value, and those values as strings) and the file line number of every row.
+    """
     n = len(header.attributes)
-    dense: list[list[str]] = []
-    sparse: list[dict[int, str]] = []
-    order: list[int] = []  # for each row: >= 0 index into dense, < 0 ~index into sparse
+    dense_rows: list[int] = []
+    dense_vals: list[list[str]] = []
+    sp_rows: list[list[int]] = [[] for _ in range(n)]
+    sp_vals: list[list[str]] = [[] for _ in range(n)]
     lines: list[int] = []
     with path.open(encoding="utf-8", errors="replace") as fh:
         for lineno, raw in enumerate(fh, start=1):
@@ -195,10 +201,11 @@ def _read_rows(path: Path, header: ArffHeader) -> tuple[list[list[str]], list[in
             line = raw.strip()
             if not line or line.startswith("%"):
                 continue
+            r = len(lines)
+            lines.append(lineno)
             if line.startswith("{"):
                 if not line.endswith("}"):
                     raise InputError(f"{path}: line {lineno}: sparse row without closing '}}'")
-                row: dict[int, str] = {}
                 body = line[1:-1].strip()
                 for item in body.split(",") if body else []:
                     parts = item.strip().split(None, 1)
@@ -212,66 +219,79 @@ def _read_rows(path: Path, header: ArffHeader) -> tuple[list[list[str]], list[in
                             f"{path}: line {lineno}: attribute index {idx} out of range "
                             f"(the file has {n} attributes)"
                         )
-                    row[idx] = _unquote(parts[1])
-                order.append(~len(sparse))
-                sparse.append(row)
+                    sp_rows[idx].append(r)
+                    sp_vals[idx].append(_unquote(parts[1]))
             else:
                 values = _split_dense(line)
                 if len(values) != n:
-                    raise InputError(
-                        f"{path}: line {lineno}: {len(values)} values, expected {n}"
-                    )
-                order.append(len(dense))
-                dense.append(values)
-            lines.append(lineno)
+                    raise InputError(f"{path}: line {lineno}: {len(values)} values, expected {n}")
+                dense_rows.append(r)
+                dense_vals.append(values)
     if not lines:
         raise InputError(f"{path}: the dataset has no rows")
-    # materialise sparse rows densely in file order (ARFF files are small)
-    defaults = [
-        "0" if a.kind == "numeric" else (a.values[0] if a.values else "") for a in header.attributes
-    ]
-    rows: list[list[str]] = []
-    for o in order:
-        if o >= 0:
-            rows.append(dense[o])
+    cells: list[_Cells] = []
+    dense_cols = list(zip(*dense_vals, strict=True)) if dense_vals else [()] * n
+    dr = np.asarray(dense_rows, dtype=np.int64)
+    for j in range(n):
+        if not sp_rows[j]:
+            cells.append(_Cells(dr, list(dense_cols[j])))
+        elif not dense_rows:
+            cells.append(_Cells(np.asarray(sp_rows[j], dtype=np.int64), sp_vals[j]))
         else:
-            r = list(defaults)
-            for i, v in sparse[~o].items():
-                r[i] = v
-            rows.append(r)
-    return rows, lines, []
+            cells.append(_Cells(
+                np.concatenate([dr, np.asarray(sp_rows[j], dtype=np.int64)]),
+                list(dense_cols[j]) + sp_vals[j],
+            ))
+    return len(lines), cells, lines
+
+
+@dataclass
+class _Cells:
+    rows: np.ndarray  # rows with an explicit value
+    values: list[str]
 
 
 def _column(
-    values: list[str], attr: _Attribute, path: Path, lines: list[int]
-) -> np.ndarray | pd.Categorical | list[str]:
+    cells: _Cells, n_rows: int, attr: _Attribute, path: Path, lines: list[int]
+) -> np.ndarray | pd.Categorical | list[str | None]:
+    """One feature column; rows without an explicit (sparse) value hold 0 / the first value."""
+    vals = cells.values
     if attr.kind == "numeric":
-        arr = np.asarray(values, dtype=object)
-        missing = arr == "?"
-        arr[missing] = "nan"
+        out = np.zeros(n_rows, dtype=np.float64)
         try:
-            return arr.astype(np.float64)
+            out[cells.rows] = [math.nan if v == "?" else float(v) for v in vals]
         except ValueError:
-            for i, v in enumerate(values):
-                try:
-                    float(v)
-                except ValueError:
-                    raise InputError(
-                        f"{path}: line {lines[i]}: attribute {attr.name!r}: "
-                        f"{v!r} is not a number"
-                    ) from None
-            raise
+            i = next(i for i, v in enumerate(vals) if v != "?" and not _is_float(v))
+            raise InputError(
+                f"{path}: line {lines[cells.rows[i]]}: attribute {attr.name!r}: "
+                f"{vals[i]!r} is not a number"
+            ) from None
+        return out
     if attr.kind == "nominal":
-        allowed = set(attr.values)
-        for i, v in enumerate(values):
-            if v not in allowed and v != "?":
-                raise InputError(
-                    f"{path}: line {lines[i]}: attribute {attr.name!r}: {v!r} is not one of "
-                    f"its declared values"
-                )
-        codes = [v if v != "?" else None for v in values]
-        return pd.Categorical(codes, categories=list(attr.values))
-    return [v if v != "?" else None for v in values]  # type: ignore[misc]
+        index = {v: k for k, v in enumerate(attr.values)}
+        index["?"] = -1
+        codes = np.zeros(n_rows, dtype=np.int64)
+        try:
+            codes[cells.rows] = [index[v] for v in vals]
+        except KeyError:
+            i = next(i for i, v in enumerate(vals) if v not in index)
+            raise InputError(
+                f"{path}: line {lines[cells.rows[i]]}: attribute {attr.name!r}: {vals[i]!r} "
+                f"is not one of its declared values"
+            ) from None
+        return pd.Categorical.from_codes(codes, categories=list(attr.values))
+    out_s: list[str | None] = [""] * n_rows
+    for r, v in zip(cells.rows.tolist(), vals, strict=True):
+        out_s[r] = None if v == "?" else v
+    return out_s
+
+
+def _is_float(v: str) -> bool:
+    try:
+        float(v)
+    except ValueError:
+        return False
+    return True
 
 
 def _read_one(
@@ -303,33 +323,36 @@ def _read_one(
         a = header.attributes[i]
         if a.kind != "nominal" and a.kind != "numeric":
             raise InputError(f"{path}: label attribute {a.name!r} is {a.kind}, expected {{0,1}}")
-    rows, lines, _ = _read_rows(path, header)
-    columns = list(zip(*rows, strict=True))
-    # labels
-    n_rows = len(rows)
+    n_rows, cells, lines = _read_rows(path, header)
     lab = np.zeros((n_rows, len(label_idx)), dtype=np.uint8)
     for j, i in enumerate(label_idx):
-        col = columns[i]
-        ones = np.fromiter((v == "1" for v in col), dtype=bool, count=n_rows)
-        zeros = np.fromiter((v == "0" for v in col), dtype=bool, count=n_rows)
-        bad = ~(ones | zeros)
+        a = header.attributes[i]
+        c = cells[i]
+        one = "1"
+        zero = "0" if a.kind == "numeric" else (a.values[0] if a.values else "0")
+        if a.kind == "nominal" and set(a.values) - {"0", "1"}:
+            raise InputError(
+                f"{path}: label attribute {a.name!r} has values {{{','.join(a.values)}}}, "
+                f"expected {{0,1}}"
+            )
+        vals = np.asarray(c.values, dtype=object)
+        ones = vals == one
+        bad = ~(ones | (vals == "0"))
         if bad.any():
             r = int(np.argmax(bad))
             raise InputError(
-                f"{path}: line {lines[r]}: label {names[i]!r} has value {col[r]!r}, "
-                f"expected 0 or 1"
+                f"{path}: line {lines[c.rows[r]]}: label {a.name!r} has value "
+                f"{c.values[r]!r}, expected 0 or 1"
             )
-        lab[:, j] = ones
-    labels = LabelMatrix.from_sparse(
-        sp.csr_matrix(lab), names=[names[i] for i in label_idx]
-    )
-    # features
+        col = np.full(n_rows, 1 if zero == "1" else 0, dtype=np.uint8)
+        col[c.rows] = ones
+        lab[:, j] = col
+    labels = LabelMatrix.from_sparse(sp.csr_matrix(lab), names=[names[i] for i in label_idx])
     is_label = set(label_idx)
     feats = {}
     for i, a in enumerate(header.attributes):
-        if i in is_label:
-            continue
-        feats[a.name] = _column(list(columns[i]), a, path, lines)
+        if i not in is_label:
+            feats[a.name] = _column(cells[i], n_rows, a, path, lines)
     return pd.DataFrame(feats), labels
 
 

@@ -1,0 +1,550 @@
+"""Imbalance measures of a multilabel dataset, computed from its CSR label matrix.
+
+The definitions are those of the R package **mldr** (Charte & Charte, "Working with
+multilabel datasets in R: the mldr package", The R Journal 7(2), 2015), the reference
+implementation, and of the papers that introduced them:
+
+* IRLbl, MeanIR, CVIR — Charte, Rivera, del Jesus & Herrera, "Addressing imbalance in
+  multilabel classification: measures and random resampling algorithms",
+  Neurocomputing 163 (2015). ``IRLbl(l) = max_l' count(l') / count(l)``; MeanIR is the mean
+  IRLbl; CVIR the (sample) standard deviation of IRLbl divided by MeanIR.
+* SCUMBLE — Charte, Rivera, del Jesus & Herrera, "Dealing with difficult minority labels
+  in imbalanced multilabel data sets", Neurocomputing 326 (2019) (first in HAIS 2014).
+  For a row *i* with labels ``L_i``: ``SCUMBLE_i = 1 - (prod IRLbl)^(1/|L_i|) / mean IRLbl``
+  (the Atkinson index of the row's IRLbls), 0 for a row without labels. The dataset's
+  SCUMBLE is the mean over all rows; a label's SCUMBLE the mean over the rows that have it.
+* TCS (theoretical complexity score) — Charte et al., "Tips, guidelines and tools for
+  managing multi-label datasets: the mldr.datasets R package and the Cometa data
+  repository", Neurocomputing 289 (2018): ``log(features * labels * distinct labelsets)``.
+
+Every value here equals mldr's (R/measures.R) on the ten MULAN sets in
+``../shared/datasets/mulan`` to within 1e-12 relative; the tests check it. The row SCUMBLE is
+computed as mldr does it — the product of the IRLbls to the power ``1/k`` — so cancellation in
+``1 - ratio`` rounds the same way; where that product overflows or underflows (rows with many
+very rare labels, which mldr would turn into ``NaN``) the geometric mean is taken from logs.
+
+Where mldr's behaviour is not sensible, mlbalance deviates, and says so:
+
+* A label with **no rows** (possible when a vocabulary is shared by several splits) gets
+  ``IRLbl = inf`` here; mldr sets it to 0, which pulls MeanIR *down* as labels vanish.
+  MeanIR, MaxIR and CVIR are taken over the labels that have at least one row (on data
+  without absent labels this is exactly mldr's value). JSON output writes ``inf`` as null.
+* The dataset SCUMBLE CV is 0 when every row's SCUMBLE is 0 (mldr: ``0/0 = NaN``). A label's
+  SCUMBLE CV is NaN for a label with fewer than two rows (as mldr's ``NA``) and 0 when its mean
+  SCUMBLE is 0 (as mldr).
+* TCS needs the number of input features. For text data there is no such number: pass
+  ``n_features=None`` and the features factor is left out (``log(labels * labelsets)``).
+
+Everything is vectorised numpy over the CSR arrays, in row blocks so that temporary memory
+stays bounded; nothing is ever densified over rows. Distinct labelsets are counted exactly:
+rows are grouped by their number of labels and each group's label ids are packed into one
+integer (base ``n_labels``) while it fits in 64 bits; larger rows are hashed and the hash is
+verified.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+
+from mlbalance.errors import InputError, ParameterError
+from mlbalance.labels import LabelMatrix, as_label_matrix
+
+__all__ = [
+    "LabelsetStats",
+    "Measures",
+    "cardinality",
+    "compute_measures",
+    "cooccurrence",
+    "cvir",
+    "density",
+    "irlbl",
+    "label_counts",
+    "label_frequencies",
+    "label_scumble",
+    "labelset_stats",
+    "max_ir",
+    "mean_ir",
+    "minority_labels",
+    "rare_for_folds",
+    "rare_for_test",
+    "row_scumble",
+    "rows_without_labels",
+    "scumble",
+    "scumble_cv",
+    "tcs",
+    "top_pairs",
+]
+
+_BLOCK_ROWS = 1 << 20  # rows per block in the row-wise passes (bounds temporary memory)
+
+
+# --------------------------------------------------------------------------------------------
+# counts and imbalance ratios
+# --------------------------------------------------------------------------------------------
+def _lm(y: Any) -> LabelMatrix:
+    lm = as_label_matrix(y)
+    if lm.n_rows == 0:
+        raise InputError("the dataset is empty: no rows to measure")
+    return lm
+
+
+def label_counts(y: Any) -> np.ndarray:
+    """Rows per label (int64), in column order."""
+    return as_label_matrix(y).counts()
+
+
+def label_frequencies(y: Any) -> np.ndarray:
+    """Fraction of rows that carry each label (mldr's ``freq``)."""
+    lm = _lm(y)
+    return lm.counts() / lm.n_rows
+
+
+def rows_without_labels(y: Any) -> int:
+    """Number of rows with an empty labelset."""
+    return int(np.count_nonzero(as_label_matrix(y).row_sizes() == 0))
+
+
+def cardinality(y: Any) -> float:
+    """Label cardinality: the mean number of labels per row."""
+    lm = _lm(y)
+    return lm.nnz / lm.n_rows
+
+
+def density(y: Any) -> float:
+    """Label density: cardinality divided by the number of labels."""
+    lm = _lm(y)
+    if lm.n_labels == 0:
+        raise InputError("the label vocabulary is empty: density is undefined")
+    return lm.nnz / lm.n_rows / lm.n_labels
+
+
+def _irlbl_from_counts(counts: np.ndarray) -> np.ndarray:
+    counts = np.asarray(counts, dtype=np.int64)
+    top = counts.max() if counts.size else 0
+    out = np.full(counts.shape, np.inf)
+    present = counts > 0
+    out[present] = top / counts[present]
+    return out
+
+
+def irlbl(y: Any) -> np.ndarray:
+    """Imbalance ratio per label: ``max count / count(label)``.
+
+    The most frequent label has 1, rarer labels more. A label with no rows gets ``inf``
+    (mldr gives 0; see the module notes).
+    """
+    return _irlbl_from_counts(label_counts(y))
+
+
+def _ir_summary(ir: np.ndarray) -> tuple[float, float, float]:
+    """MeanIR, MaxIR and CVIR over the finite IRLbls (labels with at least one row)."""
+    finite = ir[np.isfinite(ir)]
+    if finite.size == 0:
+        return math.nan, math.nan, math.nan
+    mean = float(finite.mean())
+    mx = float(finite.max())
+    cv = float(finite.std(ddof=1) / mean) if finite.size > 1 else 0.0
+    return mean, mx, cv
+
+
+def mean_ir(y: Any) -> float:
+    """MeanIR: the mean IRLbl over the labels that have rows."""
+    return _ir_summary(irlbl(y))[0]
+
+
+def max_ir(y: Any) -> float:
+    """MaxIR: the largest IRLbl over the labels that have rows."""
+    return _ir_summary(irlbl(y))[1]
+
+
+def cvir(y: Any) -> float:
+    """CVIR: sample standard deviation of IRLbl divided by MeanIR (labels with rows)."""
+    return _ir_summary(irlbl(y))[2]
+
+
+def minority_labels(y: Any) -> np.ndarray:
+    """Boolean mask of minority labels: present labels whose IRLbl exceeds MeanIR.
+
+    This is the minority set of ML-ROS / ML-RUS / MLSMOTE (Charte et al., 2015).
+    """
+    ir = irlbl(y)
+    mean = _ir_summary(ir)[0]
+    return np.isfinite(ir) & (ir > mean)
+
+
+# --------------------------------------------------------------------------------------------
+# SCUMBLE
+# --------------------------------------------------------------------------------------------
+def _row_blocks(n_rows: int, block: int = _BLOCK_ROWS) -> list[tuple[int, int]]:
+    return [(a, min(a + block, n_rows)) for a in range(0, n_rows, block)] or [(0, 0)]
+
+
+def _row_scumble_from(lm: LabelMatrix, ir: np.ndarray) -> np.ndarray:
+    m = lm.matrix
+    indptr, indices = m.indptr, m.indices
+    sizes = np.diff(indptr)
+    out = np.zeros(lm.n_rows, dtype=np.float64)
+    for a, b in _row_blocks(lm.n_rows):
+        s, e = int(indptr[a]), int(indptr[b])
+        if e == s:
+            continue
+        k = sizes[a:b]
+        nz = k > 0
+        starts = (indptr[a:b][nz] - s).astype(np.intp)
+        vals = ir[indices[s:e]]
+        kk = k[nz].astype(np.float64)
+        means = np.add.reduceat(vals, starts) / kk
+        with np.errstate(over="ignore", under="ignore"):
+            gm = np.power(np.multiply.reduceat(vals, starts), 1.0 / kk)
+        bad = ~np.isfinite(gm) | (gm == 0)
+        if bad.any():
+            logs = np.add.reduceat(np.log(vals), starts)
+            gm[bad] = np.exp(logs[bad] / kk[bad])
+        block = out[a:b]
+        block[nz] = 1.0 - gm / means
+    return out
+
+
+def row_scumble(y: Any) -> np.ndarray:
+    """SCUMBLE of each row (0 for a row without labels)."""
+    lm = _lm(y)
+    return _row_scumble_from(lm, _irlbl_from_counts(lm.counts()))
+
+
+def _scumble_summary(rows: np.ndarray) -> tuple[float, float]:
+    mean = float(rows.mean())
+    if rows.size < 2 or mean == 0.0:
+        return mean, 0.0
+    return mean, float(rows.std(ddof=1) / mean)
+
+
+def scumble(y: Any) -> float:
+    """SCUMBLE of the dataset: the mean row SCUMBLE (over all rows, empty rows count 0)."""
+    return _scumble_summary(row_scumble(y))[0]
+
+
+def scumble_cv(y: Any) -> float:
+    """Coefficient of variation (sample sd / mean) of the row SCUMBLE; 0 when the mean is 0."""
+    return _scumble_summary(row_scumble(y))[1]
+
+
+def _label_scumble_from(
+    lm: LabelMatrix, rows: np.ndarray, counts: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    m = lm.matrix
+    indptr, indices = m.indptr, m.indices
+    sizes = np.diff(indptr)
+    n_labels = lm.n_labels
+    sums = np.zeros(n_labels)
+    blocks = _row_blocks(lm.n_rows)
+    for a, b in blocks:
+        s, e = int(indptr[a]), int(indptr[b])
+        if e > s:
+            per_nnz = np.repeat(rows[a:b], sizes[a:b])
+            sums += np.bincount(indices[s:e], weights=per_nnz, minlength=n_labels)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = np.where(counts > 0, sums / np.maximum(counts, 1), 0.0)
+    # second pass: squared deviations from each label's mean (two-pass, as R's sd()).
+    sq = np.zeros(n_labels)
+    for a, b in blocks:
+        s, e = int(indptr[a]), int(indptr[b])
+        if e > s:
+            lab = indices[s:e]
+            dev = np.repeat(rows[a:b], sizes[a:b]) - mean[lab]
+            sq += np.bincount(lab, weights=dev * dev, minlength=n_labels)
+    cv = np.full(n_labels, np.nan)
+    many = counts > 1
+    with np.errstate(invalid="ignore", divide="ignore"):
+        sd = np.sqrt(sq / np.maximum(counts - 1, 1))
+        cv[many] = np.where(mean[many] == 0.0, 0.0, sd[many] / mean[many])
+    return mean, cv
+
+
+def label_scumble(y: Any) -> tuple[np.ndarray, np.ndarray]:
+    """SCUMBLE per label and its coefficient of variation.
+
+    Returns
+    -------
+    mean : numpy.ndarray
+        Mean row SCUMBLE over the rows that carry the label (0 for a label with no rows).
+    cv : numpy.ndarray
+        Sample sd / mean over those rows; NaN for a label with fewer than 2 rows, 0 when
+        the mean is 0 (both as mldr).
+    """
+    lm = _lm(y)
+    counts = lm.counts()
+    rows = _row_scumble_from(lm, _irlbl_from_counts(counts))
+    return _label_scumble_from(lm, rows, counts)
+
+
+# --------------------------------------------------------------------------------------------
+# labelsets
+# --------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class LabelsetStats:
+    """Distinct labelsets (mldr's ``num.labelsets``, ``num.single.labelsets``, ``max.frequency``).
+
+    The empty labelset counts as one labelset when some row has no label, as in mldr.
+    """
+
+    distinct: int
+    single: int
+    max_frequency: int
+
+
+def _rows_as_matrix(indptr: np.ndarray, indices: np.ndarray, rows: np.ndarray, k: int) -> np.ndarray:
+    """Label ids of *rows* (each with exactly *k* labels) as an ``(len(rows), k)`` int64 array."""
+    pos = indptr[rows][:, None] + np.arange(k, dtype=np.int64)[None, :]
+    return indices[pos].astype(np.int64)
+
+
+def _labelset_group_counts(lm: LabelMatrix) -> list[np.ndarray]:
+    """Row count of every distinct labelset, as one array per row size."""
+    m = lm.matrix
+    indptr, indices = m.indptr, m.indices
+    sizes = np.diff(indptr)
+    n_labels = max(lm.n_labels, 1)
+    by_size = np.bincount(sizes)
+    out: list[np.ndarray] = []
+    if by_size.size and by_size[0]:
+        out.append(np.array([by_size[0]], dtype=np.int64))
+    if by_size.size > 1 and by_size[1]:
+        c = np.bincount(indices[indptr[:-1][sizes == 1]], minlength=n_labels)
+        out.append(c[c > 0].astype(np.int64))
+    fits = max(1, int(63 // math.log2(n_labels))) if n_labels > 1 else 63
+    order = None
+    for k in range(2, by_size.size):
+        if not by_size[k]:
+            continue
+        if order is None:
+            order = np.argsort(sizes, kind="stable")
+            bounds = np.concatenate([[0], np.cumsum(by_size)])
+        rows = order[bounds[k] : bounds[k + 1]]
+        if k <= fits:
+            mat = _rows_as_matrix(indptr, indices, rows, k)
+            code = np.zeros(len(rows), dtype=np.uint64)
+            for j in range(k):
+                code = code * np.uint64(n_labels) + mat[:, j].astype(np.uint64)
+            if n_labels**k <= 1 << 22:
+                c = np.bincount(code.astype(np.int64), minlength=0)
+                out.append(c[c > 0].astype(np.int64))
+            else:
+                out.append(np.unique(code, return_counts=True)[1].astype(np.int64))
+        else:
+            out.append(_hashed_counts(indptr, indices, rows, k))
+    return out
+
+
+def _hashed_counts(indptr: np.ndarray, indices: np.ndarray, rows: np.ndarray, k: int) -> np.ndarray:
+    """Labelset counts of rows with *k* labels (too many to pack) by a verified 64-bit hash."""
+    mat = _rows_as_matrix(indptr, indices, rows, k)
+    for attempt in range(4):
+        rng = np.random.default_rng(0x5EED + attempt)
+        keys = rng.integers(0, np.iinfo(np.uint64).max, size=int(mat.max()) + 1, dtype=np.uint64)
+        h = keys[mat].sum(axis=1, dtype=np.uint64)
+        _uniq, first, inverse, counts = np.unique(
+            h, return_index=True, return_inverse=True, return_counts=True
+        )
+        # Verify: every row equals the first row with its hash.
+        if np.array_equal(mat, mat[first[inverse]]):
+            return counts.astype(np.int64)
+    # Four independent hash families collided: count exactly (never observed in practice).
+    return np.unique(mat, axis=0, return_counts=True)[1].astype(np.int64)
+
+
+def labelset_stats(y: Any) -> LabelsetStats:
+    """Count distinct labelsets, those seen on exactly one row, and the most frequent one's rows."""
+    lm = _lm(y)
+    groups = _labelset_group_counts(lm)
+    allc = np.concatenate(groups) if groups else np.zeros(0, dtype=np.int64)
+    return LabelsetStats(
+        distinct=int(allc.size),
+        single=int(np.count_nonzero(allc == 1)),
+        max_frequency=int(allc.max()) if allc.size else 0,
+    )
+
+
+def tcs(y: Any, n_features: int | None = None) -> float:
+    """Theoretical complexity score ``log(features * labels * distinct labelsets)``.
+
+    Parameters
+    ----------
+    y : LabelMatrix or array-like
+        The labels.
+    n_features : int, optional
+        Number of input features (mldr's ``num.inputs``). ``None`` (text data) leaves the
+        factor out.
+    """
+    lm = _lm(y)
+    return _tcs(n_features, lm.n_labels, labelset_stats(lm).distinct)
+
+
+def _tcs(n_features: int | None, n_labels: int, distinct: int) -> float:
+    if n_features is not None and n_features < 1:
+        raise ParameterError(f"n_features must be >= 1, got {n_features}")
+    product = (n_features or 1) * n_labels * distinct
+    return math.log(product) if product > 0 else math.nan
+
+
+# --------------------------------------------------------------------------------------------
+# co-occurrence
+# --------------------------------------------------------------------------------------------
+_PAIR_LOOP_MAX_K = 24  # rows with more labels go through a sparse product instead
+
+
+def cooccurrence(y: Any) -> sp.csr_matrix:
+    """Label co-occurrence counts ``Y^T Y`` as a sparse ``(labels, labels)`` int64 matrix.
+
+    The diagonal holds the label counts. Computed without a general sparse product: rows
+    are grouped by their number of labels and every label pair of a group is counted with
+    one ``bincount``; only rows with many labels use a (small) sparse product.
+    """
+    lm = as_label_matrix(y)
+    m = lm.matrix
+    n_labels = lm.n_labels
+    indptr, indices = m.indptr, m.indices
+    sizes = np.diff(indptr)
+    by_size = np.bincount(sizes) if sizes.size else np.zeros(1, dtype=np.int64)
+    flat = np.zeros(n_labels * n_labels, dtype=np.int64)
+    big_rows: list[np.ndarray] = []
+    if by_size.size > 2:
+        order = np.argsort(sizes, kind="stable")
+        bounds = np.concatenate([[0], np.cumsum(by_size)])
+        for k in range(2, by_size.size):
+            if not by_size[k]:
+                continue
+            rows = order[bounds[k] : bounds[k + 1]]
+            if k > _PAIR_LOOP_MAX_K:
+                big_rows.append(rows)
+                continue
+            mat = _rows_as_matrix(indptr, indices, rows, k)
+            for a in range(k - 1):
+                base = mat[:, a] * n_labels
+                for b in range(a + 1, k):
+                    flat += np.bincount(base + mat[:, b], minlength=n_labels * n_labels)
+    upper = flat.reshape(n_labels, n_labels)
+    if big_rows:
+        sub = m[np.concatenate(big_rows)].astype(np.int64)
+        prod = (sub.T @ sub).toarray()
+        upper += np.triu(prod, 1)
+    full = upper + upper.T
+    full[np.diag_indices(n_labels)] = lm.counts()
+    return sp.csr_matrix(full)
+
+
+def top_pairs(y: Any, k: int = 20, *, cooc: sp.csr_matrix | None = None) -> list[tuple[int, int, int]]:
+    """The *k* label pairs ``(i, j, rows)`` with ``i < j`` that co-occur on the most rows.
+
+    Ties are broken by label ids, so the order is deterministic.
+    """
+    c = cooccurrence(y) if cooc is None else cooc
+    upper = sp.triu(c, k=1).tocoo()
+    if upper.nnz == 0 or k <= 0:
+        return []
+    order = np.lexsort((upper.col, upper.row, -upper.data))[:k]
+    return [(int(upper.row[i]), int(upper.col[i]), int(upper.data[i])) for i in order]
+
+
+# --------------------------------------------------------------------------------------------
+# labels too rare for splits
+# --------------------------------------------------------------------------------------------
+def rare_for_folds(counts: np.ndarray, folds: int) -> np.ndarray:
+    """Mask of labels with fewer rows than *folds*: at least one fold's test part lacks them."""
+    if int(folds) < 2:
+        raise ParameterError(f"folds must be >= 2, got {folds}")
+    return np.asarray(counts) < int(folds)
+
+
+def rare_for_test(counts: np.ndarray, test_size: float) -> np.ndarray:
+    """Mask of labels that a stratified split of fraction *test_size* leaves out of a part.
+
+    A stratified test part gets about ``count * test_size`` rows of a label, so a label needs
+    ``count * test_size >= 1`` to appear in the test part, and at least one row must be
+    left for the training part (``count * (1 - test_size) >= 1``).
+    """
+    if not 0.0 < float(test_size) < 1.0:
+        raise ParameterError(f"test size must be a fraction in (0, 1), got {test_size}")
+    c = np.asarray(counts, dtype=np.float64)
+    eps = 1e-9
+    return (c * test_size < 1.0 - eps) | (c * (1.0 - test_size) < 1.0 - eps)
+
+
+# --------------------------------------------------------------------------------------------
+# everything at once
+# --------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Measures:
+    """All measures of one label matrix (see :func:`compute_measures`)."""
+
+    rows: int
+    labels: int
+    rows_without_labels: int
+    cardinality: float
+    density: float
+    labelsets: LabelsetStats
+    counts: np.ndarray
+    frequency: np.ndarray
+    irlbl: np.ndarray
+    mean_ir: float
+    max_ir: float
+    cvir: float
+    scumble: float
+    scumble_cv: float
+    label_scumble: np.ndarray
+    label_scumble_cv: np.ndarray
+    tcs: float
+    n_features: int | None
+    minority: np.ndarray = field(repr=False)
+
+
+def compute_measures(y: Any, *, n_features: int | None = None) -> Measures:
+    """Every dataset and per-label measure in one pass over the label matrix.
+
+    Parameters
+    ----------
+    y : LabelMatrix or anything :func:`~mlbalance.labels.as_label_matrix` accepts
+        The labels.
+    n_features : int, optional
+        Number of input features, for TCS (``None`` leaves that factor out).
+
+    Returns
+    -------
+    Measures
+    """
+    lm = _lm(y)
+    if lm.n_labels == 0:
+        raise InputError("the label vocabulary is empty: nothing to measure")
+    counts = lm.counts()
+    ir = _irlbl_from_counts(counts)
+    mean, mx, cv = _ir_summary(ir)
+    rows = _row_scumble_from(lm, ir)
+    sc_mean, sc_cv = _scumble_summary(rows)
+    lab_sc, lab_cv = _label_scumble_from(lm, rows, counts)
+    ls = labelset_stats(lm)
+    sizes = lm.row_sizes()
+    return Measures(
+        rows=lm.n_rows,
+        labels=lm.n_labels,
+        rows_without_labels=int(np.count_nonzero(sizes == 0)),
+        cardinality=lm.nnz / lm.n_rows,
+        density=lm.nnz / lm.n_rows / lm.n_labels,
+        labelsets=ls,
+        counts=counts,
+        frequency=counts / lm.n_rows,
+        irlbl=ir,
+        mean_ir=mean,
+        max_ir=mx,
+        cvir=cv,
+        scumble=sc_mean,
+        scumble_cv=sc_cv,
+        label_scumble=lab_sc,
+        label_scumble_cv=lab_cv,
+        tcs=_tcs(n_features, lm.n_labels, ls.distinct),
+        n_features=n_features,
+        minority=np.isfinite(ir) & (ir > mean),
+    )
