@@ -1,0 +1,322 @@
+"""Losses: hand-computed values, agreement with torch where they coincide, extremes, gradients."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from mlbalance.errors import ParameterError  # noqa: E402
+from mlbalance.train.losses import (  # noqa: E402
+    LOSSES,
+    AsymmetricLoss,
+    DistributionBalancedLoss,
+    FocalLoss,
+    build_loss,
+    pos_weights,
+)
+
+COUNTS = np.array([500, 40, 3, 1])
+N_ROWS = 1000
+
+# small fixed case: 3 rows x 4 labels
+Z = np.array([[2.0, -1.0, 0.5, -3.0], [-0.5, 1.5, -2.0, 0.0], [0.3, -0.7, 4.0, -1.2]])
+Y = np.array([[1, 0, 1, 0], [0, 1, 0, 1], [1, 1, 0, 0]], dtype=np.float64)
+
+
+def t(a: np.ndarray) -> torch.Tensor:
+    return torch.tensor(a, dtype=torch.float64)
+
+
+def sig(x: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+def value(name: str, z: np.ndarray = Z, y: np.ndarray = Y, **params: object) -> float:
+    loss = build_loss(name, label_counts=COUNTS, n_rows=N_ROWS, **params)
+    return float(loss(t(z), t(y)))
+
+
+# ---------------------------------------------------------------- pos weights
+def test_pos_weight_schemes_by_hand() -> None:
+    n = np.array([500.0, 40.0, 3.0, 1.0])
+    np.testing.assert_allclose(pos_weights(COUNTS, N_ROWS, "inverse"), (1000 - n) / n)
+    np.testing.assert_allclose(pos_weights(COUNTS, N_ROWS, "sqrt-inverse"), np.sqrt((1000 - n) / n))
+    np.testing.assert_allclose(pos_weights(COUNTS, N_ROWS, "log"), 1 + np.log(1000 / n))
+    raw = (1 - 0.99) / (1 - 0.99**n)
+    np.testing.assert_allclose(
+        pos_weights(COUNTS, N_ROWS, "effective-number", beta=0.99), raw * 4 / raw.sum()
+    )
+    np.testing.assert_allclose(
+        pos_weights(COUNTS, N_ROWS, "inverse", max_weight=50.0), np.minimum((1000 - n) / n, 50)
+    )
+    assert pos_weights([0, 10], 100, "inverse")[0] == 99.0  # count 0 treated as 1
+    assert pos_weights(COUNTS, N_ROWS, "none").tolist() == [1.0] * 4
+
+
+def test_effective_number_bounded_and_ordered() -> None:
+    w = pos_weights([1, 10, 100, 10_000, 1_000_000], 2_000_000, "effective-number")
+    assert np.all(np.diff(w) < 0) and np.isfinite(w).all()
+    assert w.mean() == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"scheme": "cube"}, "unknown pos-weight scheme"),
+        ({"scheme": "inverse", "max_weight": 0}, "max_weight"),
+        ({"scheme": "effective-number", "beta": 1.0}, "beta"),
+    ],
+)
+def test_pos_weights_bad_parameters(kwargs: dict, match: str) -> None:
+    with pytest.raises(ParameterError, match=match):
+        pos_weights(COUNTS, N_ROWS, **kwargs)
+
+
+def test_bad_counts() -> None:
+    with pytest.raises(ParameterError, match="exceeds n_rows"):
+        pos_weights([5, 20], 10)
+    with pytest.raises(ParameterError, match=">= 0"):
+        pos_weights([5, -1], 10)
+    with pytest.raises(ParameterError, match="1-D"):
+        pos_weights([[1, 2]], 10)
+
+
+# ---------------------------------------------------------------- hand-computed values
+def test_bce_by_hand_and_torch() -> None:
+    p = sig(Z)
+    expected = -(Y * np.log(p) + (1 - Y) * np.log(1 - p)).mean()
+    assert value("bce") == pytest.approx(expected, rel=1e-12)
+    ref = torch.nn.BCEWithLogitsLoss()(t(Z), t(Y))
+    assert value("bce") == pytest.approx(float(ref), rel=1e-12)
+
+
+@pytest.mark.parametrize("scheme", ["inverse", "sqrt-inverse", "log", "effective-number"])
+def test_weighted_bce_by_hand_and_torch(scheme: str) -> None:
+    w = pos_weights(COUNTS, N_ROWS, scheme, max_weight=100.0)
+    p = sig(Z)
+    expected = -(w * Y * np.log(p) + (1 - Y) * np.log(1 - p)).mean()
+    got = value("weighted-bce", scheme=scheme, max_weight=100.0)
+    assert got == pytest.approx(expected, rel=1e-12)
+    ref = torch.nn.BCEWithLogitsLoss(pos_weight=t(w))(t(Z), t(Y))
+    assert got == pytest.approx(float(ref), rel=1e-12)
+
+
+@pytest.mark.parametrize(("gamma", "alpha"), [(2.0, 0.25), (0.5, None), (1.0, 0.7)])
+def test_focal_by_hand(gamma: float, alpha: float | None) -> None:
+    p = sig(Z)
+    pt = np.where(Y == 1, p, 1 - p)
+    at = 1.0 if alpha is None else np.where(Y == 1, alpha, 1 - alpha)
+    expected = (-at * (1 - pt) ** gamma * np.log(pt)).mean()
+    assert value("focal", gamma=gamma, alpha=alpha) == pytest.approx(expected, rel=1e-12)
+
+
+def test_focal_gamma0_is_bce() -> None:
+    assert value("focal", gamma=0.0, alpha=None) == pytest.approx(value("bce"), rel=1e-12)
+    # alpha=0.5 is half of BCE
+    assert value("focal", gamma=0.0, alpha=0.5) == pytest.approx(value("bce") / 2, rel=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("gn", "gp", "clip"), [(4.0, 0.0, 0.05), (4.0, 1.0, 0.05), (2.0, 1.0, 0.0)]
+)
+def test_asl_by_hand(gn: float, gp: float, clip: float) -> None:
+    p = sig(Z)
+    pm = np.maximum(p - clip, 0.0)
+    lpos = (1 - p) ** gp * np.log(p)
+    lneg = pm**gn * np.log(1 - pm)
+    expected = (-Y * lpos - (1 - Y) * lneg).mean()
+    got = value("asl", gamma_neg=gn, gamma_pos=gp, clip=clip)
+    assert got == pytest.approx(expected, rel=1e-10)
+
+
+def test_asl_defaults_are_the_papers() -> None:
+    loss = AsymmetricLoss()
+    assert (loss.gamma_neg, loss.gamma_pos, loss.clip) == (4.0, 0.0, 0.05)
+
+
+def test_asl_gamma0_clip0_is_bce() -> None:
+    got = value("asl", gamma_neg=0.0, gamma_pos=0.0, clip=0.0)
+    assert got == pytest.approx(value("bce"), rel=1e-12)
+
+
+def test_asl_clip_zeroes_easy_negatives() -> None:
+    # a negative with p < clip contributes exactly 0
+    z = np.array([[-5.0]])
+    y = np.array([[0.0]])
+    loss = AsymmetricLoss(gamma_neg=4.0, clip=0.05)
+    assert float(loss(t(z), t(y))) == 0.0
+
+
+def _db_by_hand(
+    z: np.ndarray,
+    y: np.ndarray,
+    counts: np.ndarray,
+    n: int,
+    alpha=0.1,
+    beta=10.0,
+    mu=0.2,
+    kappa=0.05,
+    lam=2.0,
+    gamma=2.0,
+) -> float:
+    nc = np.maximum(counts.astype(float), 1)
+    pc = 1.0 / nc  # P^C up to 1/C
+    pi = (y * pc).sum(axis=1, keepdims=True)  # P^I up to 1/C
+    with np.errstate(divide="ignore"):
+        r = np.where(pi > 0, pc / np.where(pi > 0, pi, 1), np.inf)
+    rhat = alpha + 1 / (1 + np.exp(-beta * (r - mu)))
+    prior = nc / n
+    nu = -kappa * np.log(1 / prior - 1) / lam  # the authors' code: kappa * b_hat / lambda
+    zz = z + nu
+    p_pos = sig(zz)  # positive term uses z'
+    p_neg = sig(lam * zz)  # negative term uses lambda z'
+    lpos = -np.log(p_pos) * (1 - p_pos) ** gamma
+    lneg = -np.log(1 - p_neg) / lam * p_neg**gamma
+    return float((rhat * (y * lpos + (1 - y) * lneg)).mean())
+
+
+@pytest.mark.parametrize("gamma", [0.0, 2.0])
+def test_db_by_hand(gamma: float) -> None:
+    y = Y.copy()
+    y[2] = 0  # a row without positives: r -> inf, weight alpha + 1
+    expected = _db_by_hand(Z, y, COUNTS, N_ROWS, gamma=gamma)
+    assert value("db", y=y, gamma=gamma) == pytest.approx(expected, rel=1e-10)
+
+
+def test_db_rebalance_weight_by_hand() -> None:
+    loss = DistributionBalancedLoss(label_counts=[10, 100, 1000], n_rows=2000, gamma=0.0)
+    y = t(np.array([[1.0, 1.0, 0.0]]))
+    r = np.array([0.1, 0.01, 0.001]) / 0.11
+    expected = 0.1 + 1 / (1 + np.exp(-10 * (r - 0.2)))
+    np.testing.assert_allclose(loss.rebalance_weight(y).numpy()[0], expected, rtol=1e-12)
+
+
+def test_db_lambda_aliases() -> None:
+    for key in ("lambda", "lam", "lambda_"):
+        loss = build_loss("db", label_counts=COUNTS, n_rows=N_ROWS, **{key: 3.0})
+        assert loss.lam == 3.0
+
+
+# ---------------------------------------------------------------- stability and gradients
+ALL_CONFIGS = [
+    ("bce", {}),
+    ("weighted-bce", {"scheme": "inverse"}),
+    ("weighted-bce", {"scheme": "sqrt-inverse", "max_weight": 10.0}),
+    ("weighted-bce", {"scheme": "log"}),
+    ("weighted-bce", {"scheme": "effective-number"}),
+    ("focal", {}),
+    ("focal", {"gamma": 0.5, "alpha": None}),
+    ("asl", {}),
+    ("asl", {"gamma_pos": 1.0, "gamma_neg": 0.5}),
+    ("asl", {"clip": 0.0}),
+    ("db", {}),
+    ("db", {"gamma": 0.0}),
+]
+
+
+@pytest.mark.parametrize(("name", "params"), ALL_CONFIGS)
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_extremes_finite(name: str, params: dict, dtype: torch.dtype) -> None:
+    # weights up to 1e6: one positive among 1e6 + 1 rows gives an inverse weight of 1e6
+    counts = np.array([1, 2, 1000, 500_000, 1_000_000])
+    n_rows = 1_000_001
+    loss = build_loss(name, label_counts=counts, n_rows=n_rows, **params)
+    vals = torch.tensor([-100.0, -30.0, -1e-3, 0.0, 30.0, 100.0], dtype=dtype)
+    z = vals.reshape(-1, 1).repeat(2, 5)  # every value, as positive and as negative
+    y = torch.zeros_like(z)
+    y[: vals.numel()] = 1.0
+    z.requires_grad_(True)
+    out = loss(z, y)
+    out.backward()
+    assert torch.isfinite(out), (name, params, out)
+    assert torch.isfinite(z.grad).all(), (name, params)
+
+
+def test_inverse_weight_reaches_1e6() -> None:
+    w = pos_weights([1], 1_000_001, "inverse")
+    assert w[0] == pytest.approx(1e6)
+
+
+@pytest.mark.parametrize(("name", "params"), ALL_CONFIGS)
+def test_gradcheck(name: str, params: dict) -> None:
+    loss = build_loss(name, label_counts=COUNTS, n_rows=N_ROWS, **params)
+    rng = np.random.default_rng(0)
+    z = torch.tensor(rng.normal(0, 2, size=(5, 4)), dtype=torch.float64, requires_grad=True)
+    y = torch.tensor(rng.integers(0, 2, size=(5, 4)), dtype=torch.float64)
+    assert torch.autograd.gradcheck(lambda a: loss(a, y), (z,), eps=1e-6, atol=1e-5)
+
+
+@pytest.mark.parametrize(("name", "params"), ALL_CONFIGS)
+def test_half_precision_promoted(name: str, params: dict) -> None:
+    loss = build_loss(name, label_counts=COUNTS, n_rows=N_ROWS, **params)
+    z32 = torch.tensor(Z, dtype=torch.float32)
+    y = torch.tensor(Y, dtype=torch.float32)
+    out16 = loss(z32.to(torch.bfloat16), y)
+    assert out16.dtype == torch.float32
+    assert float(out16) == pytest.approx(float(loss(z32, y)), rel=2e-2)
+
+
+def test_mean_normalisation_is_batch_invariant() -> None:
+    # the same rows twice give the same loss (a mean, not a sum)
+    for name, params in ALL_CONFIGS:
+        a = value(name, **params)
+        b = value(name, z=np.vstack([Z, Z]), y=np.vstack([Y, Y]), **params)
+        assert a == pytest.approx(b, rel=1e-12), name
+
+
+# ---------------------------------------------------------------- building
+def test_registry_and_builder() -> None:
+    assert set(LOSSES) == {"bce", "weighted-bce", "focal", "asl", "db"}
+    loss = build_loss("weighted_bce", label_counts=COUNTS, n_rows=N_ROWS, scheme="log", beta=None)
+    assert loss.name == "weighted-bce"
+    assert isinstance(build_loss("focal", label_counts=COUNTS, n_rows=N_ROWS), FocalLoss)
+    assert isinstance(loss, torch.nn.Module)
+    # buffers follow .to()
+    assert build_loss("db", label_counts=COUNTS, n_rows=N_ROWS).double().freq_inv.dtype == (
+        torch.float64
+    )
+
+
+@pytest.mark.parametrize(
+    ("name", "params", "match"),
+    [
+        ("hinge", {}, "unknown loss"),
+        ("focal", {"gama": 2}, "does not take parameter"),
+        ("bce", {"gamma": 2}, "does not take parameter"),
+        ("focal", {"gamma": -1}, "gamma"),
+        ("focal", {"alpha": 2}, "alpha"),
+        ("asl", {"clip": 1.0}, "clip"),
+        ("db", {"lam": 0}, "lambda"),
+        ("weighted-bce", {"scheme": "cube"}, "scheme"),
+    ],
+)
+def test_builder_errors(name: str, params: dict, match: str) -> None:
+    with pytest.raises(ParameterError, match=match):
+        build_loss(name, label_counts=COUNTS, n_rows=N_ROWS, **params)
+
+
+def test_shape_errors() -> None:
+    loss = build_loss("bce", label_counts=COUNTS, n_rows=N_ROWS)
+    with pytest.raises(ParameterError, match="must both be"):
+        loss(torch.zeros(2, 4), torch.zeros(2, 3))
+    with pytest.raises(ParameterError, match="built for 4 labels"):
+        build_loss("focal", label_counts=COUNTS, n_rows=N_ROWS)(
+            torch.zeros(2, 3), torch.zeros(2, 3)
+        )
+
+
+def test_command_line_strings_are_coerced() -> None:
+    loss = build_loss(
+        "asl", label_counts=COUNTS, n_rows=N_ROWS, gamma_neg="2", gamma_pos="1", clip="0.1"
+    )
+    assert (loss.gamma_neg, loss.gamma_pos, loss.clip) == (2.0, 1.0, 0.1)
+    focal = build_loss("focal", label_counts=COUNTS, n_rows=N_ROWS, alpha="none")
+    assert focal.alpha is None
+    wbce = build_loss(
+        "weighted-bce", label_counts=COUNTS, n_rows=N_ROWS, scheme="log", max_weight="5"
+    )
+    assert float(wbce.pos_weight.max()) == 5.0
+    with pytest.raises(ParameterError, match="not a number"):
+        build_loss("focal", label_counts=COUNTS, n_rows=N_ROWS, gamma="two")
