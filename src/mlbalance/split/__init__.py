@@ -1,0 +1,31 @@
+"""Iterative stratified splitting of multilabel data.
+
+* :func:`iterative_stratification` -- one split id per row, for any ratios or k folds,
+  first order (Sechidis, Tsoumakas and Vlahavas 2011) or second order (label pairs,
+  Szymański and Kajdanowicz 2017), with groups and rare-label spreading.
+* :class:`MultilabelStratifiedKFold`, :class:`RepeatedMultilabelStratifiedKFold`,
+  :class:`MultilabelStratifiedShuffleSplit`, :func:`multilabel_train_test_split` --
+  scikit-learn splitters on the public ``BaseCrossValidator`` contract.
+* :func:`split_report` -- LD, ED, FZ, labels absent per split, label counts.
+"""
+
+from mlbalance.split._iterative import check_ratios, iterative_stratification
+from mlbalance.split._quality import SplitReport, split_label_counts, split_report
+from mlbalance.split._sklearn import (
+    MultilabelStratifiedKFold,
+    MultilabelStratifiedShuffleSplit,
+    RepeatedMultilabelStratifiedKFold,
+    multilabel_train_test_split,
+)
+
+__all__ = [
+    "MultilabelStratifiedKFold",
+    "MultilabelStratifiedShuffleSplit",
+    "RepeatedMultilabelStratifiedKFold",
+    "SplitReport",
+    "check_ratios",
+    "iterative_stratification",
+    "multilabel_train_test_split",
+    "split_label_counts",
+    "split_report",
+]
