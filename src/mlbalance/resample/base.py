@@ -1,0 +1,391 @@
+"""The common frame of every resampler: parameter checks, the seeded generator, results.
+
+In the style of imbalanced-learn's ``SamplerMixin``: a public template method
+(:meth:`BaseResampler.fit_resample`) checks the parameters once (against the class's
+``_parameter_constraints``), turns the target into a :class:`~mlbalance.labels.LabelMatrix`,
+makes ONE :class:`numpy.random.Generator` from ``random_state`` and passes it down to the
+algorithm's ``_resample``; it then restores the caller's containers.
+
+Every resampler describes its output as a :class:`Resampled`: for each output row the input
+row it comes from (``indices``), the output labels, and which rows are synthetic. Index-based
+methods (ML-ROS, ML-RUS, REMEDIAL, target counts) decide from the labels alone
+(:meth:`BaseResampler.sample`), so a caller holding text in a file copies rows by index.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import numpy as np
+import scipy.sparse as sp
+
+from mlbalance.errors import InputError, ParameterError
+from mlbalance.labels import LabelMatrix, as_label_matrix
+
+__all__ = [
+    "BaseResampler",
+    "Interval",
+    "Options",
+    "Resampled",
+    "imbalance_measures",
+    "irlbl",
+    "mean_ir",
+    "take_rows",
+]
+
+
+# --- imbalance measures (as mldr computes them; see mlbalance.measures for the full set) ---------
+def irlbl(counts: np.ndarray) -> np.ndarray:
+    """IRLbl per label: ``max count / count``; ``inf`` for a label with no row.
+
+    Charte et al. (2015), eq. 1. The resamplers keep their own copy so that they depend only
+    on numpy; the values agree with :mod:`mlbalance.measures`.
+    """
+    c = np.asarray(counts, dtype=np.float64)
+    out = np.full(c.shape, np.inf)
+    if c.size and c.max() > 0:
+        np.divide(c.max(), c, out=out, where=c > 0)
+    return out
+
+
+def mean_ir(counts: np.ndarray) -> float:
+    """MeanIR: the mean IRLbl over labels that have at least one row (0.0 when none has)."""
+    ir = irlbl(counts)
+    finite = ir[np.isfinite(ir)]
+    return float(finite.mean()) if finite.size else 0.0
+
+
+def _row_scumble(labels: LabelMatrix, ir: np.ndarray) -> np.ndarray:
+    """SCUMBLE of each row: 1 - geometric mean / arithmetic mean of its labels' IRLbl."""
+    m = labels.matrix
+    sizes = np.diff(m.indptr)
+    out = np.zeros(labels.n_rows)
+    if m.nnz == 0:
+        return out
+    vals = ir[m.indices]
+    vals = np.where(np.isfinite(vals), vals, 0.0)
+    row_of = np.repeat(np.arange(labels.n_rows), sizes)
+    sums = np.bincount(row_of, weights=vals, minlength=labels.n_rows)
+    logs = np.bincount(row_of, weights=np.log(np.maximum(vals, 1e-300)), minlength=labels.n_rows)
+    has = sizes > 0
+    arith = sums[has] / sizes[has]
+    geo = np.exp(logs[has] / sizes[has])
+    out[has] = 1.0 - geo / arith
+    return np.clip(out, 0.0, 1.0)
+
+
+def imbalance_measures(labels: LabelMatrix) -> dict[str, float]:
+    """``mean_ir``, ``max_ir``, ``cvir`` and ``scumble`` of a label matrix (mldr definitions)."""
+    counts = labels.counts()
+    ir = irlbl(counts)
+    finite = ir[np.isfinite(ir)]
+    if finite.size == 0:
+        return {"mean_ir": 0.0, "max_ir": 0.0, "cvir": 0.0, "scumble": 0.0}
+    mir = float(finite.mean())
+    cvir = float(finite.std(ddof=1) / mir) if finite.size > 1 else 0.0
+    return {
+        "mean_ir": mir,
+        "max_ir": float(finite.max()),
+        "cvir": cvir,
+        "scumble": float(_row_scumble(labels, ir).mean()) if labels.n_rows else 0.0,
+    }
+
+
+# --- parameter constraints ---------------------------------------------------------------------
+@dataclass(frozen=True)
+class Interval:
+    """A numeric parameter in ``[low, high]`` (open ends with ``closed``); ``None`` = unbounded."""
+
+    kind: type
+    low: float | None
+    high: float | None
+    closed: str = "both"  # "both", "left", "right", "neither"
+    allow_none: bool = False
+
+    def check(self, name: str, value: Any) -> None:
+        if value is None and self.allow_none:
+            return
+        integral = self.kind is int
+        ok_type = (
+            isinstance(value, numbers.Integral)
+            if integral
+            else isinstance(value, numbers.Real)
+        ) and not isinstance(value, bool)
+        if not ok_type or (not integral and not math.isfinite(float(value))):
+            want = "an integer" if integral else "a finite number"
+            raise ParameterError(f"{name} must be {want}, got {value!r}")
+        lo_ok = self.low is None or (
+            value >= self.low if self.closed in ("both", "left") else value > self.low
+        )
+        hi_ok = self.high is None or (
+            value <= self.high if self.closed in ("both", "right") else value < self.high
+        )
+        if not (lo_ok and hi_ok):
+            lo = "-inf" if self.low is None else self.low
+            hi = "inf" if self.high is None else self.high
+            lb = "[" if self.closed in ("both", "left") else "("
+            rb = "]" if self.closed in ("both", "right") else ")"
+            raise ParameterError(f"{name} must be in {lb}{lo}, {hi}{rb}, got {value!r}")
+
+
+@dataclass(frozen=True)
+class Options:
+    """A parameter that takes one of a fixed set of values."""
+
+    values: tuple[Any, ...]
+
+    def check(self, name: str, value: Any) -> None:
+        if value not in self.values:
+            raise ParameterError(f"{name} must be one of {list(self.values)}, got {value!r}")
+
+
+def _check_random_state(name: str, value: Any) -> None:
+    if value is None or isinstance(value, np.random.Generator):
+        return
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool) and value >= 0:
+        return
+    raise ParameterError(f"{name} must be None, a non-negative int or a numpy Generator, got {value!r}")
+
+
+# --- results -----------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Resampled:
+    """What a resampler did, row by row.
+
+    Attributes
+    ----------
+    indices : numpy.ndarray of int64
+        For each output row, the input row it comes from (for a synthetic row: its seed).
+    labels : LabelMatrix
+        The output labels (equal to ``input.take(indices)`` for pure row copies).
+    n_input : int
+        Number of input rows.
+    synthetic : numpy.ndarray of bool
+        True for output rows that are new feature vectors (MLSMOTE), not copies.
+    neighbour : numpy.ndarray of int64
+        For a synthetic row, the reference neighbour (an input row); -1 otherwise.
+    relabelled : numpy.ndarray of bool
+        True for output rows whose labels differ from their source row's (REMEDIAL, MLSMOTE).
+    """
+
+    indices: np.ndarray
+    labels: LabelMatrix
+    n_input: int
+    synthetic: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
+    neighbour: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    relabelled: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
+
+    def __post_init__(self) -> None:
+        n = len(self.indices)
+        if not len(self.synthetic):
+            object.__setattr__(self, "synthetic", np.zeros(n, dtype=bool))
+        if not len(self.neighbour):
+            object.__setattr__(self, "neighbour", np.full(n, -1, dtype=np.int64))
+        if not len(self.relabelled):
+            object.__setattr__(self, "relabelled", np.zeros(n, dtype=bool))
+
+    @property
+    def n_output(self) -> int:
+        """Number of output rows."""
+        return len(self.indices)
+
+    @property
+    def index_only(self) -> bool:
+        """True when every output row is a plain copy of an input row."""
+        return not (self.synthetic.any() or self.relabelled.any())
+
+    def copies(self) -> np.ndarray:
+        """How many times each input row appears in the output as a copy (not synthetic)."""
+        return np.bincount(self.indices[~self.synthetic], minlength=self.n_input)
+
+    def report(self) -> dict[str, int]:
+        """Every input row accounted for: kept, dropped, extra copies, synthetic, relabelled.
+
+        ``kept + dropped == input_rows`` and
+        ``kept + extra_copies + synthetic == output_rows``.
+        """
+        copies = self.copies()
+        kept = int((copies > 0).sum())
+        return {
+            "input_rows": int(self.n_input),
+            "output_rows": int(self.n_output),
+            "kept": kept,
+            "dropped": int(self.n_input - kept),
+            "extra_copies": int(copies.sum() - kept),
+            "synthetic": int(self.synthetic.sum()),
+            "relabelled": int(self.relabelled.sum()),
+        }
+
+
+# --- containers ----------------------------------------------------------------------------------
+def take_rows(x: Any, rows: np.ndarray) -> Any:
+    """Rows of *x* by integer index, keeping its container (numpy, scipy sparse, pandas, pyarrow, list)."""
+    if x is None:
+        return None
+    if sp.issparse(x):
+        return x.tocsr()[rows]
+    try:
+        import pandas as pd
+
+        if isinstance(x, (pd.DataFrame, pd.Series)):
+            return x.iloc[rows].reset_index(drop=True)
+    except ImportError:  # pragma: no cover
+        pass
+    try:
+        import pyarrow as pa
+
+        if isinstance(x, (pa.Table, pa.Array, pa.ChunkedArray, pa.RecordBatch)):
+            return x.take(pa.array(rows, type=pa.int64()))
+    except ImportError:  # pragma: no cover
+        pass
+    if isinstance(x, np.ndarray):
+        return x[rows]
+    if isinstance(x, (list, tuple)):
+        return type(x)(x[int(i)] for i in rows)
+    return np.asarray(x)[rows]
+
+
+def n_rows_of(x: Any) -> int:
+    """Number of rows of a feature container."""
+    shape = getattr(x, "shape", None)
+    if shape is not None and len(shape) >= 1:
+        return int(shape[0])
+    return len(x)
+
+
+def restore_labels(like: Any, labels: LabelMatrix) -> Any:
+    """Return *labels* in the container type of the caller's target *like*."""
+    if isinstance(like, LabelMatrix):
+        return labels
+    if sp.issparse(like):
+        return labels.matrix.astype(like.dtype)
+    try:
+        import pandas as pd
+
+        if isinstance(like, pd.DataFrame):
+            return pd.DataFrame(labels.to_dense(), columns=like.columns)
+    except ImportError:  # pragma: no cover
+        pass
+    if isinstance(like, np.ndarray):
+        return labels.to_dense(like.dtype)
+    # a list of label lists or a list of 0/1 rows
+    first = like[0] if len(like) else None
+    if first is not None and labels.names == tuple(str(i) for i in range(labels.n_labels)):
+        arr = np.asarray(first)
+        if arr.dtype != object and len(arr) == labels.n_labels and np.isin(arr, (0, 1)).all():
+            return labels.to_dense().tolist()
+    return labels.to_lists()
+
+
+# --- the base class ------------------------------------------------------------------------------
+class BaseResampler:
+    """Base of every mlbalance resampler.
+
+    Subclasses declare ``_parameter_constraints`` (name -> :class:`Interval`, :class:`Options`
+    or a callable ``check(name, value)``), store their keyword-only parameters in ``__init__``
+    and implement ``_resample(X, labels, rng) -> Resampled``. Parameters are checked here, in
+    one place, at the start of every call.
+    """
+
+    _parameter_constraints: ClassVar[Mapping[str, Any]] = {}
+    #: True when the method decides from the labels alone (rows are copied by index).
+    index_based: ClassVar[bool] = True
+
+    random_state: Any
+
+    # --- parameters ---------------------------------------------------------------------
+    def get_params(self) -> dict[str, Any]:
+        """The constructor parameters and their values."""
+        return {name: getattr(self, name) for name in self._parameter_constraints}
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
+        return f"{type(self).__name__}({args})"
+
+    def _validate_params(self) -> None:
+        for name, rule in self._parameter_constraints.items():
+            value = getattr(self, name)
+            if name == "random_state":
+                _check_random_state(name, value)
+            elif isinstance(rule, (Interval, Options)):
+                rule.check(name, value)
+            elif callable(rule):
+                rule(name, value)
+        self._check_params()
+
+    def _check_params(self) -> None:
+        """Checks that involve several parameters (override when needed)."""
+
+    def _rng(self) -> np.random.Generator:
+        rs = self.random_state
+        return rs if isinstance(rs, np.random.Generator) else np.random.default_rng(rs)
+
+    # --- public API ----------------------------------------------------------------------
+    def sample(self, Y: Any) -> Resampled:
+        """Decide the output from the labels alone (index-based methods).
+
+        Parameters
+        ----------
+        Y : LabelMatrix or anything :func:`~mlbalance.labels.as_label_matrix` takes
+
+        Returns
+        -------
+        Resampled
+            Output rows as indices into the input (and their labels).
+        """
+        if not self.index_based:
+            raise ParameterError(
+                f"{type(self).__name__} builds new feature vectors; call fit_resample(X, Y)"
+            )
+        self._validate_params()
+        labels = as_label_matrix(Y)
+        result = self._resample(None, labels, self._rng())
+        self._store(result)
+        return result
+
+    def fit_resample(self, X: Any, Y: Any) -> tuple[Any, Any]:
+        """Resample the dataset ``(X, Y)``.
+
+        Parameters
+        ----------
+        X : array-like, sparse matrix, DataFrame, pyarrow Table, list or None
+            The rows (features, texts, or whole records). Index-based methods copy or drop
+            rows of any container; MLSMOTE needs numeric features (dense or sparse).
+        Y : LabelMatrix, 0/1 array, sparse matrix, DataFrame of 0/1 columns or list of label lists
+
+        Returns
+        -------
+        X_res : same container as X
+        Y_res : same container as Y
+        """
+        self._validate_params()
+        labels = as_label_matrix(Y)
+        if X is not None and n_rows_of(X) != labels.n_rows:
+            raise InputError(
+                f"X has {n_rows_of(X)} rows but Y has {labels.n_rows}; they must match"
+            )
+        result = self._resample(X, labels, self._rng())
+        self._store(result)
+        X_res = self._features_out(X, result)
+        return X_res, restore_labels(Y, result.labels)
+
+    # --- for subclasses ------------------------------------------------------------------
+    def _resample(
+        self, X: Any, labels: LabelMatrix, rng: np.random.Generator
+    ) -> Resampled:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _features_out(self, X: Any, result: Resampled) -> Any:
+        return take_rows(X, result.indices)
+
+    def _store(self, result: Resampled) -> None:
+        self.result_ = result
+        self.sample_indices_ = result.indices
+        self.report_ = result.report()
+
+
+Check = Callable[[str, Any], None]
