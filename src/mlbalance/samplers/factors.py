@@ -57,13 +57,11 @@ def check_repeat_parameters(
     except (TypeError, ValueError) as exc:
         raise ParameterError(f"repeat parameters must be numbers: {exc}") from None
     if not (np.isfinite(t) and 0.0 < t <= 1.0):
-        raise ParameterError(
-            f"Invalid threshold {threshold!r}, threshold should be in the interval (0, 1]"
-        )
+        raise ParameterError(f"Invalid threshold {t}, threshold should be in the interval (0, 1]")
     if not (np.isfinite(p) and p >= 0.0):
-        raise ParameterError(f"Invalid power {power!r}, power should be >= 0")
+        raise ParameterError(f"Invalid power {p}, power should be >= 0")
     if m is not None and not (m >= 1.0):  # also rejects NaN
-        raise ParameterError(f"Invalid max_repeat {max_repeat!r}, max_repeat should be >= 1")
+        raise ParameterError(f"Invalid max_repeat {m}, max_repeat should be >= 1")
     return t, p, m
 
 
@@ -389,11 +387,11 @@ class LabelExposure:
             f"{'share before':>13} {'after':>7} {'gain':>6}",
         ]
         for r in self.bucket_table():
-            gain = "-" if r["gain"] is None else f"{r['gain']:.2f}x"
+            g = "-" if r["gain"] is None else f"{r['gain']:.2f}x"
             lines.append(
                 f"  {r['bucket']:<7} {r['labels']:>6} {r['positives_before']:>23,.0f} "
                 f"{r['positives_after']:>12,.0f} {r['share_before']:>13.1%} "
-                f"{r['share_after']:>7.1%} {gain:>6}"
+                f"{r['share_after']:>7.1%} {g:>6}"
             )
         gain = self.gain
         seen = np.flatnonzero(~np.isnan(gain))

@@ -370,5 +370,5 @@ def _check_factors(factors: Any) -> np.ndarray:
     bad = ~np.isfinite(arr) | (arr < 0)
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
-        raise ParameterError(f"repeat factors must be finite and >= 0: row {i} has {arr[i]!r}")
+        raise ParameterError(f"repeat factors must be finite and >= 0: row {i} has {float(arr[i])}")
     return arr

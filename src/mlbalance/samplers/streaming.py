@@ -49,30 +49,33 @@ class _Unit:
 def parquet_files(source: str | Path | Sequence[str | Path]) -> list[Path]:
     """The Parquet files of ``source``: a file, a folder (searched recursively, sorted) or a list.
 
-    Files and folders whose name starts with ``.`` or ``_`` (temporary files, manifests)
-    are skipped inside folders.
+    Folders are listed by :func:`mlbalance.io.parquet_files` (hidden and ``_``-prefixed
+    entries such as manifests and temporary files are skipped).
     """
+    from mlbalance.io import parquet_files as folder_files
+
     items = [source] if isinstance(source, (str, Path)) else list(source)
     if not items:
         raise InputError("no Parquet files given")
     files: list[Path] = []
     for item in items:
-        path = Path(item)
-        if path.is_dir():
-            found = sorted(
-                p
-                for p in path.rglob("*.parquet")
-                if p.is_file()
-                and not any(part.startswith((".", "_")) for part in p.relative_to(path).parts)
-            )
-            if not found:
-                raise InputError(f"{path}: folder has no .parquet files")
-            files.extend(found)
-        elif path.is_file():
-            files.append(path)
-        else:
-            raise InputError(f"{path}: no such file or folder")
+        files.extend(folder_files(item))
     return files
+
+
+def _spec_from_metadata(path: Path) -> tuple[str, str | None]:
+    """Label column and separator stored by mlbalance in the file's metadata, else defaults."""
+    from mlbalance.io import read_metadata
+
+    meta = read_metadata(path) or {}
+    spec = meta.get("label_spec") or {}
+    if spec.get("columns") or spec.get("prefix") or spec.get("names_file"):
+        raise InputError(
+            f"{path}: labels are stored as 0/1 columns or integer ids with a names file; "
+            "the streaming sampler reads list or delimited label columns only. Compute "
+            "factors=repeat_factors(read_labels(path), t) and pass them instead"
+        )
+    return str(spec.get("column") or "labels"), spec.get("sep")
 
 
 def _label_entries(
@@ -115,7 +118,7 @@ def _label_entries(
     return offsets, values
 
 
-class RepeatFactorIterableDataset(IterableDataset):  # type: ignore[type-arg]
+class RepeatFactorIterableDataset(IterableDataset):
     """Repeat-factor sampling as a stream over Parquet shards.
 
     Parameters
@@ -132,9 +135,10 @@ class RepeatFactorIterableDataset(IterableDataset):  # type: ignore[type-arg]
         As in :func:`~mlbalance.samplers.repeat_factors`.
     factors : 1-D array of float, optional
         Precomputed per-row factors in the global row order (then no first pass).
-    label_column : str, default "labels"
+    label_column : str, optional
         The label column: a list column of strings or ints, or with ``sep`` a delimited
-        string column.
+        string column. Default: the column (and separator) mlbalance stored in the first
+        file's metadata, else ``"labels"``.
     sep : str, optional
         Label separator of a string label column.
     columns : list of str, optional
@@ -176,7 +180,7 @@ class RepeatFactorIterableDataset(IterableDataset):  # type: ignore[type-arg]
         max_repeat: float | None = None,
         *,
         factors: Any = None,
-        label_column: str = "labels",
+        label_column: str | None = None,
         sep: str | None = None,
         columns: Sequence[str] | None = None,
         shuffle_buffer: int = 10_000,
@@ -194,7 +198,10 @@ class RepeatFactorIterableDataset(IterableDataset):  # type: ignore[type-arg]
         if shuffle_buffer < 0:
             raise ParameterError(f"Invalid shuffle_buffer {shuffle_buffer}, should be >= 0")
         self.shuffle_buffer = shuffle_buffer
-        self.label_column = label_column
+        if label_column is None and factors is None:
+            label_column, stored_sep = _spec_from_metadata(self.files[0])
+            sep = stored_sep if sep is None else sep
+        self.label_column = label_column or "labels"
         self.sep = sep
         self.columns = None if columns is None else list(columns)
         self.index_key = index_key
@@ -204,6 +211,7 @@ class RepeatFactorIterableDataset(IterableDataset):  # type: ignore[type-arg]
         if self.n_rows == 0:
             raise InputError(f"{self.files[0]}: the Parquet files have no rows")
         self.factors: np.ndarray | None = None
+        self._row_factors: np.ndarray | None = None
         self.vocabulary: pa.Array | None = None
         self.label_factors: np.ndarray | None = None
         if factors is not None:
@@ -307,13 +315,19 @@ class RepeatFactorIterableDataset(IterableDataset):  # type: ignore[type-arg]
         return stochastic_round(factors, rng)
 
     def row_factors(self) -> np.ndarray:
-        """Every row's repeat factor, in the global row order (reads the label column)."""
+        """Every row's repeat factor, in the global row order.
+
+        Reads the label column once and keeps the result (8 bytes per row); iterating the
+        data set does not need it.
+        """
         if self.factors is not None:
             return self.factors
-        parts = []
-        for unit in self.units:
-            parts.append(self._unit_factors(pq.ParquetFile(self.files[unit.file]), unit))
-        return np.concatenate(parts)
+        if self._row_factors is None:
+            parts = []
+            for unit in self.units:
+                parts.append(self._unit_factors(pq.ParquetFile(self.files[unit.file]), unit))
+            self._row_factors = np.concatenate(parts)
+        return self._row_factors
 
     @property
     def expected_length(self) -> float:

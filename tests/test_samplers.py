@@ -1,0 +1,417 @@
+"""Tests of mlbalance.samplers: repeat factors, the map-style samplers, the diagnostics."""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from mlbalance.errors import InputError, ParameterError
+from mlbalance.labels import LabelMatrix
+from mlbalance.samplers import (
+    class_aware_exposure,
+    class_aware_row_probabilities,
+    repeat_exposure,
+    repeat_factors,
+    row_weights,
+    stochastic_round,
+)
+from mlbalance.samplers._shard import per_rank_length, shard
+
+torch = pytest.importorskip("torch")
+from torch.utils.data import DataLoader, DistributedSampler  # noqa: E402
+
+from mlbalance.samplers import ClassAwareSampler, RepeatFactorSampler  # noqa: E402
+
+
+def _random_labels(n_rows: int = 300, n_labels: int = 12, seed: int = 0) -> LabelMatrix:
+    """Long-tailed random labels: label j kept with probability ~ 0.5 / (j + 1)."""
+    rng = np.random.default_rng(seed)
+    p = 0.5 / np.arange(1, n_labels + 1)
+    dense = (rng.random((n_rows, n_labels)) < p).astype(np.uint8)
+    return LabelMatrix.from_dense(dense)
+
+
+def _brute_factors(dense: np.ndarray, t: float, power: float, cap: float | None) -> np.ndarray:
+    n = dense.shape[0]
+    out = []
+    for row in dense:
+        best = 1.0
+        for c in np.flatnonzero(row):
+            f = dense[:, c].sum() / n
+            r = max(1.0, (t / f) ** power)
+            if cap is not None:
+                r = min(r, cap)
+            best = max(best, r)
+        out.append(best)
+    return np.array(out)
+
+
+# --- repeat factors --------------------------------------------------------------------
+
+
+def test_repeat_factors_detectron2_example() -> None:
+    # detectron2 tests/data/test_sampler.py: categories {0,1}, {0}, {} at t = 0.5
+    got = repeat_factors([[0, 1], [0], []], threshold=0.5)
+    np.testing.assert_allclose(got, [math.sqrt(3 / 2), 1.0, 1.0])
+    assert got.dtype == np.float64
+
+
+@pytest.mark.parametrize(
+    ("t", "power", "cap"), [(0.3, 0.5, None), (0.5, 1.0, None), (1.0, 0.5, 2.0)]
+)
+def test_repeat_factors_match_formula(t: float, power: float, cap: float | None) -> None:
+    y = _random_labels()
+    want = _brute_factors(y.to_dense(), t, power, cap)
+    np.testing.assert_allclose(repeat_factors(y, t, power, cap), want)
+
+
+def test_repeat_factors_inputs_and_edges() -> None:
+    y = _random_labels(50, 5)
+    np.testing.assert_array_equal(repeat_factors(y.matrix, 0.5), repeat_factors(y, 0.5))
+    np.testing.assert_array_equal(repeat_factors(y.to_dense(), 0.5), repeat_factors(y, 0.5))
+    assert (repeat_factors(y, 0.5, power=0.0) == 1.0).all()
+    # rows with no label get 1; a matrix with no positives is all ones
+    empty_rows = LabelMatrix.from_sparse(sp.csr_matrix((4, 3), dtype=np.uint8))
+    np.testing.assert_array_equal(repeat_factors(empty_rows, 0.1), np.ones(4))
+    # a label on one row of 100 at t = 1, power 1: factor 100
+    lists = [["rare"]] + [["common"]] * 99
+    assert repeat_factors(lists, 1.0, power=1.0)[0] == pytest.approx(100.0)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"threshold": 0.0}, "Invalid threshold 0.0, threshold should be in the interval (0, 1]"),
+        ({"threshold": 1.5}, "interval (0, 1]"),
+        ({"threshold": float("nan")}, "interval (0, 1]"),
+        ({"threshold": 0.1, "power": -0.5}, "Invalid power -0.5, power should be >= 0"),
+        ({"threshold": 0.1, "max_repeat": 0.5}, "max_repeat should be >= 1"),
+    ],
+)
+def test_repeat_factors_bad_parameters(kwargs: dict, message: str) -> None:
+    with pytest.raises(ParameterError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        repeat_factors([["a"], ["b"]], **kwargs)
+
+
+def test_empty_label_matrix_is_an_error() -> None:
+    empty = LabelMatrix.from_sparse(sp.csr_matrix((0, 3), dtype=np.uint8))
+    with pytest.raises(InputError, match="empty"):
+        repeat_factors(empty, 0.5)
+    with pytest.raises(ValueError, match="empty"):
+        RepeatFactorSampler(empty, 0.5, num_replicas=1, rank=0)
+    with pytest.raises(ValueError, match="empty"):
+        ClassAwareSampler(empty, num_replicas=1, rank=0)
+
+
+def test_stochastic_round_is_floor_or_ceil_and_unbiased() -> None:
+    f = np.array([1.0, 1.25, 2.5, 3.9, 0.2, 7.0])
+    rng = np.random.default_rng(0)
+    draws = np.stack([stochastic_round(f, rng) for _ in range(4000)])
+    assert ((draws == np.floor(f)) | (draws == np.ceil(f))).all()
+    np.testing.assert_allclose(draws.mean(axis=0), f, atol=0.03)
+
+
+# --- row weights and diagnostics -----------------------------------------------------------
+
+
+def test_row_weights() -> None:
+    y = _random_labels()
+    np.testing.assert_array_equal(row_weights(y, 0.3), repeat_factors(y, 0.3))
+    w = row_weights(y, method="class_aware")
+    dense = y.to_dense()
+    counts = dense.sum(axis=0)
+    used = counts > 0
+    want = (dense[:, used] / counts[used]).sum(axis=1) / used.sum()
+    np.testing.assert_allclose(w, want)
+    assert w.sum() == pytest.approx(1.0)
+    with pytest.raises(ParameterError, match="threshold"):
+        row_weights(y)
+    with pytest.raises(ParameterError, match="Invalid method"):
+        row_weights(y, 0.3, method="nope")
+
+
+def test_repeat_exposure_matches_brute_force() -> None:
+    y = _random_labels(400, 10, seed=3)
+    exp = repeat_exposure(y, 0.2, head_min=60, tail_max=30)
+    dense = y.to_dense().astype(float)
+    r = repeat_factors(y, 0.2)
+    np.testing.assert_allclose(exp.after, dense.T @ r)
+    np.testing.assert_array_equal(exp.before, dense.sum(axis=0))
+    assert exp.expected_epoch_length == pytest.approx(r.sum())
+    assert exp.rows_repeated == int((r > 1).sum())
+    table = {b["bucket"]: b for b in exp.bucket_table()}
+    assert sum(b["labels"] for b in table.values()) == 10
+    assert sum(b["positives_after"] for b in table.values()) == pytest.approx(exp.after.sum())
+    # repeat sampling only adds positives, most to the tail
+    assert table["tail"]["gain"] >= table["head"]["gain"] >= 1.0
+    d = exp.to_dict()
+    json.dumps(d)  # JSON-ready
+    assert len(d["labels"]) == 10 and d["expected_epoch_length"] == pytest.approx(r.sum())
+    text = exp.summary()
+    assert "expected epoch" in text and "tail" in text
+
+
+def test_class_aware_exposure_equalises_labels() -> None:
+    # three disjoint labels with 100, 10 and 1 rows
+    lists = [["a"]] * 100 + [["b"]] * 10 + [["c"]]
+    exp = class_aware_exposure(lists, num_samples=300)
+    np.testing.assert_allclose(exp.after, [100.0, 100.0, 100.0])
+    np.testing.assert_allclose(class_aware_row_probabilities(lists)[-1], 1 / 3)
+
+
+def test_numpy_side_imports_without_torch() -> None:
+    code = (
+        "import sys, mlbalance, mlbalance.samplers.factors, mlbalance.samplers;"
+        "from mlbalance.samplers import repeat_factors, repeat_exposure;"
+        "repeat_factors([['a'], ['b']], 0.5);"
+        "print('torch' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+# --- sharding rules ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("drop_last", [False, True])
+def test_shard_matches_distributed_sampler(drop_last: bool) -> None:
+    for n in range(1, 23):
+        for world in range(1, 6):
+            for rank in range(world):
+                ref = DistributedSampler(
+                    range(n), num_replicas=world, rank=rank, shuffle=False, drop_last=drop_last
+                )
+                got = shard(np.arange(n), world, rank, drop_last)
+                assert got.tolist() == list(ref), (n, world, rank)
+                assert per_rank_length(n, world, drop_last) == len(ref)
+
+
+@pytest.mark.parametrize("drop_last", [False, True])
+def test_unit_factors_unshuffled_equal_distributed_sampler(drop_last: bool) -> None:
+    for n in (5, 7, 8, 13):
+        for world in (1, 2, 3, 4):
+            for rank in range(world):
+                ours = RepeatFactorSampler.from_factors(
+                    np.ones(n), shuffle=False, num_replicas=world, rank=rank, drop_last=drop_last
+                )
+                ref = DistributedSampler(
+                    range(n), num_replicas=world, rank=rank, shuffle=False, drop_last=drop_last
+                )
+                assert list(ours) == list(ref) and len(ours) == len(ref)
+
+
+# --- RepeatFactorSampler ---------------------------------------------------------------
+
+
+def test_counts_converge_to_factors() -> None:
+    y = _random_labels(60, 8, seed=1)
+    s = RepeatFactorSampler(y, threshold=0.5, num_replicas=1, rank=0, seed=5)
+    f = s.factors
+    assert (f > 1).sum() > 10  # the test exercises fractional factors
+    total = np.zeros(f.size)
+    epochs = 1500
+    for e in range(epochs):
+        s.set_epoch(e)
+        idx = s.epoch_indices()
+        counts = np.bincount(idx, minlength=f.size)
+        assert ((counts == np.floor(f)) | (counts == np.ceil(f))).all()
+        assert len(s) == idx.size == counts.sum()
+        total += counts
+    np.testing.assert_allclose(total / epochs, f, atol=0.05)
+
+
+def test_len_is_exact_before_iterating() -> None:
+    s = RepeatFactorSampler.from_factors(np.linspace(0.5, 3.5, 101), seed=2, num_replicas=1, rank=0)
+    for e in range(5):
+        s.set_epoch(e)
+        n = len(s)
+        assert n == len(list(s))
+    lens = set()
+    for e in range(20):
+        s.set_epoch(e)
+        lens.add(len(s))
+    assert len(lens) > 1  # the realised length varies with the epoch's rounding
+    assert s.expected_epoch_length == pytest.approx(np.linspace(0.5, 3.5, 101).sum())
+
+
+@pytest.mark.parametrize("drop_last", [False, True])
+@pytest.mark.parametrize("world", [2, 3, 4])
+def test_ranks_are_disjoint_and_cover_the_epoch(world: int, drop_last: bool) -> None:
+    f = np.random.default_rng(0).uniform(0.5, 3.0, size=57)
+    whole = RepeatFactorSampler.from_factors(f, seed=9, num_replicas=1, rank=0)
+    whole.set_epoch(3)
+    epoch = whole.epoch_indices()
+    parts = []
+    for r in range(world):
+        s = RepeatFactorSampler.from_factors(
+            f, seed=9, num_replicas=world, rank=r, drop_last=drop_last
+        )
+        s.set_epoch(3)
+        parts.append(np.array(list(s)))
+        assert len(s) == parts[-1].size
+    assert len({p.size for p in parts}) == 1  # same number on every rank
+    # interleaving the ranks rebuilds the padded / cut epoch, position by position
+    merged = np.stack(parts, axis=1).reshape(-1)
+    n = epoch.size
+    if drop_last:
+        assert merged.tolist() == epoch[: merged.size].tolist()
+        assert n - merged.size < world
+    else:
+        assert merged[:n].tolist() == epoch.tolist()
+        assert merged[n:].tolist() == epoch[: merged.size - n].tolist()
+        assert merged.size - n < world
+
+
+def test_deterministic_and_epoch_dependent() -> None:
+    y = _random_labels(200, 10)
+    a = RepeatFactorSampler(y, 0.3, seed=4, num_replicas=1, rank=0)
+    b = RepeatFactorSampler(y, 0.3, seed=4, num_replicas=1, rank=0)
+    assert list(a) == list(b)
+    b.set_epoch(1)
+    assert list(a) != list(b)
+    c = RepeatFactorSampler(y, 0.3, seed=5, num_replicas=1, rank=0)
+    assert list(a) != list(c)
+    d = RepeatFactorSampler(y, 0.3, seed=4, shuffle=False, num_replicas=1, rank=0)
+    assert list(d) == sorted(d)
+
+
+def test_global_seeding_has_no_effect() -> None:
+    y = _random_labels(200, 10)
+    torch.manual_seed(0)
+    np.random.seed(0)  # noqa: NPY002 - global seeding must not matter
+    random.seed(0)
+    s = RepeatFactorSampler(y, 0.3, seed=1, num_replicas=1, rank=0)
+    c = ClassAwareSampler(y, seed=1, num_replicas=1, rank=0)
+    torch.manual_seed(999)  # should be ineffective
+    np.random.seed(999)  # noqa: NPY002 - global seeding must not matter
+    random.seed(999)
+    first, first_c = list(s), list(c)
+    torch.manual_seed(12345)
+    np.random.seed(12345)  # noqa: NPY002 - global seeding must not matter
+    assert list(s) == first and list(c) == first_c
+    assert list(RepeatFactorSampler(y, 0.3, seed=1, num_replicas=1, rank=0)) == first
+
+
+def test_same_order_in_a_separate_process() -> None:
+    code = (
+        "import json, numpy as np;"
+        "from mlbalance.samplers import RepeatFactorSampler, ClassAwareSampler;"
+        "f = np.linspace(0.5, 4.0, 40);"
+        "s = RepeatFactorSampler.from_factors(f, seed=11, num_replicas=3, rank=1);"
+        "s.set_epoch(7);"
+        "lists = [['a']] * 30 + [['b']] * 5 + [['c'], ['a', 'c']];"
+        "c = ClassAwareSampler(lists, seed=11, num_replicas=3, rank=1); c.set_epoch(7);"
+        "print(json.dumps([list(s), list(c)]))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    there = json.loads(out.stdout)
+    s = RepeatFactorSampler.from_factors(np.linspace(0.5, 4.0, 40), seed=11, num_replicas=3, rank=1)
+    s.set_epoch(7)
+    lists = [["a"]] * 30 + [["b"]] * 5 + [["c"], ["a", "c"]]
+    c = ClassAwareSampler(lists, seed=11, num_replicas=3, rank=1)
+    c.set_epoch(7)
+    assert there == [list(s), list(c)]
+
+
+def test_factor_inputs() -> None:
+    f = np.array([1.0, 2.0, 0.0, 1.5])
+    s1 = RepeatFactorSampler(f, num_replicas=1, rank=0)
+    s2 = RepeatFactorSampler(torch.tensor(f), num_replicas=1, rank=0)
+    s3 = RepeatFactorSampler.from_factors(f.tolist(), num_replicas=1, rank=0)
+    assert list(s1) == list(s2) == list(s3)
+    assert 2 not in list(s1)  # factor 0: never drawn
+    with pytest.raises(ParameterError, match="threshold"):
+        RepeatFactorSampler(f, 0.5, num_replicas=1, rank=0)
+    with pytest.raises(ParameterError, match="needs a threshold"):
+        RepeatFactorSampler([["a"], ["b"]], num_replicas=1, rank=0)
+    with pytest.raises(ParameterError, match=r"row 1 has -1\.0"):
+        RepeatFactorSampler.from_factors([1.0, -1.0], num_replicas=1, rank=0)
+    with pytest.raises(ParameterError, match="finite"):
+        RepeatFactorSampler.from_factors([1.0, float("inf")], num_replicas=1, rank=0)
+
+
+def test_bad_rank_and_epoch_messages() -> None:
+    with pytest.raises(
+        ValueError, match=r"^Invalid rank 3, rank should be in the interval \[0, 1\]$"
+    ):
+        RepeatFactorSampler.from_factors(np.ones(4), num_replicas=2, rank=3)
+    with pytest.raises(ParameterError, match=r"Invalid rank -1"):
+        ClassAwareSampler([["a"]], num_replicas=2, rank=-1)
+    with pytest.raises(ParameterError, match="num_replicas should be >= 1"):
+        RepeatFactorSampler.from_factors(np.ones(4), num_replicas=0, rank=0)
+    s = RepeatFactorSampler.from_factors(np.ones(4), num_replicas=1, rank=0)
+    with pytest.raises(ParameterError, match="Invalid epoch -1"):
+        s.set_epoch(-1)
+    with pytest.raises(ParameterError, match="Invalid seed"):
+        RepeatFactorSampler.from_factors(np.ones(4), seed=-3, num_replicas=1, rank=0)
+
+
+def test_defaults_without_process_group() -> None:
+    s = RepeatFactorSampler.from_factors(np.ones(10))
+    assert (s.num_replicas, s.rank) == (1, 0)
+
+
+def test_more_rows_than_multinomial_allows() -> None:
+    n = 2**24 + 5  # torch.multinomial refuses more categories than 2^24
+    f = np.ones(n)
+    f[-1] = 3.0
+    s = RepeatFactorSampler.from_factors(f, num_replicas=2, rank=1, shuffle=False)
+    idx = s.epoch_indices()
+    assert idx.size == len(s) == math.ceil((n + 2) / 2)
+    # the epoch ends with the last row three times, then one index of padding (row 0)
+    assert idx[-2] == n - 1 and idx[-1] == 0
+
+
+def test_works_in_a_dataloader() -> None:
+    data = torch.arange(30, dtype=torch.float32)
+    s = RepeatFactorSampler.from_factors(np.full(30, 1.5), num_replicas=1, rank=0)
+    loader = DataLoader(data, batch_size=8, sampler=s)
+    got = torch.cat(list(loader))
+    assert got.numel() == len(s)
+    assert set(got.long().tolist()) <= set(range(30))
+
+
+# --- ClassAwareSampler --------------------------------------------------------------------
+
+
+def test_class_aware_draws_labels_uniformly() -> None:
+    y = _random_labels(500, 10, seed=2)
+    s = ClassAwareSampler(y, num_samples=40_000, seed=3, num_replicas=1, rank=0)
+    labels, rows = s.epoch_labels()
+    dense = y.to_dense()
+    assert (dense[rows, labels] == 1).all()  # every drawn row carries its drawn label
+    freq = np.bincount(labels, minlength=10) / labels.size
+    np.testing.assert_allclose(freq, 0.1, atol=0.01)
+    # row frequencies follow the class-aware marginal
+    p = class_aware_row_probabilities(y)
+    emp = np.bincount(rows, minlength=500) / rows.size
+    assert np.abs(emp - p).sum() < 0.1
+    assert list(s) == rows.tolist()
+
+
+def test_class_aware_skips_rows_without_labels_and_distributes() -> None:
+    lists = [["a"]] * 20 + [[]] * 10 + [["b"]]
+    s = ClassAwareSampler(lists, num_replicas=1, rank=0)
+    assert len(s) == 31
+    drawn = set(s)
+    assert not drawn & set(range(20, 30))
+    assert 30 in drawn  # the single "b" row is drawn about half the time
+    parts = []
+    for r in range(3):
+        c = ClassAwareSampler(lists, num_samples=31, num_replicas=3, rank=r, seed=2)
+        parts.append(list(c))
+        assert len(c) == 11
+    whole = ClassAwareSampler(lists, num_samples=31, num_replicas=1, rank=0, seed=2)
+    merged = np.stack(parts, axis=1).reshape(-1).tolist()
+    assert merged[:31] == list(whole) and merged[31:] == list(whole)[:2]
+    with pytest.raises(InputError, match="no row has a label"):
+        ClassAwareSampler([[], []], num_replicas=1, rank=0)
+    with pytest.raises(ParameterError, match="Invalid num_samples 0"):
+        ClassAwareSampler(lists, num_samples=0, num_replicas=1, rank=0)
