@@ -18,9 +18,18 @@ from mlbalance.errors import InputError
 __all__ = ["LabelMatrix", "as_label_matrix"]
 
 
-def _canonical_csr(matrix: sp.spmatrix | sp.sparray) -> sp.csr_matrix:
-    """Return a CSR copy with sorted, de-duplicated indices and all stored values 1 (uint8)."""
-    csr = sp.csr_matrix(matrix)
+def _canonical_csr(matrix: sp.spmatrix | sp.sparray, *, collapse: bool = True) -> sp.csr_matrix:
+    """Return a CSR copy with sorted, de-duplicated indices and all stored values 1 (uint8).
+
+    With ``collapse`` a (row, label) pair stored twice (a label repeated in a row's list) counts
+    once; without it, the summed value must still be 0/1.
+    """
+    csr = sp.csr_matrix(matrix, dtype=np.int64 if not collapse else None)
+    if collapse:
+        csr = sp.csr_matrix((np.ones(csr.nnz, dtype=np.int64), csr.indices, csr.indptr),
+                            shape=csr.shape)
+        csr.sum_duplicates()
+        csr.data[:] = 1
     csr.eliminate_zeros()
     csr.sum_duplicates()
     csr.sort_indices()
@@ -180,13 +189,14 @@ class LabelMatrix:
             r, c = np.argwhere(bad)[0]
             raise InputError(f"label array must be 0/1: row {r}, column {c} is {arr[r, c]!r}")
         names = _default_names(arr.shape[1]) if names is None else names
-        return cls(_canonical_csr(sp.csr_matrix(arr.astype(np.uint8))), tuple(map(str, names)))
+        return cls(_canonical_csr(sp.csr_matrix(arr.astype(np.uint8)), collapse=False),
+                   tuple(map(str, names)))
 
     @classmethod
     def from_sparse(cls, matrix: Any, names: Sequence[str] | None = None) -> LabelMatrix:
         """Build from any scipy sparse matrix or array of 0/1."""
         names = _default_names(matrix.shape[1]) if names is None else names
-        return cls(_canonical_csr(matrix), tuple(map(str, names)))
+        return cls(_canonical_csr(matrix, collapse=False), tuple(map(str, names)))
 
 
 def _default_names(n: int) -> list[str]:

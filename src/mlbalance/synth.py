@@ -24,6 +24,7 @@ same arguments give the same bytes.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
@@ -32,6 +33,9 @@ import scipy.sparse as sp
 
 from mlbalance.errors import ParameterError
 from mlbalance.labels import LabelMatrix
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = [
     "label_names",
@@ -156,9 +160,9 @@ def _label_matrix(rng: np.random.Generator, n_rows: int, n_labels: int, head_fra
         c = label % clusters
         members = order[bounds[c] : bounds[c + 1]]
         n_topic = int(min(count * cluster_affinity, 0.5 * members.size))
-        in_topic = members[rng.integers(0, members.size, size=n_topic)] if n_topic else []
+        in_topic = members[rng.integers(0, members.size, size=n_topic)]
         anywhere = rng.integers(0, n_rows, size=int(count) - n_topic)
-        rows = np.unique(np.concatenate([np.asarray(in_topic, dtype=np.int64), anywhere]))
+        rows = np.unique(np.concatenate([in_topic, anywhere]))
         row_parts.append(rows)
         label_parts.append(np.full(rows.size, label, dtype=np.int32))
     rows = np.concatenate(row_parts)
@@ -286,20 +290,20 @@ def make_synthetic_table(
     return pa.table(columns)
 
 
-def _label_kwargs(options: dict[str, float]) -> dict[str, float]:
+def _label_kwargs(options: dict[str, float]) -> dict[str, Any]:
     allowed = {"head_fraction": 0.15, "tail_count": 5, "cardinality": 3.0, "clusters": 50,
                "cluster_affinity": 0.7}
     unknown = set(options) - set(allowed)
     if unknown:
         raise ParameterError(f"unknown synthetic-data options: {sorted(unknown)}")
-    out = {**allowed, **options}
+    out: dict[str, Any] = {**allowed, **options}
     out["tail_count"] = int(out["tail_count"])
     out["clusters"] = int(out["clusters"])
     return out
 
 
 def make_synthetic(n_rows: int = 10_000, n_labels: int = 500, seed: int = 0,
-                   **options: float) -> "pandas.DataFrame":  # type: ignore[name-defined]  # noqa: F821
+                   **options: float) -> pd.DataFrame:
     """The synthetic dataset as a pandas DataFrame (``id``, ``text``, ``labels`` as lists).
 
     Same arguments as :func:`make_synthetic_table`.

@@ -44,6 +44,8 @@ class LabelCollector:
         self._length_parts: list[np.ndarray] = []
         self.rows = 0
         self.all_int = True
+        self._sorted = True  # every row's provisional ids strictly increasing so far
+        self._keep_order = False  # indicator columns: the column order is the vocabulary
 
     # -- helpers ---------------------------------------------------------------------------------
     def _where(self, row: int | None = None, column: str | None = None) -> str:
@@ -53,7 +55,7 @@ class LabelCollector:
 
     def _map_names(self, names: Sequence[object]) -> np.ndarray:
         """Provisional ids of *names* (a small dictionary), adding unseen ones."""
-        out = np.empty(len(names), dtype=np.int64)
+        out = np.empty(len(names), dtype=np.int32)
         for i, name in enumerate(names):
             key = str(name)
             if not isinstance(name, (int, np.integer)) and not key.lstrip("-").isdigit():
@@ -82,7 +84,14 @@ class LabelCollector:
     def add(self, column: pa.Array | pa.ChunkedArray) -> None:
         """Add one batch of the label column (list, string or integer)."""
         if isinstance(column, pa.ChunkedArray):
-            column = column.combine_chunks() if column.num_chunks != 1 else column.chunk(0)
+            if column.num_chunks == 0:
+                column = pa.array([], type=column.type)
+            else:
+                for chunk in column.chunks:
+                    self.add(chunk)
+                return
+        if len(column) == 0:
+            return
         typ = column.type
         if column.null_count:
             raise InputError(f"{self._where(self.rows + _first_null(column))}: null label cell")
@@ -162,17 +171,19 @@ class LabelCollector:
         """Add flattened label values with per-row lengths."""
         typ = values.type
         if pa.types.is_dictionary(typ):
-            codes = np.asarray(values.indices.to_numpy(zero_copy_only=False), dtype=np.int64)
+            codes = np.asarray(values.indices.to_numpy(zero_copy_only=False))
             ids = self._dictionary_ids(values.dictionary, codes, lengths)
         elif pa.types.is_integer(typ):
             ints = np.asarray(values.to_numpy(zero_copy_only=False), dtype=np.int64)
             ids = self._int_ids(ints, lengths)
         elif pa.types.is_string(typ) or pa.types.is_large_string(typ):
             enc = pc.dictionary_encode(values)
-            codes = np.asarray(enc.indices.to_numpy(zero_copy_only=False), dtype=np.int64)
+            codes = np.asarray(enc.indices.to_numpy(zero_copy_only=False))
             ids = self._dictionary_ids(enc.dictionary, codes, lengths)
         else:
             raise InputError(f"{self._where()}: labels of type {typ}; expected strings or ints")
+        ids = ids.astype(np.int32, copy=False)
+        self._sorted = self._sorted and _rows_increasing(ids, lengths)
         self._index_parts.append(ids)
         self._length_parts.append(lengths.astype(np.int64, copy=False))
         self.rows += len(lengths)
@@ -205,6 +216,7 @@ class LabelCollector:
         if not columns:
             raise InputError(f"{self.source}: no label columns (prefix {self.spec.prefix!r})")
         names = [c[len(self.spec.prefix):] if self.spec.prefix else c for c in columns]
+        self._keep_order = True
         col_ids = self._map_names(names)
         n = table.num_rows
         mats = []
@@ -220,13 +232,14 @@ class LabelCollector:
             bad = (arr != 0) & (arr != 1)
             if bad.any():
                 k = int(np.flatnonzero(bad)[0])
-                raise InputError(f"{self._where(self.rows + k, name)}: value {arr[k]!r} is not 0/1")
+                raise InputError(f"{self._where(self.rows + k, name)}: value {float(arr[k])!r} is not 0/1")
             rows = np.flatnonzero(arr)
             mats.append((rows, np.full(rows.size, cid, dtype=np.int64)))
         rows = np.concatenate([m[0] for m in mats])
         cols = np.concatenate([m[1] for m in mats])
         order = np.lexsort((cols, rows))
-        self._index_parts.append(cols[order])
+        self._index_parts.append(cols[order].astype(np.int32))
+        self._sorted = self._sorted and bool(np.all(np.diff(col_ids) > 0))
         self._length_parts.append(np.bincount(rows, minlength=n).astype(np.int64))
         self.rows += n
 
@@ -238,40 +251,47 @@ class LabelCollector:
         if self.id_names is not None and self.vocabulary is None:
             given = [n for n in self.id_names]
         unseen = [n for n in provisional if n not in set(given)]
-        if self.all_int and all(n.lstrip("-").isdigit() for n in unseen):
+        if self._keep_order:
+            pass
+        elif self.all_int and all(n.lstrip("-").isdigit() for n in unseen):
             unseen.sort(key=int)
         else:
             unseen.sort()
         final = list(given) + unseen
         pos = {n: i for i, n in enumerate(final)}
-        remap = np.array([pos[n] for n in provisional], dtype=np.int64)
+        remap = np.array([pos[n] for n in provisional], dtype=np.int32)
         indices = (np.concatenate(self._index_parts) if self._index_parts
-                   else np.zeros(0, dtype=np.int64))
+                   else np.zeros(0, dtype=np.int32))
+        self._index_parts.clear()
         lengths = (np.concatenate(self._length_parts) if self._length_parts
                    else np.zeros(0, dtype=np.int64))
         if remap.size and not np.array_equal(remap, np.arange(remap.size)):
             indices = remap[indices]
-        itype = np.int32 if len(final) < 2**31 and indices.size < 2**31 else np.int64
-        indptr = np.zeros(lengths.size + 1, dtype=np.int64)
+            sorted_rows = self._sorted and bool(np.all(np.diff(remap) > 0))
+        else:
+            sorted_rows = self._sorted
+        itype = np.int32 if indices.size < 2**31 else np.int64
+        indptr = np.zeros(lengths.size + 1, dtype=itype)
         np.cumsum(lengths, out=indptr[1:])
-        matrix = _fast_canonical(indices.astype(itype, copy=False), indptr, len(final))
+        data = np.ones(indices.size, dtype=np.uint8)
+        shape = (lengths.size, len(final))
+        if sorted_rows:
+            matrix = sp.csr_matrix((data, indices.astype(itype, copy=False), indptr),
+                                   shape=shape, copy=False)
+        else:
+            matrix = _canonical_csr(sp.csr_matrix((data, indices, indptr), shape=shape))
         if stats is not None:
             stats["duplicate_labels"] = int(indices.size - matrix.nnz)
             stats["empty_rows"] = int(np.count_nonzero(np.diff(matrix.indptr) == 0))
         return LabelMatrix(matrix, tuple(final))
 
 
-def _fast_canonical(indices: np.ndarray, indptr: np.ndarray, n_labels: int) -> sp.csr_matrix:
-    """CSR from row-major indices; skips the sort when rows are already strictly increasing."""
-    n_rows = indptr.size - 1
-    data = np.ones(indices.size, dtype=np.uint8)
-    if indices.size > 1:
-        step = np.diff(indices.astype(np.int64))
-        starts = indptr[1:-1]
-        starts = starts[(starts > 0) & (starts < indices.size)]
-        step[starts - 1] = 1  # a row boundary may step down
-        if bool((step > 0).all()):
-            return sp.csr_matrix((data, indices, indptr), shape=(n_rows, n_labels))
-    elif indices.size <= 1:
-        return sp.csr_matrix((data, indices, indptr), shape=(n_rows, n_labels))
-    return _canonical_csr(sp.csr_matrix((data, indices, indptr), shape=(n_rows, n_labels)))
+def _rows_increasing(ids: np.ndarray, lengths: np.ndarray) -> bool:
+    """True when the ids of every row (given by *lengths*) are strictly increasing."""
+    if ids.size < 2:
+        return True
+    increasing = np.less(ids[:-1], ids[1:])
+    starts = np.cumsum(lengths)[:-1]
+    starts = starts[(starts > 0) & (starts < ids.size)]
+    increasing[starts - 1] = True  # a new row may start lower
+    return bool(increasing.all())

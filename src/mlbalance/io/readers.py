@@ -177,15 +177,25 @@ def _dictionary_leaves(pf: pq.ParquetFile, column: str) -> list[str]:
 
 
 def _parquet_label_batches(path: Path, spec: LabelSpec, batch_rows: int
-                           ) -> Iterator[tuple[Path, pa.RecordBatch, list[str]]]:
+                           ) -> Iterator[tuple[Path, pa.Table, list[str]]]:
+    """The label column(s) of every row group of every file.
+
+    String labels are decoded as dictionaries (no per-value hashing). Arrow cannot decode a
+    nested dictionary column into one batch across row groups whose dictionaries differ, so
+    this reads one row group at a time, and falls back to plain decoding if even that fails.
+    """
     for f in parquet_files(path):
         try:
-            names = pq.read_schema(f).names
-            cols = _label_columns(f, spec, names)
-            leaves = [] if spec.is_indicator else _dictionary_leaves(pq.ParquetFile(f), cols[0])
-            pf = pq.ParquetFile(f, read_dictionary=leaves or None)
-            for batch in pf.iter_batches(batch_size=batch_rows, columns=cols):
-                yield f, batch, cols
+            plain = pq.ParquetFile(f)
+            cols = _label_columns(f, spec, plain.schema_arrow.names)
+            leaves = [] if spec.is_indicator else _dictionary_leaves(plain, cols[0])
+            fast = pq.ParquetFile(f, read_dictionary=leaves) if leaves else plain
+            for group in range(plain.num_row_groups):
+                try:
+                    table = fast.read_row_group(group, columns=cols)
+                except pa.ArrowNotImplementedError:
+                    table = plain.read_row_group(group, columns=cols)
+                yield f, table, cols
         except (pa.ArrowInvalid, OSError) as exc:
             raise InputError(f"{f}: cannot read Parquet: {exc}") from None
 
@@ -279,10 +289,10 @@ def read_labels(
         total = sum(pq.ParquetFile(f).metadata.num_rows for f in parquet_files(p))
         with progress_bar(desc="reading labels", total=total, unit="rows",
                           enabled=None if progress else False) as bar:
-            for f, batch, cols in _parquet_label_batches(p, spec, batch_rows):
+            for f, part, cols in _parquet_label_batches(p, spec, batch_rows):
                 collector.source = str(f)
-                _add(collector, spec, batch, cols)
-                bar.update(batch.num_rows)
+                _add(collector, spec, part, cols)
+                bar.update(part.num_rows)
     else:
         table = _read_text_table(p, fmt, spec, None)
         _add(collector, spec, table, _label_columns(p, spec, table.column_names))

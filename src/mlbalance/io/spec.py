@@ -69,7 +69,9 @@ class LabelSpec:
     def from_dict(cls, data: dict[str, Any]) -> LabelSpec:
         """Inverse of :meth:`to_dict`; unknown keys are ignored."""
         known = {f.name for f in fields(cls)}
-        kw = {k: (tuple(v) if isinstance(v, list) else v) for k, v in data.items() if k in known}
+        kw: dict[str, Any] = {
+            k: (tuple(v) if isinstance(v, list) else v) for k, v in data.items() if k in known
+        }
         return cls(**kw)
 
 

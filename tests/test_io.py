@@ -1,0 +1,241 @@
+"""Readers and writers: every format and label layout round-trips; bad input gets clear errors."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from mlbalance import InputError, ParameterError
+from mlbalance.io import (
+    LabelSpec,
+    iter_batches,
+    output_dir,
+    read_dataset,
+    read_labels,
+    read_metadata,
+    write_parquet,
+)
+
+ROWS = [["sports", "politics"], [], ["tech"], ["sports"], ["politics", "tech", "sports"]]
+TEXT = ["a b", "c", "d e f", "g", "h i"]
+NAMES = ("politics", "sports", "tech")
+
+
+def _frame() -> pd.DataFrame:
+    return pd.DataFrame({"id": range(5), "text": TEXT, "labels": ROWS})
+
+
+def _check(y, names=NAMES, rows=ROWS):
+    assert y.names == names
+    assert [sorted(r) for r in y.to_lists()] == [sorted(r) for r in rows]
+
+
+def test_parquet_list_column(tmp_path):
+    p = tmp_path / "d.parquet"
+    _frame().to_parquet(p)
+    _check(read_labels(p))
+    ds = read_dataset(p)
+    _check(ds.labels)
+    assert ds.table.column_names == ["id", "text", "labels"]
+    assert ds.table.column("text").to_pylist() == TEXT
+
+
+def test_parquet_folder_of_shards(tmp_path):
+    folder = tmp_path / "shards"
+    folder.mkdir()
+    df = _frame()
+    df.iloc[:2].to_parquet(folder / "part-0.parquet")
+    df.iloc[2:].to_parquet(folder / "part-1.parquet")
+    (folder / "manifest.json").write_text("{}")
+    _check(read_labels(folder))
+    assert read_dataset(folder).table.num_rows == 5
+
+
+@pytest.mark.parametrize("fmt", ["csv", "tsv"])
+def test_delimited_string(tmp_path, fmt):
+    p = tmp_path / f"d.{fmt}"
+    df = _frame()
+    df["labels"] = ["|".join(r) for r in ROWS]
+    df.to_csv(p, index=False, sep="," if fmt == "csv" else "\t")
+    _check(read_labels(p, LabelSpec(sep="|")))
+    ds = read_dataset(p, LabelSpec(sep="|"))
+    assert ds.table.column("text").to_pylist() == TEXT
+
+
+def test_csv_json_list_cells(tmp_path):
+    p = tmp_path / "d.csv"
+    df = _frame()
+    df["labels"] = [json.dumps(r) for r in ROWS]
+    df.to_csv(p, index=False)
+    _check(read_labels(p))
+
+
+def test_jsonl_list_and_int_lists(tmp_path):
+    p = tmp_path / "d.jsonl"
+    _frame().to_json(p, orient="records", lines=True)
+    _check(read_labels(p))
+    q = tmp_path / "ints.jsonl"
+    pd.DataFrame({"labels": [[3, 1], [], [10]]}).to_json(q, orient="records", lines=True)
+    y = read_labels(q)
+    assert y.names == ("1", "3", "10")
+
+
+def test_label_ids_with_names_file_goemotions_style(tmp_path):
+    names = tmp_path / "labels.txt"
+    names.write_text("anger\njoy\nneutral\nfear\n")
+    p = tmp_path / "d.tsv"
+    p.write_text("I am glad\t1\tid1\nwhat\t0,3\tid2\nok\t2\tid3\n")
+    spec = LabelSpec(sep=",", names_file=str(names), header_names=("text", "labels", "id"))
+    ds = read_dataset(p, spec)
+    assert ds.labels.names == ("anger", "joy", "neutral", "fear")  # names-file order
+    assert ds.labels.to_lists() == [["joy"], ["anger", "fear"], ["neutral"]]
+    assert ds.table.column("id").to_pylist() == ["id1", "id2", "id3"]
+
+
+def test_indicator_columns_by_list_and_prefix(tmp_path):
+    dense = np.array([[1, 0, 1], [0, 0, 0], [0, 1, 1]])
+    df = pd.DataFrame(dense, columns=["y_a", "y_b", "y_c"])
+    df.insert(0, "text", ["x", "y", "z"])
+    p = tmp_path / "d.csv"
+    df.to_csv(p, index=False)
+    y = read_labels(p, LabelSpec(prefix="y_"))
+    assert y.names == ("a", "b", "c")
+    assert (y.to_dense() == dense).all()
+    y2 = read_labels(p, LabelSpec(columns=("y_c", "y_a")))
+    assert y2.names == ("y_c", "y_a")
+    assert y2.to_lists() == [["y_c", "y_a"], [], ["y_c"]]
+
+
+def test_duplicates_and_empty_lists_counted(tmp_path):
+    p = tmp_path / "d.parquet"
+    pd.DataFrame({"labels": [["a", "a", "b"], [], ["b"]]}).to_parquet(p)
+    stats: dict[str, int] = {}
+    y = read_labels(p, stats=stats)
+    assert y.to_lists() == [["a", "b"], [], ["b"]]
+    assert stats == {"duplicate_labels": 1, "empty_rows": 1}
+
+
+def test_written_vocabulary_travels_with_the_file(tmp_path):
+    """A split that lacks a label still knows it, and keeps the dataset's label order."""
+    table = pa.table({"labels": [["tech"], ["tech", "sports"]]})
+    p = tmp_path / "val.parquet"
+    write_parquet(table, p, labels=("tech", "sports", "rare"), spec=LabelSpec())
+    y = read_labels(p)
+    assert y.names == ("tech", "sports", "rare")
+    assert y.counts().tolist() == [2, 1, 0]
+    meta = read_metadata(p)
+    assert meta is not None and meta["labels"] == ["tech", "sports", "rare"]
+
+
+def test_stored_spec_is_used_when_none_given(tmp_path):
+    table = pa.table({"tags": ["a|b", "b"]})
+    p = tmp_path / "d.parquet"
+    write_parquet(table, p, labels=("a", "b"), spec=LabelSpec(column="tags", sep="|"))
+    assert read_labels(p).to_lists() == [["a", "b"], ["b"]]
+
+
+def test_iter_batches_shares_vocabulary(tmp_path):
+    p = tmp_path / "d.parquet"
+    pq.write_table(pa.Table.from_pandas(_frame()), p, row_group_size=2)
+    batches = list(iter_batches(p, batch_rows=2))
+    assert sum(b.n_rows for b in batches) == 5
+    assert all(b.labels.names == NAMES for b in batches)
+    assert [r for b in batches for r in b.labels.to_lists()] == [sorted(r) for r in ROWS]
+
+
+# -- bad input -----------------------------------------------------------------------------------
+def test_missing_file_and_column(tmp_path):
+    with pytest.raises(InputError, match="no such file"):
+        read_labels(tmp_path / "nope.parquet")
+    p = tmp_path / "d.parquet"
+    _frame().to_parquet(p)
+    with pytest.raises(InputError, match=r"d.parquet: no column 'tags' \(columns: id, text"):
+        read_labels(p, LabelSpec(column="tags"))
+    c = tmp_path / "d.csv"
+    _frame().to_csv(c, index=False)
+    with pytest.raises(InputError, match=r"d\.csv: no column 'tags'"):
+        read_dataset(c, LabelSpec(column="tags"))
+
+
+def test_null_and_malformed_cells_name_the_row(tmp_path):
+    p = tmp_path / "d.parquet"
+    pd.DataFrame({"labels": [["a"], None, ["b"]]}).to_parquet(p)
+    with pytest.raises(InputError, match=r"column 'labels', row 1: null label cell"):
+        read_labels(p)
+    q = tmp_path / "e.parquet"
+    pd.DataFrame({"labels": [["a"], ["b", None]]}).to_parquet(q)
+    with pytest.raises(InputError, match="row 1: null label inside"):
+        read_labels(q)
+    c = tmp_path / "d.csv"
+    c.write_text('labels\n"[""a"""\n')
+    with pytest.raises(InputError, match="row 0: cannot parse label list"):
+        read_labels(c)
+
+
+def test_wrong_shape_and_empty(tmp_path):
+    p = tmp_path / "d.parquet"
+    pd.DataFrame({"labels": [0.5, 1.5]}).to_parquet(p)
+    with pytest.raises(InputError, match="has type double; expected a list"):
+        read_labels(p)
+    e = tmp_path / "e.parquet"
+    pd.DataFrame({"labels": pd.Series([], dtype=object)}).to_parquet(e)
+    with pytest.raises(InputError, match="no rows"):
+        read_labels(e)
+    i = tmp_path / "i.csv"
+    i.write_text("y_a,y_b\n1,0\n2,1\n")
+    with pytest.raises(InputError, match=r"column 'y_a', row 1: value 2.0 is not 0/1"):
+        read_labels(i, LabelSpec(prefix="y_"))
+
+
+def test_label_id_out_of_range(tmp_path):
+    names = tmp_path / "n.txt"
+    names.write_text("a\nb\n")
+    p = tmp_path / "d.jsonl"
+    p.write_text('{"labels": [0, 5]}\n')
+    with pytest.raises(InputError, match=r"row 0: label id 5 is outside the 2 names"):
+        read_labels(p, LabelSpec(names_file=str(names)))
+
+
+def test_unknown_suffix(tmp_path):
+    p = tmp_path / "d.xlsx"
+    p.write_text("x")
+    with pytest.raises(InputError, match="use --format"):
+        read_labels(p)
+
+
+# -- output folders ------------------------------------------------------------------------------
+def test_output_dir_is_atomic(tmp_path):
+    out = tmp_path / "out"
+    with pytest.raises(RuntimeError), output_dir(out) as tmp:
+        (tmp / "half.txt").write_text("x")
+        raise RuntimeError("boom")
+    assert not out.exists()
+    assert not list(tmp_path.iterdir())  # no temporary left behind
+    with output_dir(out) as tmp:
+        (tmp / "done.txt").write_text("x")
+    assert (out / "done.txt").exists()
+
+
+def test_output_dir_refuses_non_empty_unless_overwrite(tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "old.txt").write_text("x")
+    with pytest.raises(ParameterError, match="not empty; pass --overwrite"), output_dir(out):
+        pass
+    with output_dir(out, overwrite=True) as tmp:
+        (tmp / "new.txt").write_text("y")
+    assert sorted(p.name for p in out.iterdir()) == ["new.txt"]
+
+
+def test_output_dir_never_overwrites_input(tmp_path):
+    src = tmp_path / "data"
+    src.mkdir()
+    with pytest.raises(ParameterError, match="would overwrite the input"), output_dir(
+        src, overwrite=True, inputs=[src]
+    ):
+        pass
