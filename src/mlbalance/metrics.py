@@ -104,7 +104,7 @@ def _positive_counts(y: sp.csr_matrix, pred: np.ndarray) -> tuple[np.ndarray, np
     return support, tp
 
 
-def _ratio(num: np.ndarray, den: np.ndarray, zero_division: float) -> np.ndarray:
+def _ratio(num: Any, den: Any, zero_division: float) -> np.ndarray:
     num = np.asarray(num, dtype=np.float64)
     den = np.asarray(den, dtype=np.float64)
     out = np.full(num.shape, float(zero_division))

@@ -1,0 +1,343 @@
+"""Per-label decision thresholds tuned on validation scores (numpy only).
+
+For each label the validation scores are sorted once (``O(n log n)``); every distinct score is a
+candidate cut ("predict the rows scoring at least this"), and the counts of true and predicted
+positives at all cuts come from one cumulative sum. Then
+
+* ``mode="f1"``: the cut that maximises the label's F1, ``2 tp / (P + predicted)`` (the highest
+  cut among ties);
+* ``mode="recall"``: the highest cut whose recall reaches ``target_recall``.
+
+The threshold is placed midway between the chosen cut's score and the next lower distinct score
+(half the lowest score when every row is predicted), so small score perturbations do not flip
+decisions, then clipped into ``[1e-12, 1 - 1e-12]``. A label is predicted when
+``score >= threshold``, the rule :mod:`mlbalance.metrics` uses.
+
+Labels with too few validation positives
+    A label with fewer than ``min_positives`` positives in validation (including none) cannot be
+    tuned reliably — with none, F1 is 0 at every cut and "maximising" it would give a threshold
+    that never or always fires. It falls back:
+
+    * ``fallback="global"``: the global threshold, one value tuned for micro F1 over all labels
+      and rows (or, in recall mode, reaching ``target_recall`` of all positives);
+    * ``fallback="shrink"``: a blend toward the global threshold weighted by positive count,
+      ``t = (P t_label + k t_global) / (P + k)`` with ``k = shrink`` (a pseudo-count); a label with
+      no positives gets ``t_global``.
+
+    :attr:`ThresholdResult.fallback` records each such label and why.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+
+from mlbalance.errors import InputError, ParameterError
+from mlbalance.metrics import check_scores, label_csr
+
+__all__ = ["ThresholdResult", "apply_thresholds", "tune_thresholds"]
+
+EPS = 1e-12
+FORMAT = "mlbalance-thresholds"
+MODES = ("f1", "recall")
+FALLBACKS = ("global", "shrink")
+
+
+@dataclass
+class ThresholdResult:
+    """Tuned thresholds and how each was chosen.
+
+    Attributes
+    ----------
+    thresholds : numpy.ndarray of float64, shape (labels,)
+        Predict label ``c`` when ``score >= thresholds[c]``.
+    fallback : dict of int to str
+        Label index -> why it did not get its own tuned threshold.
+    global_threshold : float
+        The single threshold the fallback uses.
+    positives : numpy.ndarray of int64
+        Validation positives per label.
+    mode, target_recall, min_positives, strategy, shrink
+        The tuning settings (``strategy`` is the ``fallback`` argument).
+    """
+
+    thresholds: np.ndarray
+    fallback: dict[int, str] = field(default_factory=dict)
+    global_threshold: float = 0.5
+    positives: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    mode: str = "f1"
+    target_recall: float | None = None
+    min_positives: int = 3
+    strategy: str = "global"
+    shrink: float = 3.0
+
+    def apply(self, scores: Any) -> np.ndarray:
+        """Boolean predictions ``scores >= thresholds``, shape (rows, labels)."""
+        return apply_thresholds(scores, self.thresholds)
+
+    def to_json(self, names: Sequence[str]) -> dict[str, Any]:
+        """A JSON-able dict keyed by label name (what ``thresholds.json`` holds)."""
+        names = [str(n) for n in names]
+        if len(names) != self.thresholds.size:
+            raise ParameterError(
+                f"{len(names)} label names given for {self.thresholds.size} thresholds"
+            )
+        return {
+            "format": FORMAT,
+            "version": 1,
+            "rule": "score >= threshold",
+            "mode": self.mode,
+            "target_recall": self.target_recall,
+            "min_positives": int(self.min_positives),
+            "fallback_strategy": self.strategy,
+            "shrink": float(self.shrink),
+            "global_threshold": float(self.global_threshold),
+            "labels": names,
+            "thresholds": [float(t) for t in self.thresholds],
+            "val_positives": [int(p) for p in self.positives] if self.positives.size else None,
+            "fallback": {names[i]: reason for i, reason in sorted(self.fallback.items())},
+        }
+
+    @classmethod
+    def from_json(
+        cls, data: dict[str, Any] | str, names: Sequence[str] | None = None
+    ) -> ThresholdResult:
+        """Read :meth:`to_json` output (a dict or a JSON string).
+
+        Parameters
+        ----------
+        data : dict or str
+        names : sequence of str, optional
+            The label order wanted (e.g. the model's ``id2label``); thresholds are re-ordered to
+            it. Every name must be in the file.
+        """
+        if isinstance(data, str):
+            try:
+                data = json.loads(data)
+            except json.JSONDecodeError as exc:
+                raise InputError(f"thresholds: not valid JSON ({exc})") from None
+        if not isinstance(data, dict) or data.get("format") != FORMAT:
+            raise InputError(f"thresholds: not a {FORMAT} document")
+        try:
+            file_names = [str(n) for n in data["labels"]]
+            values = np.asarray(data["thresholds"], dtype=np.float64)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise InputError(f"thresholds: missing or malformed field ({exc})") from None
+        if values.shape != (len(file_names),) or not np.isfinite(values).all():
+            raise InputError(
+                f"thresholds: {values.size} finite values expected for {len(file_names)} labels"
+            )
+        positives = np.asarray(data.get("val_positives") or [], dtype=np.int64)
+        index = {n: i for i, n in enumerate(file_names)}
+        order = np.arange(len(file_names))
+        if names is not None:
+            missing = [str(n) for n in names if str(n) not in index]
+            if missing:
+                raise InputError(
+                    f"thresholds: no threshold for label(s) {missing[:5]} ({len(missing)} missing)"
+                )
+            order = np.array([index[str(n)] for n in names], dtype=np.int64)
+        new_pos = {int(j): i for i, j in enumerate(order)}
+        fallback = {
+            new_pos[index[n]]: str(reason)
+            for n, reason in (data.get("fallback") or {}).items()
+            if n in index and index[n] in new_pos
+        }
+        return cls(
+            thresholds=values[order],
+            fallback=fallback,
+            global_threshold=float(data.get("global_threshold", 0.5)),
+            positives=positives[order]
+            if positives.size == len(file_names)
+            else np.zeros(0, np.int64),
+            mode=str(data.get("mode", "f1")),
+            target_recall=data.get("target_recall"),
+            min_positives=int(data.get("min_positives", 3)),
+            strategy=str(data.get("fallback_strategy", "global")),
+            shrink=float(data.get("shrink", 3.0)),
+        )
+
+
+def apply_thresholds(scores: Any, thresholds: Any) -> np.ndarray:
+    """Boolean predictions ``scores >= thresholds`` (a scalar or one per label)."""
+    s = check_scores(scores)
+    thr = np.asarray(thresholds, dtype=np.float64)
+    if thr.ndim == 1 and thr.size != s.shape[1]:
+        raise ParameterError(f"{thr.size} thresholds for {s.shape[1]} label columns")
+    return s >= thr
+
+
+# --------------------------------------------------------------------------------------------
+# the cut-point search
+# --------------------------------------------------------------------------------------------
+def _midpoint(upper: float, lower: float | None) -> float:
+    """Midway between a chosen cut score and the next lower score (or 0), in (0, 1)."""
+    t = upper / 2.0 if lower is None else (upper + lower) / 2.0
+    return float(np.clip(t, EPS, 1.0 - EPS))
+
+
+def _best_cut(
+    tp: np.ndarray, n_pred: np.ndarray, n_pos: int, mode: str, target: float | None
+) -> int:
+    """Index of the chosen cut among the distinct-score cuts (descending scores)."""
+    if mode == "f1":
+        return int(np.argmax(2.0 * tp / (n_pos + n_pred)))
+    assert target is not None
+    reached = np.flatnonzero(tp >= target * n_pos - 1e-9 * n_pos)
+    return int(reached[0]) if reached.size else tp.size - 1
+
+
+def _tune_label(scores: np.ndarray, positive: np.ndarray, mode: str, target: float | None) -> float:
+    order = np.argsort(-scores, kind="stable")
+    s = scores[order]
+    tps = np.cumsum(positive[order], dtype=np.int64)
+    ends = np.r_[np.flatnonzero(s[1:] != s[:-1]), s.size - 1]
+    k = _best_cut(tps[ends], ends + 1.0, int(tps[-1]), mode, target)
+    lower = float(s[ends[k] + 1]) if k + 1 < ends.size else None
+    return _midpoint(float(s[ends[k]]), lower)
+
+
+def _global_threshold(
+    y: sp.csr_matrix, scores: np.ndarray, mode: str, target: float | None, chunk_rows: int
+) -> float:
+    """One threshold over all labels: micro F1 maximum (or the target recall of all positives).
+
+    Exact without sorting all ``rows x labels`` scores: an optimal cut always sits at a positive's
+    score (moving below a negative only adds false positives), so the candidates are the distinct
+    positive scores, and the predicted counts at them come from one chunked ``searchsorted``.
+    """
+    rows = np.repeat(np.arange(y.shape[0]), np.diff(y.indptr))
+    pos_scores = scores[rows, y.indices].astype(np.float64)
+    if pos_scores.size == 0:
+        return 0.5
+    cand = np.unique(pos_scores)  # ascending
+    # tp at cut j (predict score >= cand[j]): positives with score >= cand[j]
+    tp = pos_scores.size - np.searchsorted(np.sort(pos_scores), cand, side="left")
+    # predicted at cut j: all scores >= cand[j]; bins[b] = scores with b candidates <= value
+    bins = np.zeros(cand.size + 1, dtype=np.int64)
+    for start in range(0, scores.shape[0], chunk_rows):
+        block = scores[start : start + chunk_rows].astype(np.float64, copy=False).ravel()
+        bins += np.bincount(np.searchsorted(cand, block, side="right"), minlength=cand.size + 1)
+    n_pred = np.cumsum(bins[::-1])[::-1][1:]  # scores with value >= cand[j]
+    # descending order of cuts for _best_cut
+    k = _best_cut(
+        tp[::-1].astype(np.float64), n_pred[::-1].astype(np.float64), pos_scores.size, mode, target
+    )
+    j = cand.size - 1 - k
+    cut = float(cand[j])
+    lower = -np.inf
+    for start in range(0, scores.shape[0], chunk_rows):
+        block = scores[start : start + chunk_rows]
+        below = block[block < cut]
+        if below.size:
+            lower = max(lower, float(below.max()))
+    return _midpoint(cut, None if lower == -np.inf else lower)
+
+
+def tune_thresholds(
+    y_true: Any,
+    scores: Any,
+    *,
+    mode: str = "f1",
+    target_recall: float | None = None,
+    min_positives: int = 3,
+    fallback: str = "global",
+    shrink: float = 3.0,
+    chunk_rows: int = 65536,
+) -> ThresholdResult:
+    """Tune one threshold per label on validation scores.
+
+    Parameters
+    ----------
+    y_true : LabelMatrix, scipy sparse matrix, dense 0/1 array or list of label lists
+        Validation truth, shape ``(n, L)``.
+    scores : array of float, shape (n, L)
+        Validation probabilities in [0, 1].
+    mode : {"f1", "recall"}, default "f1"
+        Maximise each label's F1, or take the highest threshold reaching ``target_recall``.
+    target_recall : float, optional
+        In (0, 1]; required for ``mode="recall"``.
+    min_positives : int, default 3
+        Labels with fewer validation positives fall back (see the module docstring).
+    fallback : {"global", "shrink"}, default "global"
+    shrink : float, default 3.0
+        The pseudo-count ``k`` of ``fallback="shrink"``.
+    chunk_rows : int, default 65536
+        Rows per block when scanning all scores for the global threshold (bounds memory).
+
+    Returns
+    -------
+    ThresholdResult
+    """
+    if mode not in MODES:
+        raise ParameterError(f"threshold mode must be one of {', '.join(MODES)}, got {mode!r}")
+    if mode == "recall":
+        if target_recall is None or not 0.0 < float(target_recall) <= 1.0:
+            raise ParameterError(
+                f"mode 'recall' needs target_recall in (0, 1], got {target_recall!r}"
+            )
+        target_recall = float(target_recall)
+    if fallback not in FALLBACKS:
+        raise ParameterError(f"fallback must be one of {', '.join(FALLBACKS)}, got {fallback!r}")
+    if int(min_positives) < 1:
+        raise ParameterError(f"min_positives must be >= 1, got {min_positives}")
+    if not shrink >= 0:
+        raise ParameterError(f"shrink must be >= 0, got {shrink}")
+    if chunk_rows < 1:
+        raise ParameterError(f"chunk_rows must be >= 1, got {chunk_rows}")
+    y = label_csr(y_true)
+    s = check_scores(scores, y.shape)
+    if s.min() < 0.0 or s.max() > 1.0:
+        raise InputError(
+            f"scores must be probabilities in [0, 1] to tune thresholds, found values from "
+            f"{s.min():.4g} to {s.max():.4g} (apply a sigmoid to logits first)"
+        )
+    target = target_recall if mode == "recall" else None
+    global_t = _global_threshold(y, s, mode, target, chunk_rows)
+    csc = y.tocsc()
+    positives = np.diff(csc.indptr).astype(np.int64)
+    thresholds = np.full(y.shape[1], global_t)
+    reasons: dict[int, str] = {}
+    positive = np.zeros(y.shape[0], dtype=bool)
+    for c in range(y.shape[1]):
+        n_pos = int(positives[c])
+        own: float | None = None
+        if n_pos > 0:
+            rows = csc.indices[csc.indptr[c] : csc.indptr[c + 1]]
+            positive[rows] = True
+            own = _tune_label(np.ascontiguousarray(s[:, c]), positive, mode, target)
+            positive[rows] = False
+        if n_pos >= min_positives and own is not None:
+            thresholds[c] = own
+            continue
+        if n_pos == 0:
+            reasons[c] = "no positives in validation: global threshold"
+        elif fallback == "global":
+            reasons[c] = (
+                f"{n_pos} positive(s) in validation (< min_positives={min_positives}): "
+                "global threshold"
+            )
+        else:
+            assert own is not None
+            w = n_pos / (n_pos + shrink) if n_pos + shrink > 0 else 1.0
+            thresholds[c] = float(np.clip(w * own + (1.0 - w) * global_t, EPS, 1.0 - EPS))
+            reasons[c] = (
+                f"{n_pos} positive(s) in validation (< min_positives={min_positives}): "
+                f"shrunk toward the global threshold (weight {w:.2f} on its own)"
+            )
+    return ThresholdResult(
+        thresholds=thresholds,
+        fallback=reasons,
+        global_threshold=global_t,
+        positives=positives,
+        mode=mode,
+        target_recall=target_recall,
+        min_positives=int(min_positives),
+        strategy=fallback,
+        shrink=float(shrink),
+    )
