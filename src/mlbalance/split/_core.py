@@ -217,7 +217,9 @@ def iterative_assign(
 
 
 @njit(cache=True, nogil=True)
-def label_pair_codes(indptr: np.ndarray, indices: np.ndarray, n_labels: int):  # type: ignore[no-untyped-def]
+def label_pair_codes(
+    indptr: np.ndarray, indices: np.ndarray, n_labels: int
+) -> tuple[np.ndarray, np.ndarray]:
     """Every label pair of every row, with replacement: ``(a, b)`` with ``a <= b``.
 
     Returns ``(pair_indptr, codes)`` where ``codes = a * n_labels + b`` and the pairs of

@@ -18,7 +18,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from mlbalance.errors import InputError, ParameterError
-from mlbalance.labels import LabelMatrix, as_label_matrix
+from mlbalance.labels import as_label_matrix
 from mlbalance.split._core import iterative_assign, label_pair_codes
 
 __all__ = ["check_ratios", "encode_groups", "iterative_stratification", "make_rng"]
@@ -95,7 +95,11 @@ def encode_groups(groups: Any, n_rows: int, *, what: str = "groups") -> tuple[np
 
 def _int_csr(matrix: sp.csr_matrix) -> sp.csr_matrix:
     out = sp.csr_matrix(
-        (matrix.data.astype(np.int64), matrix.indices.astype(np.int64), matrix.indptr.astype(np.int64)),
+        (
+            matrix.data.astype(np.int64),
+            matrix.indices.astype(np.int64),
+            matrix.indptr.astype(np.int64),
+        ),
         shape=matrix.shape,
     )
     return out
@@ -225,14 +229,18 @@ def iterative_stratification(
     else:
         eval_idx = np.unique(np.asarray(list(eval_splits), dtype=np.int64))
         if eval_idx.size == 0 or eval_idx.min() < 0 or eval_idx.max() >= k:
-            raise ParameterError(f"eval_splits must be split ids in 0..{k - 1}, got {eval_splits!r}")
+            raise ParameterError(
+                f"eval_splits must be split ids in 0..{k - 1}, got {eval_splits!r}"
+            )
     rng = make_rng(random_state)
 
     base = _int_csr(labels.matrix)
     if groups is not None:
         codes, n_groups = encode_groups(groups, n)
         if n_groups < k:
-            raise ParameterError(f"cannot split {n_groups} groups into {k} splits: more splits than groups")
+            raise ParameterError(
+                f"cannot split {n_groups} groups into {k} splits: more splits than groups"
+            )
         gmat = _group_matrix(codes, n_groups)
         inst_labels = _int_csr((gmat @ base).tocsr())
         inst_labels.sort_indices()
@@ -392,8 +400,8 @@ def spread_labels(
                 return c
         return -1
 
-    for lab in todo:
-        lab = int(lab)
+    for lab_id in todo:
+        lab = int(lab_id)
         members = csc.indices[csc.indptr[lab] : csc.indptr[lab + 1]]
         member_counts = csc.data[csc.indptr[lab] : csc.indptr[lab + 1]]
         for _ in range(k):

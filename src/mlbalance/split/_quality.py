@@ -106,10 +106,7 @@ class SplitReport:
         if per_label:
             out["label_counts"] = {
                 "labels": list(self.label_names),
-                **{
-                    name: self.label_counts[j].tolist()
-                    for j, name in enumerate(self.split_names)
-                },
+                **{name: self.label_counts[j].tolist() for j, name in enumerate(self.split_names)},
             }
         out.update(self.extra)
         return out

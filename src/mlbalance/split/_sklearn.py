@@ -120,7 +120,9 @@ class MultilabelStratifiedKFold(BaseCrossValidator):
             random_state=make_rng(self.random_state),
         )
 
-    def split(self, X: Any, y: Any = None, groups: Any = None) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    def split(
+        self, X: Any, y: Any = None, groups: Any = None
+    ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """Yield ``(train_indices, test_indices)`` for each fold.
 
         Parameters
@@ -138,7 +140,9 @@ class MultilabelStratifiedKFold(BaseCrossValidator):
             train = np.flatnonzero(ids != j)
             yield train, test
 
-    def _iter_test_masks(self, X: Any = None, y: Any = None, groups: Any = None) -> Iterator[np.ndarray]:
+    def _iter_test_masks(
+        self, X: Any = None, y: Any = None, groups: Any = None
+    ) -> Iterator[np.ndarray]:
         ids = self.fold_ids(X, y, groups)
         for j in range(int(self.n_splits)):
             yield ids == j
@@ -173,7 +177,9 @@ class RepeatedMultilabelStratifiedKFold(BaseCrossValidator):
         self.order = order
         self.random_state = random_state
 
-    def split(self, X: Any, y: Any = None, groups: Any = None) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    def split(
+        self, X: Any, y: Any = None, groups: Any = None
+    ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """Yield ``(train, test)`` for every fold of every repetition."""
         reps = _check_n_splits(self.n_repeats, type(self).__name__ + " n_repeats", minimum=1)
         rng = make_rng(self.random_state)
@@ -186,7 +192,9 @@ class RepeatedMultilabelStratifiedKFold(BaseCrossValidator):
             )
             yield from cv.split(X, y, groups)
 
-    def _iter_test_masks(self, X: Any = None, y: Any = None, groups: Any = None) -> Iterator[np.ndarray]:
+    def _iter_test_masks(
+        self, X: Any = None, y: Any = None, groups: Any = None
+    ) -> Iterator[np.ndarray]:
         n = _n_rows(X, y)
         for _, test in self.split(X, y, groups):
             mask = np.zeros(n, dtype=bool)
@@ -198,16 +206,19 @@ class RepeatedMultilabelStratifiedKFold(BaseCrossValidator):
         return int(self.n_splits) * int(self.n_repeats)
 
 
-def _resolve_sizes(n: int, test_size: Any, train_size: Any, default_test: float = 0.1) -> tuple[float, float]:
+def _resolve_sizes(
+    n: int, test_size: Any, train_size: Any, default_test: float = 0.1
+) -> tuple[float, float]:
     """Train and test shares of ``n`` rows, as floats; ints are row counts."""
 
     def share(value: Any, name: str) -> float | None:
         if value is None:
             return None
         if isinstance(value, numbers.Integral) and not isinstance(value, bool):
-            if not 1 <= value <= n - 1:
-                raise ParameterError(f"{name}={value} rows must be in [1, {n - 1}] for {n} rows")
-            return float(value) / n
+            rows = int(value)
+            if not 1 <= rows <= n - 1:
+                raise ParameterError(f"{name}={rows} rows must be in [1, {n - 1}] for {n} rows")
+            return float(rows) / n
         if isinstance(value, numbers.Real) and 0.0 < float(value) < 1.0:
             return float(value)
         raise ParameterError(f"{name} must be a float in (0, 1) or a row count, got {value!r}")
@@ -267,7 +278,9 @@ class MultilabelStratifiedShuffleSplit(BaseCrossValidator):
         self.random_state = random_state
         self.ensure_eval_labels = ensure_eval_labels
 
-    def split(self, X: Any, y: Any = None, groups: Any = None) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    def split(
+        self, X: Any, y: Any = None, groups: Any = None
+    ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """Yield ``(train, test)`` for each iteration."""
         reps = _check_n_splits(self.n_splits, type(self).__name__, minimum=1)
         y = _require_y(y, type(self).__name__)
@@ -288,7 +301,9 @@ class MultilabelStratifiedShuffleSplit(BaseCrossValidator):
             )
             yield np.flatnonzero(ids == 0), np.flatnonzero(ids == 1)
 
-    def _iter_test_masks(self, X: Any = None, y: Any = None, groups: Any = None) -> Iterator[np.ndarray]:
+    def _iter_test_masks(
+        self, X: Any = None, y: Any = None, groups: Any = None
+    ) -> Iterator[np.ndarray]:
         n = _n_rows(X, y)
         for _, test in self.split(X, y, groups):
             mask = np.zeros(n, dtype=bool)
