@@ -21,6 +21,12 @@ from mlbalance.errors import MlbalanceError
 COMMANDS: tuple[str, ...] = (
     "synth",
     "analyse",
+    "split",
+    "resample",
+    "verify",
+    "train",
+    "evaluate",
+    "predict",
     "demo",
 )
 

@@ -79,19 +79,16 @@ def _row_scumble(labels: LabelMatrix, ir: np.ndarray) -> np.ndarray:
 
 
 def imbalance_measures(labels: LabelMatrix) -> dict[str, float]:
-    """``mean_ir``, ``max_ir``, ``cvir`` and ``scumble`` of a label matrix (mldr definitions)."""
-    counts = labels.counts()
-    ir = irlbl(counts)
-    finite = ir[np.isfinite(ir)]
-    if finite.size == 0:
+    """``mean_ir``, ``max_ir``, ``cvir`` and ``scumble`` of a label matrix (via :mod:`mlbalance.measures`)."""
+    from mlbalance import measures
+
+    if labels.n_rows == 0 or labels.nnz == 0:
         return {"mean_ir": 0.0, "max_ir": 0.0, "cvir": 0.0, "scumble": 0.0}
-    mir = float(finite.mean())
-    cvir = float(finite.std(ddof=1) / mir) if finite.size > 1 else 0.0
     return {
-        "mean_ir": mir,
-        "max_ir": float(finite.max()),
-        "cvir": cvir,
-        "scumble": float(_row_scumble(labels, ir).mean()) if labels.n_rows else 0.0,
+        "mean_ir": float(measures.mean_ir(labels)),
+        "max_ir": float(measures.max_ir(labels)),
+        "cvir": float(measures.cvir(labels)),
+        "scumble": float(measures.scumble(labels)),
     }
 
 

@@ -130,8 +130,6 @@ class MLSMOTE(BaseResampler):
         self.random_state = random_state
 
     def _resample(self, X: Any, labels: LabelMatrix, rng: np.random.Generator) -> Resampled:
-        from sklearn.neighbors import NearestNeighbors
-
         feats = check_features(X)
         n = labels.n_rows
         counts = labels.counts().astype(np.float64)
@@ -155,10 +153,7 @@ class MLSMOTE(BaseResampler):
             if len(bag) < 2:
                 continue
             k_eff = min(k, len(bag) - 1)
-            xb = feats[bag]
-            nn = NearestNeighbors(n_neighbors=k_eff + 1).fit(xb)
-            nbr = nn.kneighbors(xb, return_distance=False)
-            nbr = _drop_self(nbr, k_eff)  # (bag, k_eff) positions within the bag
+            nbr = _bag_neighbours(feats[bag], k_eff)  # (bag, k_eff) positions within the bag
             pick = rng.integers(0, k_eff, size=len(bag))
             ref_pos = nbr[np.arange(len(bag)), pick]
             seed_rows, ref_rows = bag, bag[ref_pos]
@@ -230,6 +225,33 @@ class MLSMOTE(BaseResampler):
 def _sorted(m: sp.csr_matrix) -> sp.csr_matrix:
     m.sort_indices()
     return m
+
+
+_SMALL_BAG = 2048
+
+
+def _bag_neighbours(xb: Any, k_eff: int) -> np.ndarray:
+    """The ``k_eff`` nearest other rows of each bag row (Euclidean), as positions in the bag.
+
+    Small bags: exact brute force in numpy (each row's own distance forced first, so it is
+    dropped even among duplicates); larger bags: scikit-learn ``NearestNeighbors``.
+    """
+    n = xb.shape[0]
+    if n <= _SMALL_BAG:
+        dense = xb.toarray() if sp.issparse(xb) else xb
+        dense = np.asarray(dense, dtype=np.float64)
+        sq = np.einsum("ij,ij->i", dense, dense)
+        d = sq[:, None] - 2.0 * (dense @ dense.T) + sq[None, :]
+        np.fill_diagonal(d, -np.inf)
+        part = np.argpartition(d, k_eff, axis=1)[:, : k_eff + 1]
+        rows = np.arange(n)[:, None]
+        order = np.lexsort((part, d[rows, part]), axis=1)
+        nbr = part[rows, order]
+        return nbr[:, 1:]
+    from sklearn.neighbors import NearestNeighbors
+
+    nn = NearestNeighbors(n_neighbors=k_eff + 1).fit(xb)
+    return _drop_self(nn.kneighbors(xb, return_distance=False), k_eff)
 
 
 def _drop_self(nbr: np.ndarray, k_eff: int) -> np.ndarray:

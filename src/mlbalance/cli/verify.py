@@ -1,0 +1,38 @@
+"""``mlbalance verify``: check a shard folder against its manifest."""
+
+from __future__ import annotations
+
+import argparse
+
+from mlbalance.cli._options import add_json_argument, emit_json
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "verify",
+        help="check resampled shards against their manifest.json",
+        description="Check every shard listed in DIR/manifest.json: present, same size, "
+        "sha256 and row count, the manifest's label vocabulary, no unlisted shard, and the "
+        "label counts read back equal to the manifest's. Exit 0 when all holds, 1 otherwise.",
+    )
+    p.add_argument("folder", metavar="DIR", help="a folder written by `mlbalance resample`")
+    p.add_argument("--quick", action="store_true",
+                   help="skip re-reading the labels (hashes, sizes and row counts only)")
+    add_json_argument(p)
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from mlbalance.resample.shards import verify_shards
+
+    report = verify_shards(args.folder, check_labels=not args.quick)
+    if args.json != "-":
+        if report["ok"]:
+            print(f"{args.folder}: OK ({report['shards']} shard(s), {report['rows']:,} rows, "
+                  f"method {report['method']})")
+        else:
+            print(f"{args.folder}: FAILED, {len(report['problems'])} problem(s):")
+            for line in report["problems"][:20]:
+                print(f"  {line}")
+    emit_json(report, args.json)
+    return 0 if report["ok"] else 1
