@@ -189,37 +189,54 @@ def _pseudo_words(rng: np.random.Generator, n: int, syllables: int) -> np.ndarra
     return np.array(words, dtype=object)
 
 
-def _texts(rng: np.random.Generator, labels: sp.csr_matrix, signature: np.ndarray,
-           filler: np.ndarray, filler_p: np.ndarray, words_per_row: int,
+def _texts(rng: np.random.Generator, labels: sp.csr_matrix, vocab: pa.Array, k: int,
+           n_signature: int, filler_p: np.ndarray, words_per_row: int,
            word_noise: float) -> pa.Array:
-    """One text per row: two signature words per label (kept with 1 - noise) plus filler."""
+    """One text per row: two signature words per label (kept with 1 - noise) plus filler.
+
+    Works on integer word ids (label ``l`` owns ids ``l*k .. l*k+k-1``; filler ids follow) and
+    turns them into strings once, with Arrow ``take`` and ``binary_join``.
+    """
     n = labels.shape[0]
-    k = signature.shape[1]
-    # two signature words per (row, label)
-    lab = np.repeat(labels.indices, 2)
-    pick = signature[lab, rng.integers(0, k, size=lab.size)]
+    per_row = np.diff(labels.indptr)
+    lab = np.repeat(labels.indices.astype(np.int64), 2)
+    sig = lab * k + rng.integers(0, k, size=lab.size)
     keep = rng.random(lab.size) >= word_noise
-    sig_per_row = np.bincount(np.repeat(np.repeat(np.arange(n), np.diff(labels.indptr)), 2)[keep],
-                              minlength=n)
-    sig_words = pick[keep]
+    sig_rows = np.repeat(np.arange(n), 2 * per_row)[keep]
+    sig = sig[keep]
+    sig_per_row = np.bincount(sig_rows, minlength=n)
     n_fill = np.maximum(4, words_per_row - sig_per_row)
-    fill = filler[rng.choice(filler.size, size=int(n_fill.sum()), p=filler_p)]
-    # interleave: per row, the signature words first then filler, then a per-row shuffle
+    cdf = np.cumsum(filler_p)
+    fill = n_signature + np.searchsorted(cdf, rng.random(int(n_fill.sum())) * cdf[-1])
     sizes = sig_per_row + n_fill
-    offsets = np.concatenate([[0], np.cumsum(sizes)])
-    words = np.empty(int(offsets[-1]), dtype=object)
-    sig_start = offsets[:-1]
-    fill_start = offsets[:-1] + sig_per_row
-    row_of_sig = np.repeat(np.arange(n), sig_per_row)
-    words[sig_start[row_of_sig] + _ranks(sig_per_row)] = sig_words
-    row_of_fill = np.repeat(np.arange(n), n_fill)
-    words[fill_start[row_of_fill] + _ranks(n_fill)] = fill
-    # shuffle within rows: sort by (row, random key)
-    row_ids = np.repeat(np.arange(n), sizes)
-    perm = np.lexsort((rng.random(words.size), row_ids))
-    flat = pa.array(words[perm], type=pa.string())
-    lists = pa.ListArray.from_arrays(pa.array(offsets, type=pa.int32()), flat)
+    offsets = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(sizes, out=offsets[1:])
+    ids = np.empty(int(offsets[-1]), dtype=np.int64)
+    ids[offsets[:-1][sig_rows] + _ranks(sig_per_row)] = sig
+    fill_rows = np.repeat(np.arange(n), n_fill)
+    ids[offsets[:-1][fill_rows] + sig_per_row[fill_rows] + _ranks(n_fill)] = fill
+    ids = ids[_shuffle_within_rows(rng, sizes, offsets)]
+    words = vocab.take(pa.array(ids))
+    lists = pa.ListArray.from_arrays(pa.array(offsets.astype(np.int32)), words)
     return pc.binary_join(lists, " ")
+
+
+def _shuffle_within_rows(rng: np.random.Generator, sizes: np.ndarray,
+                         offsets: np.ndarray) -> np.ndarray:
+    """A gather index that shuffles each row's words, in O(total) time.
+
+    For each row length a small bank of random permutations is drawn, and each row uses one of
+    its length's permutations at random (64 per length: plenty of variety for synthetic text).
+    """
+    bank = 64
+    max_size = int(sizes.max()) if sizes.size else 0
+    lengths = np.unique(sizes)
+    perms = np.zeros((max_size + 1, bank, max_size), dtype=np.int64)
+    for s in lengths:
+        perms[s, :, :s] = rng.permuted(np.tile(np.arange(s), (bank, 1)), axis=1)
+    rows = np.repeat(np.arange(sizes.size), sizes)
+    choice = rng.integers(0, bank, size=sizes.size)
+    return offsets[:-1][rows] + perms[sizes[rows], choice[rows], _ranks(sizes)]
 
 
 def _ranks(sizes: np.ndarray) -> np.ndarray:
@@ -275,16 +292,16 @@ def make_synthetic_table(
     ).cast(pa.list_(pa.string()))
     columns = {"id": pa.array(np.arange(n_rows, dtype=np.int64))}
     if text:
-        vocab = _pseudo_words(rng, n_labels * words_per_label + filler_words, 3)
-        signature = vocab[: n_labels * words_per_label].reshape(n_labels, words_per_label)
-        filler = vocab[n_labels * words_per_label :]
-        p = 1.0 / np.arange(1, filler.size + 1)
+        n_signature = n_labels * words_per_label
+        vocab = pa.array(_pseudo_words(rng, n_signature + filler_words, 3), type=pa.string())
+        p = 1.0 / np.arange(1, filler_words + 1)
         p /= p.sum()
         chunks = []
         for i, start in enumerate(range(0, n_rows, chunk_rows)):
             crng = np.random.default_rng([seed, i])
             part = ym.matrix[start : start + chunk_rows]
-            chunks.append(_texts(crng, part, signature, filler, p, words_per_row, word_noise))
+            chunks.append(_texts(crng, part, vocab, words_per_label, n_signature, p,
+                                 words_per_row, word_noise))
         columns["text"] = pa.chunked_array(chunks, type=pa.string())
     columns["labels"] = label_col
     return pa.table(columns)
