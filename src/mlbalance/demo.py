@@ -57,9 +57,27 @@ def stage_analyse(ctx: DemoContext) -> None:
     print(format_summary(report))
 
 
+def stage_split(ctx: DemoContext) -> None:
+    """Iterative stratified train/val/test split (0.8/0.1/0.1)."""
+    from mlbalance.split.files import split_to_folder
+
+    out = ctx.path("split")
+    report, doc = split_to_folder(
+        ctx.paths["data"], out, ratios=[0.8, 0.1, 0.1], seed=ctx.seed, overwrite=True
+    )
+    for name, file in doc["files"].items():
+        ctx.paths[name] = out / file
+    ctx.paths["split"] = out
+    ctx.results["split"] = doc
+    print(report.summary())
+    print(f"-> {out}/{{train,val,test}}.parquet, split_report.json "
+          f"(split in {doc['seconds']['split']:.2f} s)")
+
+
 STAGES: list[tuple[str, Callable[[DemoContext], None]]] = [
     ("synth", stage_synth),
     ("analyse", stage_analyse),
+    ("split", stage_split),
 ]
 
 

@@ -9,14 +9,36 @@
 * :func:`split_report` -- LD, ED, FZ, labels absent per split, label counts.
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
 from mlbalance.split._iterative import check_ratios, iterative_stratification
 from mlbalance.split._quality import SplitReport, split_label_counts, split_report
-from mlbalance.split._sklearn import (
-    MultilabelStratifiedKFold,
-    MultilabelStratifiedShuffleSplit,
-    RepeatedMultilabelStratifiedKFold,
-    multilabel_train_test_split,
+
+if TYPE_CHECKING:
+    from mlbalance.split._sklearn import (
+        MultilabelStratifiedKFold,
+        MultilabelStratifiedShuffleSplit,
+        RepeatedMultilabelStratifiedKFold,
+        multilabel_train_test_split,
+    )
+
+_SKLEARN_NAMES = (
+    "MultilabelStratifiedKFold",
+    "MultilabelStratifiedShuffleSplit",
+    "RepeatedMultilabelStratifiedKFold",
+    "multilabel_train_test_split",
 )
+
+
+def __getattr__(name: str) -> Any:
+    # scikit-learn takes a second or more to import; load it only for the splitter classes.
+    if name in _SKLEARN_NAMES:
+        from mlbalance.split import _sklearn
+
+        return getattr(_sklearn, name)
+    raise AttributeError(f"module 'mlbalance.split' has no attribute {name!r}")
 
 __all__ = [
     "MultilabelStratifiedKFold",
