@@ -42,6 +42,8 @@ __all__ = [
 
 HEAD_CONFIG = "head_config.json"
 HEAD_WEIGHTS = "head.safetensors"
+_TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "vocab.json", "tokenizer.model",
+                    "spiece.model", "sentencepiece.bpe.model")
 _MINILM_NAMES = ("all-minilm-l6-v2", "sentence-transformers/all-minilm-l6-v2")
 
 
@@ -97,6 +99,11 @@ def load_tokenizer(path: str, *, trust_remote_code: bool = False) -> Any:
     """The fast tokenizer of the model folder *path*; a clear error when there is none."""
     from transformers import AutoTokenizer
 
+    folder = Path(path)
+    if folder.is_dir() and not any((folder / f).is_file() for f in _TOKENIZER_FILES):
+        raise InputError(f"{path}: the model folder has no tokenizer (none of "
+                         f"{', '.join(_TOKENIZER_FILES)}); save one with "
+                         "tokenizer.save_pretrained(folder)")
     try:
         with quiet_transformers():
             tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
@@ -105,6 +112,8 @@ def load_tokenizer(path: str, *, trust_remote_code: bool = False) -> Any:
             f"{path}: cannot load a tokenizer ({str(exc).splitlines()[0][:200]}); a model folder "
             "needs tokenizer.json (or vocab.txt) and tokenizer_config.json"
         ) from None
+    if tokenizer is not None and len(tokenizer) <= len(tokenizer.all_special_tokens):
+        raise InputError(f"{path}: the tokenizer has no vocabulary beyond its special tokens")
     if tokenizer is None or not getattr(tokenizer, "is_fast", False) or not hasattr(
             tokenizer, "backend_tokenizer"):
         raise InputError(f"{path}: the tokenizer is not a fast (Rust) tokenizer; mlbalance needs "
