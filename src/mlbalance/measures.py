@@ -80,7 +80,6 @@ __all__ = [
     "top_pairs",
 ]
 
-_BLOCK_ROWS = 1 << 20  # rows per block in the row-wise passes (bounds temporary memory)
 
 
 # --------------------------------------------------------------------------------------------
@@ -180,34 +179,16 @@ def minority_labels(y: Any) -> np.ndarray:
 # --------------------------------------------------------------------------------------------
 # SCUMBLE
 # --------------------------------------------------------------------------------------------
-def _row_blocks(n_rows: int, block: int = _BLOCK_ROWS) -> list[tuple[int, int]]:
-    return [(a, min(a + block, n_rows)) for a in range(0, n_rows, block)] or [(0, 0)]
+def _row_scumble_sums(lm: LabelMatrix, ir: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Row SCUMBLE and its per-label sums (one compiled pass)."""
+    from mlbalance._measures_core import row_scumble_and_label_sums
+
+    m = lm.matrix
+    return row_scumble_and_label_sums(m.indptr, m.indices, ir)
 
 
 def _row_scumble_from(lm: LabelMatrix, ir: np.ndarray) -> np.ndarray:
-    m = lm.matrix
-    indptr, indices = m.indptr, m.indices
-    sizes = np.diff(indptr)
-    out = np.zeros(lm.n_rows, dtype=np.float64)
-    for a, b in _row_blocks(lm.n_rows):
-        s, e = int(indptr[a]), int(indptr[b])
-        if e == s:
-            continue
-        k = sizes[a:b]
-        nz = k > 0
-        starts = (indptr[a:b][nz] - s).astype(np.intp)
-        vals = ir[indices[s:e]]
-        kk = k[nz].astype(np.float64)
-        means = np.add.reduceat(vals, starts) / kk
-        with np.errstate(over="ignore", under="ignore"):
-            gm = np.power(np.multiply.reduceat(vals, starts), 1.0 / kk)
-        bad = ~np.isfinite(gm) | (gm == 0)
-        if bad.any():
-            logs = np.add.reduceat(np.log(vals), starts)
-            gm[bad] = np.exp(logs[bad] / kk[bad])
-        block = out[a:b]
-        block[nz] = 1.0 - gm / means
-    return out
+    return _row_scumble_sums(lm, ir)[0]
 
 
 def row_scumble(y: Any) -> np.ndarray:
@@ -234,30 +215,19 @@ def scumble_cv(y: Any) -> float:
 
 
 def _label_scumble_from(
-    lm: LabelMatrix, rows: np.ndarray, counts: np.ndarray
+    lm: LabelMatrix, rows: np.ndarray, counts: np.ndarray, sums: np.ndarray | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
+    from mlbalance._measures_core import label_squared_deviations
+
     m = lm.matrix
-    indptr, indices = m.indptr, m.indices
-    sizes = np.diff(indptr)
-    n_labels = lm.n_labels
-    sums = np.zeros(n_labels)
-    blocks = _row_blocks(lm.n_rows)
-    for a, b in blocks:
-        s, e = int(indptr[a]), int(indptr[b])
-        if e > s:
-            per_nnz = np.repeat(rows[a:b], sizes[a:b])
-            sums += np.bincount(indices[s:e], weights=per_nnz, minlength=n_labels)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        mean = np.where(counts > 0, sums / np.maximum(counts, 1), 0.0)
-    # second pass: squared deviations from each label's mean (two-pass, as R's sd()).
-    sq = np.zeros(n_labels)
-    for a, b in blocks:
-        s, e = int(indptr[a]), int(indptr[b])
-        if e > s:
-            lab = indices[s:e]
-            dev = np.repeat(rows[a:b], sizes[a:b]) - mean[lab]
-            sq += np.bincount(lab, weights=dev * dev, minlength=n_labels)
-    cv = np.full(n_labels, np.nan)
+    if sums is None:
+        sums = np.bincount(m.indices, weights=np.repeat(rows, np.diff(m.indptr)),
+                           minlength=lm.n_labels)
+    n = np.maximum(counts, 1).astype(np.float64)
+    mean = np.where(counts > 0, sums / n, 0.0)
+    # second pass, as R's sd(): squared deviations from each label's mean
+    sq = label_squared_deviations(m.indptr, m.indices, rows, mean)
+    cv = np.full(lm.n_labels, np.nan)
     many = counts > 1
     with np.errstate(invalid="ignore", divide="ignore"):
         sd = np.sqrt(sq / np.maximum(counts - 1, 1))
@@ -278,8 +248,8 @@ def label_scumble(y: Any) -> tuple[np.ndarray, np.ndarray]:
     """
     lm = _lm(y)
     counts = lm.counts()
-    rows = _row_scumble_from(lm, _irlbl_from_counts(counts))
-    return _label_scumble_from(lm, rows, counts)
+    rows, sums = _row_scumble_sums(lm, _irlbl_from_counts(counts))
+    return _label_scumble_from(lm, rows, counts, sums)
 
 
 # --------------------------------------------------------------------------------------------
@@ -305,39 +275,54 @@ def _rows_as_matrix(indptr: np.ndarray, indices: np.ndarray, rows: np.ndarray, k
 
 def _labelset_group_counts(lm: LabelMatrix) -> list[np.ndarray]:
     """Row count of every distinct labelset, as one array per row size."""
+    from mlbalance._measures_core import pack_labelsets
+
     m = lm.matrix
     indptr, indices = m.indptr, m.indices
     sizes = np.diff(indptr)
     n_labels = max(lm.n_labels, 1)
     by_size = np.bincount(sizes)
     out: list[np.ndarray] = []
-    if by_size.size and by_size[0]:
+    if by_size[0]:
         out.append(np.array([by_size[0]], dtype=np.int64))
-    if by_size.size > 1 and by_size[1]:
-        c = np.bincount(indices[indptr[:-1][sizes == 1]], minlength=n_labels)
-        out.append(c[c > 0].astype(np.int64))
-    fits = max(1, int(63 // math.log2(n_labels))) if n_labels > 1 else 63
-    order = None
-    for k in range(2, by_size.size):
+    # rows whose label ids pack into 64 bits: exact integer codes, one group per size
+    fits = 1
+    while fits + 1 < by_size.size and n_labels ** (fits + 1) < 1 << 64:
+        fits += 1
+    fits = min(fits, by_size.size - 1)
+    offsets = np.zeros(fits + 2, dtype=np.int64)
+    offsets[2:] = np.cumsum(by_size[1 : fits + 1])
+    codes = pack_labelsets(indptr, indices, n_labels, offsets, fits)
+    for k in range(1, fits + 1):
         if not by_size[k]:
             continue
-        if order is None:
-            order = np.argsort(sizes, kind="stable")
-            bounds = np.concatenate([[0], np.cumsum(by_size)])
-        rows = order[bounds[k] : bounds[k + 1]]
-        if k <= fits:
-            mat = _rows_as_matrix(indptr, indices, rows, k)
-            code = np.zeros(len(rows), dtype=np.uint64)
-            for j in range(k):
-                code = code * np.uint64(n_labels) + mat[:, j].astype(np.uint64)
-            if n_labels**k <= 1 << 22:
-                c = np.bincount(code.astype(np.int64), minlength=0)
-                out.append(c[c > 0].astype(np.int64))
-            else:
-                out.append(np.unique(code, return_counts=True)[1].astype(np.int64))
-        else:
-            out.append(_hashed_counts(indptr, indices, rows, k))
+        code = codes[offsets[k] : offsets[k + 1]]
+        if n_labels**k <= 1 << 22:
+            c = np.bincount(code.astype(np.intp), minlength=n_labels**k)
+            out.append(c[c > 0].astype(np.int64))
+            continue
+        code = code.astype(np.uint32) if n_labels**k < 1 << 32 else code.copy()
+        code.sort()
+        edges = np.flatnonzero(code[1:] != code[:-1]) + 1
+        out.append(np.diff(np.concatenate([[0], edges, [code.size]])).astype(np.int64))
+    # larger rows: verified hashes
+    if by_size.size > fits + 1:
+        big = np.flatnonzero(sizes > fits)
+        big = big[np.argsort(sizes[big], kind="stable")]
+        bounds = np.cumsum(by_size[fits + 1 :])
+        for k, rows in zip(range(fits + 1, by_size.size), np.split(big, bounds[:-1]), strict=True):
+            if rows.size:
+                out.append(_hashed_counts(indptr, indices, rows, k))
     return out
+
+
+def _rows_by_size(sizes: np.ndarray, by_size: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Row ids sorted by row size (a radix sort on a narrow key) and the group bounds."""
+    top = int(by_size.size)
+    key = sizes.astype(np.uint8 if top <= 256 else np.uint16 if top <= 65536 else np.int64)
+    order = np.argsort(key, kind="stable")
+    bounds = np.concatenate([[0], np.cumsum(by_size)])
+    return order, bounds
 
 
 def _hashed_counts(indptr: np.ndarray, indices: np.ndarray, rows: np.ndarray, k: int) -> np.ndarray:
@@ -395,14 +380,18 @@ def _tcs(n_features: int | None, n_labels: int, distinct: int) -> float:
 # co-occurrence
 # --------------------------------------------------------------------------------------------
 _PAIR_LOOP_MAX_K = 24  # rows with more labels go through a sparse product instead
+_DENSE_PAIRS_MAX_LABELS = 4096  # compiled loop into a dense matrix up to this size
+_PAIR_CHUNK = 1 << 23  # label pairs per bincount (bounds temporary memory)
 
 
 def cooccurrence(y: Any) -> sp.csr_matrix:
     """Label co-occurrence counts ``Y^T Y`` as a sparse ``(labels, labels)`` int64 matrix.
 
-    The diagonal holds the label counts. Computed without a general sparse product: rows
-    are grouped by their number of labels and every label pair of a group is counted with
-    one ``bincount``; only rows with many labels use a (small) sparse product.
+    The diagonal holds the label counts. Computed without a general sparse product (which
+    takes seconds on 10M rows): up to 4096 labels a compiled loop counts every row's label
+    pairs into a dense matrix; beyond, rows are grouped by their number of labels ``k`` and
+    the ``k(k-1)/2`` pairs of each group are counted with ``bincount`` (rows with more than
+    24 labels use a small sparse product).
     """
     lm = as_label_matrix(y)
     m = lm.matrix
@@ -410,11 +399,17 @@ def cooccurrence(y: Any) -> sp.csr_matrix:
     indptr, indices = m.indptr, m.indices
     sizes = np.diff(indptr)
     by_size = np.bincount(sizes) if sizes.size else np.zeros(1, dtype=np.int64)
+    if n_labels <= _DENSE_PAIRS_MAX_LABELS:
+        from mlbalance._measures_core import pair_counts
+
+        upper = pair_counts(indptr, indices, n_labels)
+        full = upper + upper.T
+        full[np.diag_indices(n_labels)] = lm.counts()
+        return sp.csr_matrix(full)
     flat = np.zeros(n_labels * n_labels, dtype=np.int64)
     big_rows: list[np.ndarray] = []
     if by_size.size > 2:
-        order = np.argsort(sizes, kind="stable")
-        bounds = np.concatenate([[0], np.cumsum(by_size)])
+        order, bounds = _rows_by_size(sizes, by_size)
         for k in range(2, by_size.size):
             if not by_size[k]:
                 continue
@@ -422,11 +417,12 @@ def cooccurrence(y: Any) -> sp.csr_matrix:
             if k > _PAIR_LOOP_MAX_K:
                 big_rows.append(rows)
                 continue
-            mat = _rows_as_matrix(indptr, indices, rows, k)
-            for a in range(k - 1):
-                base = mat[:, a] * n_labels
-                for b in range(a + 1, k):
-                    flat += np.bincount(base + mat[:, b], minlength=n_labels * n_labels)
+            first, second = np.triu_indices(k, 1)
+            step = max(1, _PAIR_CHUNK // len(first))
+            for c0 in range(0, rows.size, step):
+                mat = _rows_as_matrix(indptr, indices, rows[c0 : c0 + step], k)
+                codes = mat[:, first] * n_labels + mat[:, second]
+                flat += np.bincount(codes.ravel(), minlength=n_labels * n_labels)
     upper = flat.reshape(n_labels, n_labels)
     if big_rows:
         sub = m[np.concatenate(big_rows)].astype(np.int64)
@@ -522,9 +518,9 @@ def compute_measures(y: Any, *, n_features: int | None = None) -> Measures:
     counts = lm.counts()
     ir = _irlbl_from_counts(counts)
     mean, mx, cv = _ir_summary(ir)
-    rows = _row_scumble_from(lm, ir)
+    rows, sums = _row_scumble_sums(lm, ir)
     sc_mean, sc_cv = _scumble_summary(rows)
-    lab_sc, lab_cv = _label_scumble_from(lm, rows, counts)
+    lab_sc, lab_cv = _label_scumble_from(lm, rows, counts, sums)
     ls = labelset_stats(lm)
     sizes = lm.row_sizes()
     return Measures(

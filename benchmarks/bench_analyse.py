@@ -1,0 +1,156 @@
+"""Benchmark: ``mlbalance analyse`` on a large synthetic Parquet file.
+
+Generates (once, cached outside git) a Parquet file of N rows x 500 labels — labels as a list
+of strings, an ``id`` column and a ~300-character ``text`` column that ``analyse`` must not
+read — then times the whole command as a child process (interpreter start-up included) and
+reads its peak resident memory from ``wait4``'s rusage. It also times the stages inside one
+process (reading the label column, the measures, co-occurrence, the report) so that a slow
+run says where the time went.
+
+Run::
+
+    .venv/bin/python benchmarks/bench_analyse.py                 # 10,000,000 rows
+    .venv/bin/python benchmarks/bench_analyse.py --rows 1000000  # quicker
+    .venv/bin/python benchmarks/bench_analyse.py --cache /tmp/mlbalance-bench --repeat 3
+
+Targets (issue 2): <= 5 s wall and <= 1.5 GB peak memory for 10M rows on a 2-core machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+ROOT = Path(__file__).resolve().parents[1]
+TEXT_CHARS = 300
+CHUNK = 1 << 20  # = pyarrow's default row-group size
+
+
+def _text_chunk(rng: np.random.Generator, n: int) -> pa.Array:
+    """*n* strings of TEXT_CHARS lowercase letters and spaces (word lengths about 2-9)."""
+    letters = rng.integers(ord("a"), ord("z") + 1, size=n * TEXT_CHARS, dtype=np.uint8)
+    spaces = rng.random(n * TEXT_CHARS) < 0.17
+    letters[spaces] = ord(" ")
+    offsets = np.arange(0, (n + 1) * TEXT_CHARS, TEXT_CHARS, dtype=np.int32)
+    return pa.Array.from_buffers(
+        pa.string(), n, [None, pa.py_buffer(offsets), pa.py_buffer(letters)]
+    )
+
+
+def generate(path: Path, n_rows: int, n_labels: int, seed: int) -> None:
+    """Write the benchmark file in row groups (bounded memory), atomically."""
+    from mlbalance.io import LabelSpec, mlbalance_metadata
+    from mlbalance.synth import synth_label_matrix
+
+    t0 = time.perf_counter()
+    ym = synth_label_matrix(n_rows, n_labels, seed=seed)
+    names = pa.array(ym.names, type=pa.string())
+    meta = mlbalance_metadata(ym.names, LabelSpec())
+    import json
+
+    schema = pa.schema(
+        [("id", pa.int64()), ("text", pa.string()), ("labels", pa.list_(pa.string()))],
+        metadata={"mlbalance": json.dumps(meta)},
+    )
+    rng = np.random.default_rng(seed + 1)
+    tmp = path.with_name(path.name + ".tmp")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    indptr, indices = ym.matrix.indptr, ym.matrix.indices
+    with pq.ParquetWriter(tmp, schema, compression="snappy") as writer:
+        for start in range(0, n_rows, CHUNK):
+            stop = min(start + CHUNK, n_rows)
+            ptr = indptr[start : stop + 1]
+            labels = pa.ListArray.from_arrays(
+                pa.array((ptr - ptr[0]).astype(np.int32)),
+                names.take(pa.array(indices[ptr[0] : ptr[-1]].astype(np.int32))),
+            )
+            batch = pa.record_batch(
+                [pa.array(np.arange(start, stop, dtype=np.int64)), _text_chunk(rng, stop - start),
+                 labels],
+                schema=schema,
+            )
+            writer.write_batch(batch, row_group_size=CHUNK)
+    os.replace(tmp, path)
+    size = path.stat().st_size / 2**20
+    print(f"generated {path} ({n_rows:,} rows, {size:,.0f} MiB) in "
+          f"{time.perf_counter() - t0:.1f} s", flush=True)
+
+
+def run_command(path: Path, json_out: Path) -> tuple[float, float]:
+    """Wall seconds and peak RSS (MiB) of ``mlbalance analyse PATH --json OUT`` as a child."""
+    cmd = [sys.executable, "-m", "mlbalance", "analyse", str(path), "--json", str(json_out)]
+    env = {**os.environ, "MLBALANCE_NO_PROGRESS": "1"}
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - t0
+    err = proc.stderr.read().decode() if proc.stderr else ""
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"mlbalance analyse failed:\n{err}")
+    return wall, usage.ru_maxrss / 1024  # Linux reports KiB
+
+
+def stages(path: Path) -> list[tuple[str, float]]:
+    """Time the stages of analyse in this process."""
+    out = []
+    t = time.perf_counter()
+    from mlbalance.io import read_labels
+
+    y = read_labels(path)
+    out.append(("read label column (io.read_labels)", time.perf_counter() - t))
+    from mlbalance import measures as M
+
+    t = time.perf_counter()
+    M.compute_measures(y)
+    out.append(("measures (compute_measures)", time.perf_counter() - t))
+    t = time.perf_counter()
+    M.cooccurrence(y)
+    out.append(("co-occurrence (top pairs)", time.perf_counter() - t))
+    from mlbalance.analyse import analyse
+
+    t = time.perf_counter()
+    analyse(y)
+    out.append(("whole report (analyse)", time.perf_counter() - t))
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[1])
+    ap.add_argument("--rows", type=int, default=10_000_000)
+    ap.add_argument("--labels", type=int, default=500)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--cache", type=Path, default=Path("/tmp/mlbalance-bench"))
+    ap.add_argument("--repeat", type=int, default=3, help="runs of the command (best is kept)")
+    ap.add_argument("--no-stages", action="store_true", help="skip the in-process stage timings")
+    args = ap.parse_args()
+
+    path = args.cache / f"analyse-{args.rows}x{args.labels}-s{args.seed}.parquet"
+    if not path.exists():
+        generate(path, args.rows, args.labels, args.seed)
+    size = path.stat().st_size / 2**20
+    json_out = args.cache / "analyse-bench.json"
+    runs = [run_command(path, json_out) for _ in range(args.repeat)]
+    print(f"\nmlbalance analyse {path.name}  ({args.rows:,} rows x {args.labels} labels, "
+          f"{size:,.0f} MiB Parquet with a {TEXT_CHARS}-char text column)")
+    print(f"{'run':>4} {'wall s':>8} {'peak RSS MiB':>13}")
+    for i, (wall, rss) in enumerate(runs, 1):
+        print(f"{i:>4} {wall:>8.2f} {rss:>13,.0f}")
+    best = min(r[0] for r in runs)
+    peak = max(r[1] for r in runs)
+    print(f"best wall {best:.2f} s (target <= 5 s); peak RSS {peak:,.0f} MiB (target <= 1536)")
+    if not args.no_stages:
+        print("\nstages in one process:")
+        for name, sec in stages(path):
+            print(f"  {name:<40} {sec:>6.2f} s")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,102 @@
+"""Compiled (numba) loops over CSR label arrays for :mod:`mlbalance.measures`.
+
+Each kernel is one sequential pass over ``indptr``/``indices``; they do in ~0.1 s on 10M rows
+what the equivalent numpy (gathers, ``reduceat``, ``bincount`` with weights) does in ~1 s.
+Sums run left to right in column order, as mldr's ``rowSums`` / ``Reduce("*")``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+
+@njit(cache=True, nogil=True)
+def row_scumble_and_label_sums(
+    indptr: np.ndarray, indices: np.ndarray, irlbl: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Row SCUMBLE ``1 - (prod IR)^(1/k) / mean IR`` and, per label, the sum over its rows."""
+    n = indptr.shape[0] - 1
+    rows = np.zeros(n, dtype=np.float64)
+    sums = np.zeros(irlbl.shape[0], dtype=np.float64)
+    for i in range(n):
+        s, e = indptr[i], indptr[i + 1]
+        k = e - s
+        if k == 0:
+            continue
+        total = 0.0
+        prod = 1.0
+        for p in range(s, e):
+            v = irlbl[indices[p]]
+            total += v
+            prod *= v
+        kk = float(k)
+        gm = prod ** (1.0 / kk)
+        if not (gm > 0.0 and gm < math.inf):  # product over/underflowed: use logs
+            logs = 0.0
+            for p in range(s, e):
+                logs += math.log(irlbl[indices[p]])
+            gm = math.exp(logs / kk)
+        value = 1.0 - gm / (total / kk)
+        rows[i] = value
+        for p in range(s, e):
+            sums[indices[p]] += value
+    return rows, sums
+
+
+@njit(cache=True, nogil=True)
+def label_squared_deviations(
+    indptr: np.ndarray, indices: np.ndarray, rows: np.ndarray, means: np.ndarray
+) -> np.ndarray:
+    """Per label, the sum of ``(row value - label mean)^2`` over the rows with the label."""
+    n = indptr.shape[0] - 1
+    out = np.zeros(means.shape[0], dtype=np.float64)
+    for i in range(n):
+        v = rows[i]
+        for p in range(indptr[i], indptr[i + 1]):
+            lab = indices[p]
+            d = v - means[lab]
+            out[lab] += d * d
+    return out
+
+
+@njit(cache=True, nogil=True)
+def pair_counts(indptr: np.ndarray, indices: np.ndarray, n_labels: int) -> np.ndarray:
+    """Dense ``(labels, labels)`` int64 counts of label pairs ``a < b`` (upper triangle)."""
+    out = np.zeros((n_labels, n_labels), dtype=np.int64)
+    n = indptr.shape[0] - 1
+    for i in range(n):
+        s, e = indptr[i], indptr[i + 1]
+        for p in range(s, e - 1):
+            a = indices[p]
+            for q in range(p + 1, e):
+                out[a, indices[q]] += 1
+    return out
+
+
+@njit(cache=True, nogil=True)
+def pack_labelsets(
+    indptr: np.ndarray, indices: np.ndarray, n_labels: int, offsets: np.ndarray, max_k: int
+) -> np.ndarray:
+    """Each row with ``1 <= k <= max_k`` labels as one integer ``sum id_j * n_labels^(k-1-j)``.
+
+    Rows are written grouped by ``k``: the codes of rows with ``k`` labels fill
+    ``out[offsets[k]:offsets[k + 1]]`` (in row order). Requires ``n_labels^max_k < 2^64``.
+    """
+    out = np.empty(offsets[max_k + 1], dtype=np.uint64)
+    cursor = offsets.copy()
+    base = np.uint64(n_labels)
+    n = indptr.shape[0] - 1
+    for i in range(n):
+        s, e = indptr[i], indptr[i + 1]
+        k = e - s
+        if k == 0 or k > max_k:
+            continue
+        code = np.uint64(0)
+        for p in range(s, e):
+            code = code * base + np.uint64(indices[p])
+        out[cursor[k]] = code
+        cursor[k] += 1
+    return out

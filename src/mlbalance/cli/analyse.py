@@ -1,0 +1,156 @@
+"""``mlbalance analyse INPUT``: how imbalanced is a multilabel dataset, and what to do next.
+
+Reads the label column only (never the text), computes every measure of
+:func:`mlbalance.analyse.analyse` and prints a one-screen summary; ``--json``,
+``--per-label`` and ``--plot`` write the report, the per-label table and the figures.
+
+Other stages add their own report sections through :data:`EXTENSIONS`: a function
+``(parser)`` that adds flags, and one ``(args, labels, report)`` that adds keys to the report
+and returns extra summary lines (or None).
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from mlbalance.buckets import DEFAULT_HEAD_MIN, DEFAULT_TAIL_MAX
+from mlbalance.cli._options import add_input_arguments, add_json_argument, emit_json, spec_from_args
+from mlbalance.errors import ParameterError
+
+__all__ = ["EXTENSIONS", "register", "run"]
+
+AddFlags = Callable[[argparse.ArgumentParser], None]
+Extend = Callable[[argparse.Namespace, Any, dict[str, Any]], "list[str] | None"]
+#: (add_flags, extend) pairs registered by other stages (e.g. the samplers' repeat factors).
+EXTENSIONS: list[tuple[AddFlags, Extend]] = []
+
+
+def _positive_int(value: str) -> int:
+    try:
+        n = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {value!r}") from None
+    if n < 0:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {value!r}")
+    return n
+
+
+def _fraction(value: str) -> float:
+    try:
+        f = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a fraction, got {value!r}") from None
+    if not 0.0 < f < 1.0:
+        raise argparse.ArgumentTypeError(f"expected a fraction in (0, 1), got {value!r}")
+    return f
+
+
+def register(subparsers: Any) -> None:
+    """Add the ``analyse`` sub-command."""
+    p = subparsers.add_parser(
+        "analyse",
+        help="measure label imbalance (IRLbl, MeanIR, SCUMBLE, buckets, rare labels)",
+        description=(
+            "Measure how imbalanced a multilabel dataset is: label counts, IRLbl, MeanIR, "
+            "MaxIR, CVIR, SCUMBLE, TCS, labelsets, head/medium/tail buckets, minority labels, "
+            "top co-occurring pairs and the labels too rare for k folds or a test split "
+            "(definitions as the R package mldr). Reads the label column only."
+        ),
+        epilog=(
+            "examples:\n"
+            "  mlbalance analyse data.parquet\n"
+            "  mlbalance analyse train.tsv --header-names text,labels,id --label-sep , "
+            "--label-names labels.txt\n"
+            "  mlbalance analyse yeast.arff --json - --plot yeast.png\n"
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_input_arguments(p)
+    p.add_argument("--xml", metavar="PATH",
+                   help="MULAN XML label file of an ARFF input (default: NAME.xml beside it)")
+    add_json_argument(p)
+    p.add_argument("--per-label", metavar="CSV", help="write the per-label table as CSV")
+    p.add_argument("--plot", metavar="PNG",
+                   help="save the long-tail curve and co-occurrence heatmap as PNG")
+    g = p.add_argument_group("thresholds")
+    g.add_argument("--head-min", type=_positive_int, default=DEFAULT_HEAD_MIN, metavar="N",
+                   help=f"head labels have more than N rows (default {DEFAULT_HEAD_MIN})")
+    g.add_argument("--tail-max", type=_positive_int, default=DEFAULT_TAIL_MAX, metavar="N",
+                   help=f"tail labels have fewer than N rows (default {DEFAULT_TAIL_MAX})")
+    g.add_argument("--folds", type=_positive_int, default=5, metavar="K",
+                   help="flag labels with fewer than K rows (missing from some of K folds; "
+                        "default 5)")
+    g.add_argument("--test-size", type=_fraction, default=0.1, metavar="F",
+                   help="flag labels a test split of fraction F would miss (default 0.1)")
+    g.add_argument("--top-pairs", type=_positive_int, default=20, metavar="N",
+                   help="co-occurring label pairs to report (default 20)")
+    for add_flags, _ in EXTENSIONS:
+        add_flags(p)
+    p.set_defaults(func=run)
+
+
+def _load(args: argparse.Namespace) -> tuple[Any, int | None]:
+    """The label matrix and, for ARFF, the number of features."""
+    path = Path(args.input)
+    fmt = args.format or ("arff" if path.suffix.lower() == ".arff" else None)
+    if fmt == "arff":
+        from mlbalance.io.arff import read_arff
+
+        features, labels = read_arff(path, args.xml)
+        return labels, int(features.shape[1])
+    if args.xml:
+        raise ParameterError("--xml applies to ARFF input only")
+    from mlbalance.io import read_labels
+
+    return read_labels(path, spec_from_args(args), format=args.format, progress=True), None
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``mlbalance analyse``."""
+    from mlbalance.analyse import analyse, format_summary, plot_report, write_per_label_csv
+    from mlbalance.io import check_not_input
+
+    if args.tail_max > args.head_min:
+        raise ParameterError(
+            f"--tail-max ({args.tail_max}) must not exceed --head-min ({args.head_min})"
+        )
+    if args.folds < 2:
+        raise ParameterError(f"--folds must be at least 2, got {args.folds}")
+    outputs = [o for o in (args.per_label, args.plot, args.json) if o and o != "-"]
+    for out in outputs:
+        check_not_input(out, [args.input])
+    labels, n_features = _load(args)
+    report = analyse(
+        labels, head_min=args.head_min, tail_max=args.tail_max, folds=args.folds,
+        test_size=args.test_size, top_pairs=args.top_pairs, n_features=n_features,
+    )
+    report = {"source": str(args.input), **report}
+    extra: list[str] = []
+    for _, extend in EXTENSIONS:
+        lines = extend(args, labels, report)
+        if lines:
+            extra.extend(lines)
+    if args.per_label:
+        write_per_label_csv(report, args.per_label)
+    if args.plot:
+        plot_report(report, labels, args.plot)
+    to_stdout = args.json == "-"
+    summary = format_summary(report, source=str(args.input))
+    if extra:
+        summary += "\n" + "\n".join(extra)
+    written = [f"{what} {p}" for what, p in (("per-label table", args.per_label),
+                                            ("plot", args.plot), ("JSON", args.json))
+               if p and p != "-"]
+    if written:
+        summary += "\nwrote " + ", ".join(written)
+    if to_stdout:
+        import sys
+
+        print(summary, file=sys.stderr)
+    else:
+        print(summary)
+    emit_json(report, args.json)
+    return 0
