@@ -22,6 +22,7 @@ COMMANDS: tuple[str, ...] = (
     "synth",
     "analyse",
     "split",
+    "embed",
     "resample",
     "verify",
     "train",
