@@ -40,6 +40,7 @@ def __getattr__(name: str) -> Any:
         return getattr(_sklearn, name)
     raise AttributeError(f"module 'mlbalance.split' has no attribute {name!r}")
 
+
 __all__ = [
     "MultilabelStratifiedKFold",
     "MultilabelStratifiedShuffleSplit",

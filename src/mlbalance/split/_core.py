@@ -112,9 +112,9 @@ def iterative_assign(
     indptr: np.ndarray,
     indices: np.ndarray,
     data: np.ndarray,
+    n_units: int,
     weights: np.ndarray,
-    col_indptr: np.ndarray,
-    col_rows: np.ndarray,
+    order: np.ndarray,
     ratios: np.ndarray,
     unit_rank: np.ndarray,
     rank_unit: np.ndarray,
@@ -127,17 +127,21 @@ def iterative_assign(
     ----------
     indptr, indices, data : ndarray
         CSR of the instance x unit count matrix (data > 0).
+    n_units : int
+        Number of units (columns).
     weights : ndarray of int64
         Rows per instance (1 without groups).
-    col_indptr, col_rows : ndarray
-        CSC structure of the same matrix: the instances of each unit, in processing order.
+    order : ndarray of int64
+        The processing order of the instances (a permutation); each unit visits its
+        instances in this order.
     ratios : ndarray of float64
         Desired proportion of each split (sums to 1).
     unit_rank, rank_unit : ndarray of int64
         A random permutation of the units and its inverse: ties between units with the
         same remaining count go to the lowest rank.
     inst_keys : ndarray of int64
-        One non-negative random key per instance; breaks ties between splits.
+        One non-negative random key per processing position (for rows with units) or per
+        instance (for ``empty_order``); breaks ties between splits.
     empty_order : ndarray of int64
         Instances without any unit, in the order they fill the splits.
 
@@ -147,20 +151,51 @@ def iterative_assign(
         The split of each instance.
     """
     n_inst = indptr.shape[0] - 1
-    n_units = col_indptr.shape[0] - 1
     k = ratios.shape[0]
-    assign = np.full(n_inst, -1, dtype=np.int64)
+
+    # Lay the instances out in processing order (position t holds instance order[t]) so
+    # that each unit's scan below walks memory forwards even when the order is shuffled.
+    pos_indptr = np.zeros(n_inst + 1, dtype=np.int64)
+    for t in range(n_inst):
+        i = order[t]
+        pos_indptr[t + 1] = pos_indptr[t] + indptr[i + 1] - indptr[i]
+    nnz = pos_indptr[n_inst]
+    pos_indices = np.empty(nnz, dtype=np.int32)
+    pos_data = np.empty(nnz, dtype=np.int32)
+    pos_weight = np.empty(n_inst, dtype=np.int64)
+    for t in range(n_inst):
+        i = order[t]
+        out = pos_indptr[t]
+        for q in range(indptr[i], indptr[i + 1]):
+            pos_indices[out] = indices[q]
+            pos_data[out] = data[q]
+            out += 1
+        pos_weight[t] = weights[i]
+
+    # The positions holding each unit (CSC), ascending: a counting sort.
+    col_indptr = np.zeros(n_units + 1, dtype=np.int64)
+    for p in range(nnz):
+        col_indptr[pos_indices[p] + 1] += 1
+    for u in range(n_units):
+        col_indptr[u + 1] += col_indptr[u]
+    fill = col_indptr[:-1].copy()
+    col_pos = np.empty(nnz, dtype=np.int32)
+    for t in range(n_inst):
+        for q in range(pos_indptr[t], pos_indptr[t + 1]):
+            u = pos_indices[q]
+            col_pos[fill[u]] = t
+            fill[u] += 1
 
     # Desired counts: c_j = |D| r_j and c_ij = |D_i| r_j (weighted by rows).
     total_weight = 0.0
-    for i in range(n_inst):
-        total_weight += weights[i]
+    for t in range(n_inst):
+        total_weight += pos_weight[t]
     desired_size = np.empty(k, dtype=np.float64)
     for j in range(k):
         desired_size[j] = total_weight * ratios[j]
     remaining = np.zeros(n_units, dtype=np.int64)
-    for p in range(indices.shape[0]):
-        remaining[indices[p]] += data[p]
+    for p in range(nnz):
+        remaining[pos_indices[p]] += pos_data[p]
     desired = np.empty((n_units, k), dtype=np.float64)
     for u in range(n_units):
         for j in range(k):
@@ -168,8 +203,7 @@ def iterative_assign(
 
     # Min-heap of (remaining count, random rank) packed in one int64. Counts only fall;
     # each fall pushes a fresh entry and stale entries are skipped when popped.
-    capacity = n_units + indices.shape[0] + 1
-    heap = np.empty(capacity, dtype=np.int64)
+    heap = np.empty(n_units + nnz + 1, dtype=np.int64)
     size = 0
     for u in range(n_units):
         if remaining[u] > 0:
@@ -177,6 +211,7 @@ def iterative_assign(
     stamp = np.full(n_units, -1, dtype=np.int64)
     touched = np.empty(n_units, dtype=np.int64)
     cand = np.empty(k, dtype=np.int64)
+    placed = np.full(n_inst, -1, dtype=np.int16)  # split of each position; small = cached
     step = 0
     while size > 0:
         key = _heap_pop(heap, size)
@@ -187,29 +222,32 @@ def iterative_assign(
             continue  # stale entry
         n_touched = 0
         for p in range(col_indptr[u], col_indptr[u + 1]):
-            i = col_rows[p]
-            if assign[i] >= 0:
+            t = col_pos[p]
+            if placed[t] >= 0:
                 continue
-            m = _pick_split(desired[u], desired_size, inst_keys[i], cand)
-            assign[i] = m
-            for q in range(indptr[i], indptr[i + 1]):
-                v = indices[q]
-                desired[v, m] -= data[q]
-                remaining[v] -= data[q]
+            m = _pick_split(desired[u], desired_size, inst_keys[t], cand)
+            placed[t] = m
+            for q in range(pos_indptr[t], pos_indptr[t + 1]):
+                v = pos_indices[q]
+                desired[v, m] -= pos_data[q]
+                remaining[v] -= pos_data[q]
                 if stamp[v] != step:
                     stamp[v] = step
                     touched[n_touched] = v
                     n_touched += 1
-            desired_size[m] -= weights[i]
-        for t in range(n_touched):
-            v = touched[t]
+            desired_size[m] -= pos_weight[t]
+        for j in range(n_touched):
+            v = touched[j]
             if remaining[v] > 0:
                 size = _heap_push(heap, size, (remaining[v] << _RANK_BITS) | unit_rank[v])
         step += 1
 
+    assign = np.empty(n_inst, dtype=np.int64)
+    for t in range(n_inst):
+        assign[order[t]] = placed[t]
     # Instances without a unit fill the splits that lack rows.
-    for t in range(empty_order.shape[0]):
-        i = empty_order[t]
+    for e in range(empty_order.shape[0]):
+        i = empty_order[e]
         m = _pick_by_size(desired_size, inst_keys[i], cand)
         assign[i] = m
         desired_size[m] -= weights[i]

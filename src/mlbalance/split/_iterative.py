@@ -96,8 +96,8 @@ def encode_groups(groups: Any, n_rows: int, *, what: str = "groups") -> tuple[np
 def _int_csr(matrix: sp.csr_matrix) -> sp.csr_matrix:
     out = sp.csr_matrix(
         (
-            matrix.data.astype(np.int64),
-            matrix.indices.astype(np.int64),
+            matrix.data.astype(np.int32),
+            matrix.indices.astype(np.int32),
             matrix.indptr.astype(np.int64),
         ),
         shape=matrix.shape,
@@ -224,6 +224,8 @@ def iterative_stratification(
         raise ParameterError(f"order must be 1 or 2, got {order!r}")
     if k > n:
         raise ParameterError(f"cannot split {n} rows into {k} splits: more splits than rows")
+    if k > 32767:
+        raise ParameterError(f"at most 32767 splits are supported, got {k}")
     if eval_splits is None:
         eval_idx = np.arange(k) if isinstance(ratios, (int, np.integer)) else np.arange(1, k)
     else:
@@ -264,34 +266,26 @@ def iterative_stratification(
     unit_rank = rng.permutation(units.shape[1]).astype(np.int64)
     inst_keys = rng.integers(0, 2**62, size=n_inst, dtype=np.int64)
 
-    work = units if perm is None else units[perm]
-    work_weights = weights if perm is None else weights[perm]
-    work_keys = inst_keys
-    csc = work.tocsc()
-    csc.sort_indices()
+    order_arr = np.arange(n_inst, dtype=np.int64) if perm is None else perm.astype(np.int64)
+    has_units = np.diff(units.indptr) > 0
+    empty = order_arr[~has_units[order_arr]]
+    if groups is not None and empty.size:
+        empty = empty[np.argsort(-weights[empty], kind="stable")]
     rank_unit = np.empty_like(unit_rank)
     rank_unit[unit_rank] = np.arange(unit_rank.size, dtype=np.int64)
-    empty = np.flatnonzero(np.diff(work.indptr) == 0).astype(np.int64)
-    if groups is not None and empty.size:
-        empty = empty[np.argsort(-work_weights[empty], kind="stable")]
-    assign_work = iterative_assign(
-        work.indptr.astype(np.int64),
-        work.indices.astype(np.int64),
-        work.data.astype(np.int64),
-        work_weights,
-        csc.indptr.astype(np.int64),
-        csc.indices.astype(np.int64),
+    assign = iterative_assign(
+        units.indptr.astype(np.int64, copy=False),
+        units.indices.astype(np.int32, copy=False),
+        units.data.astype(np.int32, copy=False),
+        int(units.shape[1]),
+        weights,
+        order_arr,
         r,
         unit_rank,
         rank_unit,
-        work_keys,
+        inst_keys,
         empty,
     )
-    if perm is None:
-        assign = assign_work
-    else:
-        assign = np.empty(n_inst, dtype=np.int64)
-        assign[perm] = assign_work
 
     if spread_rare or ensure_eval_labels:
         eval_mask = np.zeros(k, dtype=bool)
@@ -332,9 +326,12 @@ def spread_labels(
     if n_labels == 0:
         return 0
     indptr, indices, data = inst_labels.indptr, inst_labels.indices, inst_labels.data
-    inst_of_row = np.repeat(np.arange(n_inst, dtype=np.int64), np.diff(indptr))
-    cnt = np.zeros((k, n_labels), dtype=np.int64)
-    np.add.at(cnt, (assign[inst_of_row], indices), data)
+    split_of_entry = np.repeat(assign, np.diff(indptr))
+    cnt = (
+        np.bincount(split_of_entry * n_labels + indices, weights=data, minlength=k * n_labels)
+        .reshape(k, n_labels)
+        .astype(np.int64)
+    )
     n_with = np.bincount(indices, minlength=n_labels)
     totals = cnt.sum(axis=0)
     n_eval = int(eval_mask.sum())
