@@ -177,6 +177,16 @@ def _names_preview(names: list[str], limit: int = 6) -> str:
     return shown + (f", … (+{len(names) - limit})" if len(names) > limit else "")
 
 
+def _fit(prefix: str, items: list[str], width: int = 100) -> str:
+    """``prefix`` and as many comma-separated *items* as fit in *width* columns (at least one)."""
+    line = prefix + items[0] if items else prefix
+    for item in items[1:]:
+        if len(line) + 2 + len(item) > width:
+            return line + ", …"
+        line += ", " + item
+    return line
+
+
 def _reading(r: dict[str, Any]) -> list[str]:
     lines: list[str] = []
     mean_ir, max_ir, cvir = r["mean_ir"], r["max_ir"], r["cvir"]
@@ -264,14 +274,12 @@ def format_summary(report: dict[str, Any], *, source: str | None = None, top: in
         f"   minority (IRLbl > MeanIR) {r['minority_labels']}",
     ]
     if per:
-        out.append("most frequent " + ", ".join(
-            f"{p['label']} {p['count']:,}" for p in per[:top]))
+        out.append(_fit("most frequent ", [f"{p['label']} {p['count']:,}" for p in per[:top]]))
         rare = [p for p in reversed(per) if p["count"] > 0][:top]
-        out.append("rarest        " + ", ".join(
-            f"{p['label']} {p['count']:,}" for p in rare))
+        out.append(_fit("rarest        ", [f"{p['label']} {p['count']:,}" for p in rare]))
     if r["top_pairs"]:
-        out.append("top pairs     " + ", ".join(
-            f"{a}+{c} {p['rows']:,}" for p in r["top_pairs"][:top] for a, c in [p["labels"]]))
+        out.append(_fit("top pairs     ", [
+            f"{a}+{c} {p['rows']:,}" for p in r["top_pairs"][:top] for a, c in [p["labels"]]]))
     out.append("")
     out.append("Reading:")
     for line in _reading(r):

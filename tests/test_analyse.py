@@ -1,0 +1,130 @@
+"""The analyse report: keys, consistency with the measures, summary text, plot."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from mlbalance import ParameterError
+from mlbalance import measures as M
+from mlbalance.analyse import analyse, format_summary, plot_report, write_per_label_csv
+from mlbalance.buckets import label_buckets
+from mlbalance.labels import LabelMatrix
+from mlbalance.synth import synth_label_matrix
+
+REQUIRED = ("rows", "labels", "cardinality", "density", "mean_ir", "max_ir", "cvir", "scumble",
+            "scumble_cv", "tcs", "labelsets", "per_label")
+
+
+@pytest.fixture(scope="module")
+def y():
+    return synth_label_matrix(20_000, 120, seed=1)
+
+
+@pytest.fixture(scope="module")
+def report(y):
+    return analyse(y, folds=5, test_size=0.1, top_pairs=10)
+
+
+def test_report_keys_and_json(report, y):
+    for key in REQUIRED:
+        assert key in report
+    json.dumps(report, allow_nan=False)  # JSON-ready: no NaN / inf
+    assert report["rows"] == y.n_rows and report["labels"] == y.n_labels
+    assert len(report["per_label"]) == y.n_labels
+    for p in report["per_label"]:
+        assert {"label", "count", "irlbl", "scumble", "frequency", "bucket", "minority"} <= set(p)
+
+
+def test_report_equals_measures(report, y):
+    m = M.compute_measures(y)
+    assert report["mean_ir"] == m.mean_ir and report["scumble"] == m.scumble
+    assert report["labelsets"] == {"distinct": m.labelsets.distinct, "single": m.labelsets.single,
+                                   "max_frequency": m.labelsets.max_frequency}
+    counts = np.array([p["count"] for p in report["per_label"]])
+    np.testing.assert_array_equal(counts, y.counts())
+    assert [p["label"] for p in report["per_label"]] == list(y.names)
+    assert [p["bucket"] for p in report["per_label"]] == label_buckets(counts).tolist()
+    assert [p["minority"] for p in report["per_label"]] == m.minority.tolist()
+    b = report["buckets"]
+    assert b["head"] + b["medium"] + b["tail"] == y.n_labels
+    assert report["minority_labels"] == int(m.minority.sum())
+
+
+def test_top_pairs_and_splits(report, y):
+    dense = y.to_dense(np.int64)
+    co = dense.T @ dense
+    index = y.label_index()
+    rows = [p["rows"] for p in report["top_pairs"]]
+    assert rows == sorted(rows, reverse=True) and len(rows) == 10
+    for p in report["top_pairs"]:
+        a, b = (index[n] for n in p["labels"])
+        assert co[a, b] == p["rows"]
+    upper = co[np.triu_indices(y.n_labels, 1)]
+    assert rows[0] == upper.max()
+    counts = y.counts()
+    s = report["splits"]
+    assert sorted(s["rare_for_folds"]) == sorted(
+        n for n, c in zip(y.names, counts, strict=True) if 0 < c < 5)
+    assert sorted(s["rare_for_test"]) == sorted(
+        n for n, c in zip(y.names, counts, strict=True) if 0 < c < 10)
+
+
+def test_absent_label_and_custom_buckets():
+    y = LabelMatrix.from_lists([["a"], ["a", "b"], ["a"]], names=["a", "b", "zz"])
+    r = analyse(y, head_min=2, tail_max=1, folds=2, test_size=0.5)
+    per = {p["label"]: p for p in r["per_label"]}
+    assert per["zz"]["irlbl"] is None and per["zz"]["count"] == 0
+    assert r["absent_labels"] == 1 and r["splits"]["absent"] == ["zz"]
+    assert [per[n]["bucket"] for n in "ab"] == ["head", "medium"] and per["zz"]["bucket"] == "tail"
+    assert r["splits"]["rare_for_folds"] == ["b"]
+    json.dumps(r, allow_nan=False)
+    text = format_summary(r)
+    assert "no row at all: zz" in text
+
+
+def test_bad_parameters():
+    y = LabelMatrix.from_lists([["a"]], names=["a"])
+    with pytest.raises(ParameterError):
+        analyse(y, folds=1)
+    with pytest.raises(ParameterError):
+        analyse(y, test_size=0)
+    with pytest.raises(ParameterError):
+        analyse(y, head_min=5, tail_max=10)
+
+
+def test_summary_reads_plainly(report):
+    text = format_summary(report, source="data.parquet")
+    lines = text.splitlines()
+    assert lines[0] == "mlbalance analyse — data.parquet"
+    assert len(lines) <= 30 and max(len(s) for s in lines) <= 130
+    assert "Reading:" in text and "imbalanced" in text
+    assert "`mlbalance split`" in text and "`mlbalance resample`" in text
+    assert "missing from some folds" in text or "test split will lack" in text
+
+
+def test_balanced_dataset_reading():
+    y = LabelMatrix.from_lists([["a"], ["b"]] * 50, names=["a", "b"])
+    text = format_summary(analyse(y))
+    assert "Balanced" in text and "resampling is not needed" in text
+    assert "Every label has enough rows" in text
+
+
+def test_per_label_csv(tmp_path, report):
+    import csv
+
+    path = tmp_path / "per.csv"
+    write_per_label_csv(report, path)
+    rows = list(csv.DictReader(path.open()))
+    assert len(rows) == report["labels"]
+    assert rows[0]["label"] == report["per_label"][0]["label"]
+    assert int(rows[0]["count"]) == report["per_label"][0]["count"]
+
+
+def test_plot_writes_png(tmp_path, report, y):
+    path = tmp_path / "a.png"
+    plot_report(report, y, path)
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["a.png"]  # no temporary left over
