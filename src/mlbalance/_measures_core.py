@@ -24,7 +24,7 @@ def row_scumble_and_label_sums(
     for i in range(n):
         s, e = indptr[i], indptr[i + 1]
         k = e - s
-        if k == 0:
+        if k <= 1:  # no label: 0 by definition; one label: 1 - v / v = 0 exactly
             continue
         total = 0.0
         prod = 1.0
@@ -44,6 +44,15 @@ def row_scumble_and_label_sums(
         for p in range(s, e):
             sums[indices[p]] += value
     return rows, sums
+
+
+@njit(cache=True, nogil=True)
+def label_counts(indices: np.ndarray, n_labels: int) -> np.ndarray:
+    """Rows per label (``np.bincount`` without its int64 copy of ``indices``)."""
+    out = np.zeros(n_labels, dtype=np.int64)
+    for p in range(indices.shape[0]):
+        out[indices[p]] += 1
+    return out
 
 
 @njit(cache=True, nogil=True)

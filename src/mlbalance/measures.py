@@ -85,6 +85,12 @@ __all__ = [
 # --------------------------------------------------------------------------------------------
 # counts and imbalance ratios
 # --------------------------------------------------------------------------------------------
+def _counts(lm: LabelMatrix) -> np.ndarray:
+    from mlbalance._measures_core import label_counts as _kernel
+
+    return _kernel(lm.matrix.indices, lm.n_labels)
+
+
 def _lm(y: Any) -> LabelMatrix:
     lm = as_label_matrix(y)
     if lm.n_rows == 0:
@@ -94,13 +100,13 @@ def _lm(y: Any) -> LabelMatrix:
 
 def label_counts(y: Any) -> np.ndarray:
     """Rows per label (int64), in column order."""
-    return as_label_matrix(y).counts()
+    return _counts(as_label_matrix(y))
 
 
 def label_frequencies(y: Any) -> np.ndarray:
     """Fraction of rows that carry each label (mldr's ``freq``)."""
     lm = _lm(y)
-    return lm.counts() / lm.n_rows
+    return _counts(lm) / lm.n_rows
 
 
 def rows_without_labels(y: Any) -> int:
@@ -194,7 +200,7 @@ def _row_scumble_from(lm: LabelMatrix, ir: np.ndarray) -> np.ndarray:
 def row_scumble(y: Any) -> np.ndarray:
     """SCUMBLE of each row (0 for a row without labels)."""
     lm = _lm(y)
-    return _row_scumble_from(lm, _irlbl_from_counts(lm.counts()))
+    return _row_scumble_from(lm, _irlbl_from_counts(_counts(lm)))
 
 
 def _scumble_summary(rows: np.ndarray) -> tuple[float, float]:
@@ -247,7 +253,7 @@ def label_scumble(y: Any) -> tuple[np.ndarray, np.ndarray]:
         the mean is 0 (both as mldr).
     """
     lm = _lm(y)
-    counts = lm.counts()
+    counts = _counts(lm)
     rows, sums = _row_scumble_sums(lm, _irlbl_from_counts(counts))
     return _label_scumble_from(lm, rows, counts, sums)
 
@@ -404,7 +410,7 @@ def cooccurrence(y: Any) -> sp.csr_matrix:
 
         upper = pair_counts(indptr, indices, n_labels)
         full = upper + upper.T
-        full[np.diag_indices(n_labels)] = lm.counts()
+        full[np.diag_indices(n_labels)] = _counts(lm)
         return sp.csr_matrix(full)
     flat = np.zeros(n_labels * n_labels, dtype=np.int64)
     big_rows: list[np.ndarray] = []
@@ -429,7 +435,7 @@ def cooccurrence(y: Any) -> sp.csr_matrix:
         prod = (sub.T @ sub).toarray()
         upper += np.triu(prod, 1)
     full = upper + upper.T
-    full[np.diag_indices(n_labels)] = lm.counts()
+    full[np.diag_indices(n_labels)] = _counts(lm)
     return sp.csr_matrix(full)
 
 
@@ -515,7 +521,7 @@ def compute_measures(y: Any, *, n_features: int | None = None) -> Measures:
     lm = _lm(y)
     if lm.n_labels == 0:
         raise InputError("the label vocabulary is empty: nothing to measure")
-    counts = lm.counts()
+    counts = _counts(lm)
     ir = _irlbl_from_counts(counts)
     mean, mx, cv = _ir_summary(ir)
     rows, sums = _row_scumble_sums(lm, ir)
