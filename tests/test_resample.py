@@ -311,7 +311,7 @@ def _smote_case():
 def test_mlsmote_seeds_are_the_minority_bag():
     X, rows = _smote_case()
     r = MLSMOTE(k_neighbors=2, random_state=0)
-    Xr, Yr = r.fit_resample(X, rows)
+    r.fit_resample(X, rows)
     np.testing.assert_array_equal(np.sort(r.source_rows_), [0, 1, 2, 3])
     # neighbours come from the bag only (row 4 at x=0.1 is closer to row 0 but not in the bag)
     assert set(r.neighbour_rows_.tolist()) <= {0, 1, 2, 3}

@@ -186,8 +186,13 @@ def embed_dataset(
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from mlbalance.io import atomic_path, check_not_input, mlbalance_metadata, read_labels, \
-        resolve_spec
+    from mlbalance.io import (
+        atomic_path,
+        check_not_input,
+        mlbalance_metadata,
+        read_labels,
+        resolve_spec,
+    )
     from mlbalance.io.readers import METADATA_KEY, detect_format
     from mlbalance.resample.shards import iter_input_batches
 

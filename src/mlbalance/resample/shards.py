@@ -78,6 +78,44 @@ def iter_input_batches(path: str | os.PathLike[str], *, format: str | None = Non
         yield table.slice(start, batch_rows)
 
 
+def _prefetch(items: Iterator[pa.Table], depth: int = 2) -> Iterator[pa.Table]:
+    """Iterate *items* in a background thread, *depth* ahead (reading overlaps the writing)."""
+    import queue
+    import threading
+
+    q: queue.Queue[Any] = queue.Queue(maxsize=depth)
+    done = object()
+    stop = threading.Event()
+
+    def work() -> None:
+        try:
+            for item in items:
+                if stop.is_set():
+                    return
+                q.put(item)
+            q.put(done)
+        except BaseException as exc:  # handed to the consumer
+            q.put(exc)
+
+    thread = threading.Thread(target=work, daemon=True)
+    thread.start()
+    try:
+        while True:
+            item = q.get()
+            if item is done:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        while thread.is_alive():
+            try:
+                q.get_nowait()
+            except queue.Empty:
+                thread.join(0.01)
+
+
 # --- labels back into the table's layout ----------------------------------------------------------
 def _names_file(spec: LabelSpec) -> list[str] | None:
     if spec.names_file is None:
@@ -151,11 +189,21 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
+def _write_and_hash(table: pa.Table, path: Path, row_group_size: int) -> str:
+    pq.write_table(table, path, compression="snappy", row_group_size=row_group_size)
+    return _sha256(path)
+
+
 class _ShardWriter:
-    """Collects tables and writes fixed-size shards; hashes each shard in a background thread."""
+    """Collects tables and writes fixed-size shards.
+
+    Each shard is written and hashed by a small thread pool (pyarrow and hashlib release the
+    GIL), so encoding and compression of one shard overlap with reading and ``take`` of the
+    next; at most ``workers`` shards are in flight, which bounds memory.
+    """
 
     def __init__(self, folder: Path, n_rows: int, rows_per_shard: int, metadata: bytes,
-                 progress: Any) -> None:
+                 progress: Any, workers: int | None = None) -> None:
         self.folder = folder
         self.rows_per_shard = rows_per_shard
         self.n_shards = max(1, -(-n_rows // rows_per_shard))
@@ -164,7 +212,8 @@ class _ShardWriter:
         self.pending_rows = 0
         self.shards: list[dict[str, Any]] = []
         self.hashes: list[Future[str]] = []
-        self.pool = ThreadPoolExecutor(max_workers=1)
+        self.workers = workers or max(1, min(4, os.cpu_count() or 1))
+        self.pool = ThreadPoolExecutor(max_workers=self.workers)
         self.progress = progress
 
     def add(self, table: pa.Table) -> None:
@@ -182,13 +231,15 @@ class _ShardWriter:
         self.pending = [rest] if rest.num_rows else []
         self.pending_rows = rest.num_rows
         name = shard_name(len(self.shards), self.n_shards)
-        path = self.folder / name
         meta = dict(head.schema.metadata or {})
         meta[METADATA_KEY] = self.metadata
-        pq.write_table(head.replace_schema_metadata(meta), path, compression="snappy",
-                       row_group_size=min(rows, 1 << 17))
+        in_flight = [f for f in self.hashes if not f.done()]
+        if len(in_flight) >= self.workers:
+            in_flight[0].result()
+        self.hashes.append(self.pool.submit(
+            _write_and_hash, head.replace_schema_metadata(meta), self.folder / name,
+            min(rows, 1 << 17)))
         self.shards.append({"file": name, "rows": head.num_rows})
-        self.hashes.append(self.pool.submit(_sha256, path))
         self.progress.update(head.num_rows)
 
     def close(self) -> list[dict[str, Any]]:
@@ -260,7 +311,7 @@ def write_shards(
     schema: pa.Schema | None = None
     offset = 0
     try:
-        for batch in iter_input_batches(source, format=format, spec=spec):
+        for batch in _prefetch(iter_input_batches(source, format=format, spec=spec)):
             schema = batch.schema if schema is None else schema
             lo, hi = offset, offset + batch.num_rows
             a, b = np.searchsorted(src, [lo, hi])
