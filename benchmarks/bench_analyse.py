@@ -84,8 +84,8 @@ def generate(path: Path, n_rows: int, n_labels: int, seed: int) -> None:
           f"{time.perf_counter() - t0:.1f} s", flush=True)
 
 
-def run_command(path: Path, json_out: Path) -> tuple[float, float]:
-    """Wall seconds and peak RSS (MiB) of ``mlbalance analyse PATH --json OUT`` as a child."""
+def run_command(path: Path, json_out: Path) -> tuple[float, float, float]:
+    """Wall seconds, CPU seconds (user + sys) and peak RSS (MiB) of the command as a child."""
     cmd = [sys.executable, "-m", "mlbalance", "analyse", str(path), "--json", str(json_out)]
     env = {**os.environ, "MLBALANCE_NO_PROGRESS": "1"}
     t0 = time.perf_counter()
@@ -95,30 +95,28 @@ def run_command(path: Path, json_out: Path) -> tuple[float, float]:
     err = proc.stderr.read().decode() if proc.stderr else ""
     if os.waitstatus_to_exitcode(status) != 0:
         raise SystemExit(f"mlbalance analyse failed:\n{err}")
-    return wall, usage.ru_maxrss / 1024  # Linux reports KiB
+    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024  # Linux: KiB
 
 
-def stages(path: Path) -> list[tuple[str, float]]:
+def stages(path: Path) -> list[tuple[str, float, float]]:
     """Time the stages of analyse in this process."""
-    out = []
-    t = time.perf_counter()
+    out: list[tuple[str, float, float]] = []
+
+    def timed(name: str, fn: object) -> object:
+        t, c = time.perf_counter(), time.process_time()
+        result = fn()  # type: ignore[operator]
+        out.append((name, time.perf_counter() - t, time.process_time() - c))
+        return result
+
+    timed("import mlbalance.cli + analyse", lambda: __import__("mlbalance.analyse"))
+    from mlbalance import measures as M
+    from mlbalance.analyse import analyse
     from mlbalance.io import read_labels
 
-    y = read_labels(path)
-    out.append(("read label column (io.read_labels)", time.perf_counter() - t))
-    from mlbalance import measures as M
-
-    t = time.perf_counter()
-    M.compute_measures(y)
-    out.append(("measures (compute_measures)", time.perf_counter() - t))
-    t = time.perf_counter()
-    M.cooccurrence(y)
-    out.append(("co-occurrence (top pairs)", time.perf_counter() - t))
-    from mlbalance.analyse import analyse
-
-    t = time.perf_counter()
-    analyse(y)
-    out.append(("whole report (analyse)", time.perf_counter() - t))
+    y = timed("read label column (io.read_labels)", lambda: read_labels(path))
+    timed("measures (compute_measures)", lambda: M.compute_measures(y))
+    timed("co-occurrence (top pairs)", lambda: M.cooccurrence(y))
+    timed("whole report (analyse)", lambda: analyse(y))
     return out
 
 
@@ -140,16 +138,17 @@ def main() -> None:
     runs = [run_command(path, json_out) for _ in range(args.repeat)]
     print(f"\nmlbalance analyse {path.name}  ({args.rows:,} rows x {args.labels} labels, "
           f"{size:,.0f} MiB Parquet with a {TEXT_CHARS}-char text column)")
-    print(f"{'run':>4} {'wall s':>8} {'peak RSS MiB':>13}")
-    for i, (wall, rss) in enumerate(runs, 1):
-        print(f"{i:>4} {wall:>8.2f} {rss:>13,.0f}")
+    print(f"load average before: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+    print(f"{'run':>4} {'wall s':>8} {'cpu s':>7} {'peak RSS MiB':>13}")
+    for i, (wall, cpu, rss) in enumerate(runs, 1):
+        print(f"{i:>4} {wall:>8.2f} {cpu:>7.2f} {rss:>13,.0f}")
     best = min(r[0] for r in runs)
-    peak = max(r[1] for r in runs)
+    peak = max(r[2] for r in runs)
     print(f"best wall {best:.2f} s (target <= 5 s); peak RSS {peak:,.0f} MiB (target <= 1536)")
     if not args.no_stages:
-        print("\nstages in one process:")
-        for name, sec in stages(path):
-            print(f"  {name:<40} {sec:>6.2f} s")
+        print("\nstages in one process (wall s, cpu s):")
+        for name, sec, cpu in stages(path):
+            print(f"  {name:<40} {sec:>6.2f} {cpu:>6.2f}")
 
 
 if __name__ == "__main__":

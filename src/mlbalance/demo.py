@@ -48,13 +48,17 @@ def stage_synth(ctx: DemoContext) -> None:
 
 def stage_analyse(ctx: DemoContext) -> None:
     """Measure how skewed the data is."""
-    from mlbalance.analyse import analyse, format_summary
-    from mlbalance.io import read_labels
+    from mlbalance.analyse import analyse, format_summary, plot_report, write_per_label_csv
+    from mlbalance.io import read_labels, write_json
 
     y = read_labels(ctx.paths["data"])
     report = analyse(y)
     ctx.results["analyse"] = report
-    print(format_summary(report))
+    print(format_summary(report, source=str(ctx.paths["data"])))
+    write_json(report, ctx.path("analyse.json"))
+    write_per_label_csv(report, ctx.path("analyse_labels.csv"))
+    plot_report(report, y, ctx.path("analyse.png"))
+    print(f"-> {ctx.path('analyse.json')}, analyse_labels.csv, analyse.png")
 
 
 def stage_split(ctx: DemoContext) -> None:
