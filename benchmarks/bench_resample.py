@@ -51,7 +51,6 @@ def run_command(path: Path, out: Path, method: str) -> tuple[float, float, str]:
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
     stdout, stderr = proc.communicate()
-    _, status, usage = os.wait4(proc.pid, 0) if proc.returncode is None else (0, 0, None)
     wall = time.perf_counter() - t0
     if proc.returncode != 0:
         raise SystemExit(f"mlbalance resample failed:\n{stderr.decode()}")

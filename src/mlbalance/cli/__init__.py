@@ -25,6 +25,7 @@ COMMANDS: tuple[str, ...] = (
     "embed",
     "resample",
     "verify",
+    "prepare",
     "train",
     "evaluate",
     "predict",
