@@ -144,12 +144,13 @@ class TestConfig:
                             "batch-size: 8\nloss: asl\nloss_params: {gamma_neg: 4}\n"
                             "sampler: repeat-factor\n")
         args = self.parser().parse_args(["--config", str(cfg_file), "--batch-size", "64",
-                                         "--loss-param", "clip=0.05", "--no-prior-bias"])
+                                         "--loss-params", "clip=0.05", "gamma_pos=1",
+                                         "--loss-param", "gamma_neg=3", "--no-prior-bias"])
         cfg = config_from_args(args)
         assert cfg.lr == pytest.approx(3e-5)  # YAML "3e-5" is a string: coerced
         assert cfg.batch_size == 64  # the flag wins
         assert cfg.loss == "asl" and cfg.sampler == "repeat-factor"
-        assert cfg.loss_params == {"gamma_neg": 4, "clip": 0.05}
+        assert cfg.loss_params == {"gamma_neg": 3, "clip": 0.05, "gamma_pos": 1}
         assert cfg.prior_bias is False
         assert cfg.epochs == 3  # default kept
 
@@ -166,7 +167,7 @@ class TestConfig:
             config_from_args({"train": "t", "out": "o"})
         with pytest.raises(ParameterError, match="--warmup-ratio"):
             config_from_args({"train": "t", "val": "v", "out": "o", "warmup_ratio": 1.5})
-        with pytest.raises(ParameterError, match="--loss-param expects KEY=VALUE"):
+        with pytest.raises(ParameterError, match="--loss-params expects KEY=VALUE"):
             config_from_args({"train": "t", "val": "v", "out": "o", "loss_params": ["gamma"]})
 
 

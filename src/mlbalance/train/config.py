@@ -91,8 +91,8 @@ class TrainConfig:
     # loss and sampling
     loss: str = _f("bce", "loss function", group="loss", choices=LOSSES)
     loss_params: dict[str, Any] = field(default_factory=dict, metadata={
-        "help": "loss parameter KEY=VALUE, repeatable (e.g. gamma_neg=4, clip=0.05, "
-                "scheme=sqrt-inverse, max_weight=100)", "group": "loss", "choices": None,
+        "help": "loss parameters KEY=VALUE ... (e.g. gamma_neg=4 clip=0.05, or "
+                "scheme=sqrt-inverse max_weight=100)", "group": "loss", "choices": None,
         "required": False})
     sampler: str = _f("none", "batch sampler", group="loss", choices=SAMPLERS)
     rfs_threshold: float = _f(0.001, "repeat-factor sampler: label frequency below which "
@@ -243,7 +243,7 @@ def parse_loss_params(items: list[str] | None) -> dict[str, Any]:
     for item in items or []:
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
-            raise ParameterError(f"--loss-param expects KEY=VALUE, got {item!r}")
+            raise ParameterError(f"--loss-params expects KEY=VALUE, got {item!r}")
         out[key.strip().replace("-", "_")] = _coerce_scalar(value.strip())
     return out
 
@@ -272,8 +272,9 @@ def add_config_arguments(parser: argparse.ArgumentParser) -> None:
         shown = "" if default in (None, "", {}) else f" (default {default})"
         help_text = meta["help"] + ("" if meta.get("required") else shown)
         if f.name == "loss_params":
-            group.add_argument("--loss-param", dest="loss_params", action="append",
-                               metavar="KEY=VALUE", default=argparse.SUPPRESS, help=help_text)
+            group.add_argument("--loss-params", "--loss-param", dest="loss_params",
+                               action="extend", nargs="+", metavar="KEY=VALUE",
+                               default=argparse.SUPPRESS, help=help_text)
             continue
         if isinstance(default, bool):
             group.add_argument(_flag(f.name), dest=f.name,

@@ -232,6 +232,9 @@ class TextBatches(torch.utils.data.Dataset):
         self.pad_id = int(tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0)
         self.token_type = "token_type_ids" in getattr(tokenizer, "model_input_names", ())
         self.max_length = max_length
+        # encode_batch_fast (tokenizers >= 0.21) skips the character offsets we never use
+        self._encode = "encode_batch_fast" if hasattr(backend, "encode_batch_fast") \
+            else "encode_batch"
 
     def __len__(self) -> int:
         return len(self.texts)
@@ -239,7 +242,7 @@ class TextBatches(torch.utils.data.Dataset):
     def __getitem__(self, indices: Sequence[int]) -> dict[str, torch.Tensor]:
         idx = np.asarray(indices, dtype=np.int64)
         texts = self.texts.take(pa.array(idx)).to_pylist()
-        encodings = self.backend.encode_batch(texts)
+        encodings = getattr(self.backend, self._encode)(texts)
         width = max(len(e.ids) for e in encodings)
         ids = np.full((len(idx), width), self.pad_id, dtype=np.int64)
         mask = np.zeros((len(idx), width), dtype=np.int64)
@@ -289,12 +292,65 @@ def batch_indices(order: Sequence[int] | np.ndarray, batch_size: int, *,
     return batches
 
 
+def _prefetch_thread(dataset: Any, batches: Sequence[Sequence[int]],
+                     depth: int) -> Iterator[dict[str, torch.Tensor]]:
+    """``dataset[b] for b in batches``, computed up to *depth* batches ahead in a thread."""
+    import queue
+    import threading
+
+    if len(batches) <= 1:
+        for b in batches:
+            yield dataset[b]
+        return
+    q: queue.Queue[Any] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+    done = object()
+
+    def produce() -> None:
+        try:
+            for b in batches:
+                if stop.is_set():
+                    return
+                item = dataset[b]
+                while not stop.is_set():
+                    try:
+                        q.put(item, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+            q.put(done)
+        except BaseException as exc:  # handed to the consumer, raised there
+            q.put(exc)
+
+    thread = threading.Thread(target=produce, name="mlbalance-batches", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item = q.get()
+            if item is done:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        while thread.is_alive():
+            try:
+                q.get_nowait()
+            except queue.Empty:
+                thread.join(timeout=0.05)
+
+
 def loader(dataset: torch.utils.data.Dataset, batches: Sequence[Sequence[int]], *,
            num_workers: int = 0, pin_memory: bool = False) -> Iterator[dict[str, torch.Tensor]]:
-    """Iterate the batches of *dataset* given as index lists (workers tokenise ahead)."""
+    """Iterate the batches of *dataset* given as index lists, prepared ahead of the model.
+
+    With ``num_workers=0`` one background thread prepares the next batches (the Rust tokenizer
+    and the torch kernels release the GIL, so tokenising overlaps the forward/backward pass);
+    with ``num_workers > 0``, DataLoader worker processes do. Order is always *batches*' order.
+    """
     if num_workers == 0:
-        for batch in batches:
-            yield dataset[batch]
+        yield from _prefetch_thread(dataset, batches, depth=4)
         return
     dl = torch.utils.data.DataLoader(
         dataset, sampler=batches, batch_size=None, num_workers=num_workers,

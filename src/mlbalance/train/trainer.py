@@ -430,8 +430,10 @@ def _train(cfg: TrainConfig, dist: _Dist, log: Log | None, progress: bool | None
     # ---- optimisation
     groups = parameter_groups(model, lr=cfg.lr, head_lr=cfg.head_lr,
                               weight_decay=cfg.weight_decay)
-    optimizer = torch.optim.AdamW(groups, lr=cfg.lr,
-                                  fused=dist.device.type == "cuda" or None)
+    try:  # the fused kernel (CPU and CUDA in recent torch), as HF Trainer's default optimizer
+        optimizer = torch.optim.AdamW(groups, lr=cfg.lr, fused=True)
+    except (RuntimeError, TypeError):
+        optimizer = torch.optim.AdamW(groups, lr=cfg.lr)
     batches_per_epoch = math.ceil(len(sampler) / cfg.batch_size)
     steps_per_epoch = max(1, math.ceil(batches_per_epoch / cfg.grad_accum))
     total_steps = cfg.max_steps or steps_per_epoch * cfg.epochs
