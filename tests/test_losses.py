@@ -320,3 +320,15 @@ def test_command_line_strings_are_coerced() -> None:
     assert float(wbce.pos_weight.max()) == 5.0
     with pytest.raises(ParameterError, match="not a number"):
         build_loss("focal", label_counts=COUNTS, n_rows=N_ROWS, gamma="two")
+
+
+@pytest.mark.parametrize("name", ["bce", "weighted-bce"])
+def test_fused_forward_equals_elementwise_formula(name: str) -> None:
+    loss = build_loss(
+        name,
+        label_counts=COUNTS,
+        n_rows=N_ROWS,
+        **({"scheme": "inverse"} if name == "weighted-bce" else {}),
+    )
+    z, y = t(Z * 30), t(Y)
+    assert float(loss(z, y)) == pytest.approx(float(loss.elementwise(z, y).mean()), rel=1e-9)

@@ -12,7 +12,7 @@ Normalisation (all losses)
 
 Numerical stability
     Every log-probability is written with ``logsigmoid``/``softplus`` (never
-    ``log(sigmoid(x))``); modulating factors ``p**gamma`` are ``exp(gamma * logsigmoid(x))``.
+    ``log(sigmoid(x))``); modulating factors ``p**gamma`` are ``exp(-gamma * softplus(-x))``.
     Logits from -100 to 100 and weights up to 1e6 give finite values and gradients.
     Half-precision logits (autocast) are promoted to float32 inside the loss.
 
@@ -197,11 +197,15 @@ class MultilabelLoss(nn.Module):
         return buf.to(device=like.device, dtype=like.dtype)
 
 
-def _pow_from_log(log_p: torch.Tensor, gamma: float) -> torch.Tensor:
-    """``p ** gamma`` from ``log p`` (exact 1 for gamma 0)."""
+def _pow_from_nll(nll: torch.Tensor, gamma: float) -> torch.Tensor | float:
+    """``p ** gamma`` from ``-log p`` (a softplus): ``exp(-gamma * nll)``; 1 for gamma 0.
+
+    Finite value and gradient everywhere, for any gamma >= 0 (``p ** gamma`` itself has an
+    infinite derivative at p = 0 when gamma < 1).
+    """
     if gamma == 0:
-        return torch.ones_like(log_p)
-    return torch.exp(gamma * log_p)
+        return 1.0
+    return torch.exp(-gamma * nll)
 
 
 # --------------------------------------------------------------------------------------------
@@ -266,14 +270,21 @@ class WeightedBCELoss(MultilabelLoss):
         w = self._buffer("pos_weight", logits)
         return w * targets * F.softplus(-logits) + (1.0 - targets) * F.softplus(logits)
 
+    def forward(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        # torch's fused kernel computes the same stable form (log-sum-exp), in one op
+        logits, targets = self._prepare(logits, targets)
+        return F.binary_cross_entropy_with_logits(
+            logits, targets, pos_weight=self._buffer("pos_weight", logits)
+        )
+
 
 class FocalLoss(MultilabelLoss):
     """Focal loss, Lin et al. (2017), "Focal Loss for Dense Object Detection", ICCV.
 
     ``l = -alpha_t (1 - p_t) ** gamma log p_t`` with ``p_t = s(z)`` for a positive and
     ``1 - s(z)`` for a negative, ``alpha_t = alpha`` for a positive and ``1 - alpha`` for a
-    negative. Written as ``y alpha e^{gamma logsig(-z)} softplus(-z) +
-    (1 - y)(1 - alpha) e^{gamma logsig(z)} softplus(z)``.
+    negative. Written as ``y alpha e^{-gamma softplus(z)} softplus(-z) +
+    (1 - y)(1 - alpha) e^{-gamma softplus(-z)} softplus(z)``.
 
     Parameters
     ----------
@@ -297,8 +308,11 @@ class FocalLoss(MultilabelLoss):
         self.gamma, self.alpha = float(gamma), alpha
 
     def elementwise(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        pos = targets * _pow_from_log(F.logsigmoid(-logits), self.gamma) * F.softplus(-logits)
-        neg = (1.0 - targets) * _pow_from_log(F.logsigmoid(logits), self.gamma) * F.softplus(logits)
+        nll_pos = F.softplus(-logits)  # -log p
+        nll_neg = F.softplus(logits)  # -log(1 - p)
+        # (1 - p) ** gamma = exp(-gamma * nll_neg), p ** gamma = exp(-gamma * nll_pos)
+        pos = targets * (_pow_from_nll(nll_neg, self.gamma) * nll_pos)
+        neg = (1.0 - targets) * (_pow_from_nll(nll_pos, self.gamma) * nll_neg)
         if self.alpha is None:
             return pos + neg
         return self.alpha * pos + (1.0 - self.alpha) * neg
@@ -342,22 +356,28 @@ class AsymmetricLoss(MultilabelLoss):
     def elementwise(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         pos = F.softplus(-logits)  # -log p
         if self.gamma_pos:
-            pos = torch.exp(self.gamma_pos * F.logsigmoid(-logits)) * pos
+            pos = _pow_from_nll(F.softplus(logits), self.gamma_pos) * pos  # (1 - p) ** gamma_pos
         if self.clip > 0:
             one_minus_pm = (torch.sigmoid(-logits) + self.clip).clamp(max=1.0)
-            neg = -torch.log(one_minus_pm)
+            neg = -torch.log(one_minus_pm)  # argument >= clip: finite
             if self.gamma_neg:
                 p_m = 1.0 - one_minus_pm  # max(p - clip, 0), in [0, 1 - clip]
-                tiny = torch.finfo(logits.dtype).tiny
-                # p_m ** gamma with a finite gradient at p_m = 0 for any gamma > 0
-                weight = torch.where(
-                    p_m > 0, p_m.clamp(min=tiny) ** self.gamma_neg, torch.zeros_like(p_m)
-                )
+                if self.gamma_neg >= 1:
+                    weight = p_m**self.gamma_neg  # finite derivative at p_m = 0
+                else:
+                    # p_m ** gamma has an infinite derivative at 0 when gamma < 1
+                    tiny = torch.finfo(logits.dtype).tiny
+                    weight = torch.where(
+                        p_m > 0, p_m.clamp(min=tiny) ** self.gamma_neg, torch.zeros_like(p_m)
+                    )
                 neg = weight * neg
         else:
-            neg = F.softplus(logits)
-            if self.gamma_neg:
-                neg = torch.exp(self.gamma_neg * F.logsigmoid(logits)) * neg
+            nll_neg = F.softplus(logits)
+            neg = (
+                nll_neg
+                if not self.gamma_neg
+                else _pow_from_nll(F.softplus(-logits), self.gamma_neg) * nll_neg
+            )
         return targets * pos + (1.0 - targets) * neg
 
 
@@ -453,12 +473,13 @@ class DistributionBalancedLoss(MultilabelLoss):
 
     def elementwise(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         z = logits + self._buffer("logit_shift", logits)
+        lz = self.lam * z
         pos = F.softplus(-z)
-        neg = F.softplus(self.lam * z) / self.lam
+        neg = F.softplus(lz) / self.lam
         if self.gamma:
             # focal factor on the NTR logits: (1 - p_t) ** gamma with p_t of the scaled logit
-            pos = torch.exp(self.gamma * F.logsigmoid(-z)) * pos
-            neg = torch.exp(self.gamma * F.logsigmoid(self.lam * z)) * neg
+            pos = _pow_from_nll(F.softplus(z), self.gamma) * pos
+            neg = _pow_from_nll(F.softplus(-lz), self.gamma) * neg
         loss = targets * pos + (1.0 - targets) * neg
         return self.scale * self.rebalance_weight(targets).detach() * loss
 
