@@ -33,7 +33,9 @@ def row_scumble_and_label_sums(
             total += v
             prod *= v
         kk = float(k)
-        gm = prod ** (1.0 / kk)
+        # R evaluates prod^(1/k) with powl (x86-64), i.e. almost always correctly rounded;
+        # for k = 2 the correctly rounded sqrt is that value and much cheaper than pow.
+        gm = math.sqrt(prod) if k == 2 else prod ** (1.0 / kk)
         if not (gm > 0.0 and gm < math.inf):  # product over/underflowed: use logs
             logs = 0.0
             for p in range(s, e):
@@ -109,3 +111,44 @@ def pack_labelsets(
         out[cursor[k]] = code
         cursor[k] += 1
     return out
+
+
+@njit(cache=True, nogil=True)
+def run_lengths_of_sorted(codes: np.ndarray, bits: int) -> np.ndarray:
+    """Multiplicity of each distinct value of *codes* (all ``< 2**bits``).
+
+    An LSD radix sort with 11-bit digits (a few linear passes; ``np.sort`` is a comparison sort)
+    followed by run lengths. The order of the returned counts is the sorted order of values.
+    """
+    n = codes.shape[0]
+    a = codes.copy()
+    b = np.empty_like(a)
+    mask = np.uint64(2047)
+    shift = 0
+    while shift < bits:
+        sh = np.uint64(shift)
+        cnt = np.zeros(2049, dtype=np.int64)
+        for i in range(n):
+            cnt[np.int64((a[i] >> sh) & mask) + 1] += 1
+        for j in range(2048):
+            cnt[j + 1] += cnt[j]
+        for i in range(n):
+            d = np.int64((a[i] >> sh) & mask)
+            b[cnt[d]] = a[i]
+            cnt[d] += 1
+        a, b = b, a
+        shift += 11
+    out = np.empty(n, dtype=np.int64)
+    m = 0
+    run = 1
+    for i in range(1, n):
+        if a[i] == a[i - 1]:
+            run += 1
+        else:
+            out[m] = run
+            m += 1
+            run = 1
+    if n > 0:
+        out[m] = run
+        m += 1
+    return out[:m]

@@ -281,7 +281,7 @@ def _rows_as_matrix(indptr: np.ndarray, indices: np.ndarray, rows: np.ndarray, k
 
 def _labelset_group_counts(lm: LabelMatrix) -> list[np.ndarray]:
     """Row count of every distinct labelset, as one array per row size."""
-    from mlbalance._measures_core import pack_labelsets
+    from mlbalance._measures_core import pack_labelsets, run_lengths_of_sorted
 
     m = lm.matrix
     indptr, indices = m.indptr, m.indices
@@ -307,10 +307,7 @@ def _labelset_group_counts(lm: LabelMatrix) -> list[np.ndarray]:
             c = np.bincount(code.astype(np.intp), minlength=n_labels**k)
             out.append(c[c > 0].astype(np.int64))
             continue
-        code = code.astype(np.uint32) if n_labels**k < 1 << 32 else code.copy()
-        code.sort()
-        edges = np.flatnonzero(code[1:] != code[:-1]) + 1
-        out.append(np.diff(np.concatenate([[0], edges, [code.size]])).astype(np.int64))
+        out.append(run_lengths_of_sorted(code, int(n_labels**k - 1).bit_length()))
     # larger rows: verified hashes
     if by_size.size > fits + 1:
         big = np.flatnonzero(sizes > fits)
