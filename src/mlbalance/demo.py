@@ -78,10 +78,34 @@ def stage_split(ctx: DemoContext) -> None:
           f"(split in {doc['seconds']['split']:.2f} s)")
 
 
+def stage_resample(ctx: DemoContext) -> None:
+    """ML-ROS on the train split only, written as balanced shards; then verify them."""
+    from mlbalance.cli.resample import summary
+    from mlbalance.resample import MLROS
+    from mlbalance.resample.dataset import resample_dataset
+    from mlbalance.resample.shards import verify_shards
+
+    source = ctx.paths.get("train", ctx.paths["data"])
+    out = ctx.path("resample")
+    run = resample_dataset(source, out, MLROS(percentage=25, random_state=ctx.seed),
+                           method="ml-ros", rows_per_shard=10_000, overwrite=True,
+                           progress=False)
+    ctx.paths["resample"] = out
+    if run.manifest is None:
+        print(run.nothing_to_do)
+        return
+    ctx.results["resample"] = run.manifest
+    print(summary(run.manifest, str(out)))
+    check = verify_shards(out, progress=False)
+    print(f"verify: {'OK' if check['ok'] else 'FAILED'} ({check['shards']} shards, "
+          f"{check['rows']:,} rows); val/test stay untouched")
+
+
 STAGES: list[tuple[str, Callable[[DemoContext], None]]] = [
     ("synth", stage_synth),
     ("analyse", stage_analyse),
     ("split", stage_split),
+    ("resample", stage_resample),
 ]
 
 

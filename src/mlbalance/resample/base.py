@@ -143,7 +143,7 @@ class Options:
 def _check_random_state(name: str, value: Any) -> None:
     if value is None or isinstance(value, np.random.Generator):
         return
-    if isinstance(value, numbers.Integral) and not isinstance(value, bool) and value >= 0:
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool) and int(value) >= 0:
         return
     raise ParameterError(f"{name} must be None, a non-negative int or a numpy Generator, got {value!r}")
 

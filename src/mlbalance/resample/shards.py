@@ -429,7 +429,7 @@ def verify_shards(folder: str | os.PathLike[str], *, check_labels: bool = True,
     dict
         ``ok`` (bool), ``problems`` (list of str), ``shards``, ``rows``.
     """
-    from mlbalance._progress import progress
+    from mlbalance._progress import progress as progress_iter
 
     folder = Path(folder)
     path = folder / MANIFEST
@@ -447,7 +447,7 @@ def verify_shards(folder: str | os.PathLike[str], *, check_labels: bool = True,
         if f.name not in listed:
             problems.append(f"{f.name}: not listed in the manifest")
     total = 0
-    for s in progress(shards, desc="verifying", unit="shard", enabled=progress):
+    for s in progress_iter(shards, desc="verifying", unit="shard", enabled=progress):
         f = folder / s["file"]
         if not f.is_file():
             problems.append(f"{s['file']}: missing")
