@@ -194,3 +194,29 @@ def test_global_threshold_chunking_is_exact() -> None:
     np.testing.assert_array_equal(a.thresholds, b.thresholds)
     got = f1_score(y.ravel(), s.ravel() >= b.global_threshold)
     assert got == pytest.approx(brute_force_micro_f1(y, s))
+
+
+def test_global_threshold_grid_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    # more distinct positive scores than grid points: coarse grid, then exact refinement
+    import mlbalance.train.thresholds as th
+
+    rng = np.random.default_rng(12)
+    y = (rng.random((300, 5)) < 0.2).astype(int)
+    s = np.clip(0.35 * y + rng.uniform(0, 0.65, y.shape), 0, 1)
+    exact = tune_thresholds(y, s).global_threshold
+    monkeypatch.setattr(th, "GLOBAL_GRID", 16)
+    gridded = tune_thresholds(y, s).global_threshold
+    best = brute_force_micro_f1(y, s)
+    assert f1(y.ravel(), s.ravel() >= exact) == pytest.approx(best)
+    assert f1(y.ravel(), s.ravel() >= gridded) >= best - 0.01
+
+
+def test_recall_mode_global_threshold() -> None:
+    rng = np.random.default_rng(13)
+    y = (rng.random((200, 4)) < 0.2).astype(int)
+    y[:, 3] = 0
+    s = rng.random((200, 4))
+    res = tune_thresholds(y, s, mode="recall", target_recall=0.75)
+    pos = s[y == 1]
+    assert (pos >= res.global_threshold).mean() >= 0.75
+    assert res.thresholds[3] == res.global_threshold

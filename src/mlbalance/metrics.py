@@ -38,7 +38,9 @@ from mlbalance.labels import LabelMatrix, as_label_matrix
 __all__ = [
     "average_precision",
     "check_scores",
+    "cut_curve",
     "format_metrics",
+    "label_columns",
     "label_csr",
     "multilabel_metrics",
     "resolve_thresholds",
@@ -115,6 +117,39 @@ def _ratio(num: Any, den: Any, zero_division: float) -> np.ndarray:
 # --------------------------------------------------------------------------------------------
 # average precision
 # --------------------------------------------------------------------------------------------
+def cut_curve(
+    scores: np.ndarray, positive_scores: np.ndarray, *, sorted_ascending: bool = False
+) -> tuple[np.ndarray, ...]:
+    """Counts at every distinct score cut of one label, from two sorts (no argsort).
+
+    The cuts are the distinct scores in decreasing order; cut ``k`` predicts the rows scoring
+    ``>= cuts[k]``. Ties form one cut, so the order among tied rows never matters.
+
+    Parameters
+    ----------
+    scores : array of float, shape (n,)
+        All rows' scores for the label.
+    positive_scores : array of float, shape (P,)
+        The scores of its positive rows.
+    sorted_ascending : bool, default False
+        ``scores`` is already sorted ascending (skips a sort).
+
+    Returns
+    -------
+    cuts, tp, n_pred, next_lower : numpy.ndarray
+        Distinct scores (descending); true positives and predicted rows at each cut (int64);
+        the next lower distinct score after each cut (``nan`` after the last).
+    """
+    desc = (scores if sorted_ascending else np.sort(scores))[::-1]
+    ends = np.r_[np.flatnonzero(desc[1:] != desc[:-1]), desc.size - 1]
+    cuts = desc[ends]
+    n_pred = (ends + 1).astype(np.int64)
+    pos = np.sort(positive_scores)
+    tp = pos.size - np.searchsorted(pos, cuts, side="left").astype(np.int64)
+    next_lower = np.r_[cuts[1:].astype(np.float64), np.nan]
+    return cuts, tp, n_pred, next_lower
+
+
 def average_precision(scores: np.ndarray, positive: np.ndarray) -> float:
     """Average precision of one label (scikit-learn's ``average_precision_score``).
 
@@ -130,25 +165,32 @@ def average_precision(scores: np.ndarray, positive: np.ndarray) -> float:
     -------
     float
     """
-    order = np.argsort(-scores, kind="stable")
-    s = scores[order]
-    tps = np.cumsum(positive[order], dtype=np.int64)
-    ends = np.r_[np.flatnonzero(s[1:] != s[:-1]), s.size - 1]
-    tp = tps[ends]
-    precision = tp / (ends + 1.0)
-    recall = tp / float(tps[-1])
-    return float(np.sum(np.diff(recall, prepend=0.0) * precision))
+    scores = np.asarray(scores)
+    return _ap_from_curve(*cut_curve(scores, scores[np.asarray(positive, dtype=bool)])[1:3])
+
+
+def _ap_from_curve(tp: np.ndarray, n_pred: np.ndarray) -> float:
+    precision = tp / n_pred.astype(np.float64)
+    recall_step = np.diff(tp, prepend=0) / float(tp[-1])
+    return float(np.sum(recall_step * precision))
+
+
+def label_columns(scores: np.ndarray, labels: Any, block: int = 64) -> Any:
+    """Yield ``(label, contiguous column)``, transposing blocks of labels (cache friendly)."""
+    labels = np.asarray(labels, dtype=np.int64)
+    for start in range(0, labels.size, block):
+        chunk = labels[start : start + block]
+        cols = np.ascontiguousarray(scores[:, chunk].T)
+        yield from zip(chunk.tolist(), cols)
 
 
 def _per_label_ap(y: sp.csr_matrix, scores: np.ndarray, labels: np.ndarray) -> np.ndarray:
     csc = y.tocsc()
     out = np.full(y.shape[1], np.nan)
-    positive = np.zeros(y.shape[0], dtype=bool)
-    for c in labels:
+    for c, col in label_columns(scores, labels):
         rows = csc.indices[csc.indptr[c] : csc.indptr[c + 1]]
-        positive[rows] = True
-        out[c] = average_precision(np.ascontiguousarray(scores[:, c]), positive)
-        positive[rows] = False
+        _, tp, n_pred, _ = cut_curve(col, col[rows])
+        out[c] = _ap_from_curve(tp, n_pred)
     return out
 
 

@@ -1,8 +1,9 @@
 """Per-label decision thresholds tuned on validation scores (numpy only).
 
-For each label the validation scores are sorted once (``O(n log n)``); every distinct score is a
-candidate cut ("predict the rows scoring at least this"), and the counts of true and predicted
-positives at all cuts come from one cumulative sum. Then
+For each label the validation scores are sorted once (``O(n log n)``, plus a sort of its
+positives' scores); every distinct score is a candidate cut ("predict the rows scoring at least
+this"), and the counts of true and predicted positives at all cuts follow from the two sorted
+arrays (:func:`mlbalance.metrics.cut_curve`). Then
 
 * ``mode="f1"``: the cut that maximises the label's F1, ``2 tp / (P + predicted)`` (the highest
   cut among ties);
@@ -38,7 +39,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from mlbalance.errors import InputError, ParameterError
-from mlbalance.metrics import check_scores, label_csr
+from mlbalance.metrics import check_scores, cut_curve, label_columns, label_csr
 
 __all__ = ["ThresholdResult", "apply_thresholds", "tune_thresholds"]
 
@@ -46,6 +47,7 @@ EPS = 1e-12
 FORMAT = "mlbalance-thresholds"
 MODES = ("f1", "recall")
 FALLBACKS = ("global", "shrink")
+GLOBAL_GRID = 2048
 
 
 @dataclass
@@ -192,51 +194,91 @@ def _best_cut(
     return int(reached[0]) if reached.size else tp.size - 1
 
 
-def _tune_label(scores: np.ndarray, positive: np.ndarray, mode: str, target: float | None) -> float:
-    order = np.argsort(-scores, kind="stable")
-    s = scores[order]
-    tps = np.cumsum(positive[order], dtype=np.int64)
-    ends = np.r_[np.flatnonzero(s[1:] != s[:-1]), s.size - 1]
-    k = _best_cut(tps[ends], ends + 1.0, int(tps[-1]), mode, target)
-    lower = float(s[ends[k] + 1]) if k + 1 < ends.size else None
-    return _midpoint(float(s[ends[k]]), lower)
-
-
-def _global_threshold(
-    y: sp.csr_matrix, scores: np.ndarray, mode: str, target: float | None, chunk_rows: int
+def _tune_label(
+    ascending: np.ndarray, positive_scores: np.ndarray, mode: str, target: float | None
 ) -> float:
-    """One threshold over all labels: micro F1 maximum (or the target recall of all positives).
-
-    Exact without sorting all ``rows x labels`` scores: an optimal cut always sits at a positive's
-    score (moving below a negative only adds false positives), so the candidates are the distinct
-    positive scores, and the predicted counts at them come from one chunked ``searchsorted``.
-    """
-    rows = np.repeat(np.arange(y.shape[0]), np.diff(y.indptr))
-    pos_scores = scores[rows, y.indices].astype(np.float64)
-    if pos_scores.size == 0:
-        return 0.5
-    cand = np.unique(pos_scores)  # ascending
-    # tp at cut j (predict score >= cand[j]): positives with score >= cand[j]
-    tp = pos_scores.size - np.searchsorted(np.sort(pos_scores), cand, side="left")
-    # predicted at cut j: all scores >= cand[j]; bins[b] = scores with b candidates <= value
-    bins = np.zeros(cand.size + 1, dtype=np.int64)
-    for start in range(0, scores.shape[0], chunk_rows):
-        block = scores[start : start + chunk_rows].astype(np.float64, copy=False).ravel()
-        bins += np.bincount(np.searchsorted(cand, block, side="right"), minlength=cand.size + 1)
-    n_pred = np.cumsum(bins[::-1])[::-1][1:]  # scores with value >= cand[j]
-    # descending order of cuts for _best_cut
+    """The threshold of one label from its sorted scores and its positives' scores."""
+    cuts, tp, n_pred, next_lower = cut_curve(ascending, positive_scores, sorted_ascending=True)
     k = _best_cut(
-        tp[::-1].astype(np.float64), n_pred[::-1].astype(np.float64), pos_scores.size, mode, target
+        tp.astype(np.float64), n_pred.astype(np.float64), positive_scores.size, mode, target
     )
-    j = cand.size - 1 - k
-    cut = float(cand[j])
+    lower = None if k + 1 == cuts.size else float(next_lower[k])
+    return _midpoint(float(cuts[k]), lower)
+
+
+def _count_at_least(scores: np.ndarray, values: np.ndarray, chunk_rows: int) -> np.ndarray:
+    """How many of all ``scores`` are ``>= v`` for each ascending ``v`` (chunked, one pass)."""
+    bins = np.zeros(values.size + 1, dtype=np.int64)
+    for start in range(0, scores.shape[0], chunk_rows):
+        block = scores[start : start + chunk_rows].ravel()
+        block = block[block >= values[0]]  # the rest count for no value
+        # searchsorted 'right' = how many values are <= x; x >= values[j] iff that is > j
+        bins += np.bincount(np.searchsorted(values, block, side="right"), minlength=values.size + 1)
+    return np.cumsum(bins[::-1])[::-1][1:]
+
+
+def _next_lower(scores: np.ndarray, cut: float, chunk_rows: int) -> float | None:
+    """The largest score below ``cut`` over all rows and labels (``None`` if there is none)."""
     lower = -np.inf
     for start in range(0, scores.shape[0], chunk_rows):
         block = scores[start : start + chunk_rows]
         below = block[block < cut]
         if below.size:
             lower = max(lower, float(below.max()))
-    return _midpoint(cut, None if lower == -np.inf else lower)
+    return None if lower == -np.inf else lower
+
+
+class _GlobalSearch:
+    """The global threshold: micro-F1 maximum over all labels (or target recall of all positives).
+
+    No sort of all ``rows x labels`` scores: an F1-optimal cut always sits at a positive's score
+    (moving below a negative only adds a false positive), so the candidates are the distinct
+    positive scores. Predicted counts at up to ``GLOBAL_GRID`` of them (evenly spaced in rank)
+    are summed from each label's sorted column during the per-label scan (:meth:`add_column`);
+    then one chunked pass counts exactly at every candidate between the best grid point's
+    neighbours. With no more than ``GLOBAL_GRID`` distinct positive scores the result is the
+    exact micro-F1 optimum; beyond, the optimum within that neighbourhood of the grid optimum.
+    """
+
+    def __init__(self, y: sp.csr_matrix, scores: np.ndarray, mode: str, target: float | None):
+        rows = np.repeat(np.arange(y.shape[0]), np.diff(y.indptr))
+        self.pos_scores = np.sort(scores[rows, y.indices])
+        self.mode, self.target = mode, target
+        self.cand = np.unique(self.pos_scores)  # ascending, the dtype of the scores
+        self.idx = np.unique(
+            np.linspace(0, max(self.cand.size - 1, 0), min(GLOBAL_GRID, self.cand.size))
+            .round()
+            .astype(np.int64)
+        )
+        self.coarse = self.cand[self.idx]
+        self.coarse_pred = np.zeros(self.coarse.size, dtype=np.int64)
+        self.needs_columns = mode == "f1" and self.pos_scores.size > 0
+
+    def add_column(self, ascending: np.ndarray) -> None:
+        """Add one label's sorted scores to the predicted counts at the grid points."""
+        self.coarse_pred += ascending.size - np.searchsorted(ascending, self.coarse, side="left")
+
+    def _tp(self, values: np.ndarray) -> np.ndarray:
+        return self.pos_scores.size - np.searchsorted(self.pos_scores, values, side="left")
+
+    def threshold(self, scores: np.ndarray, chunk_rows: int) -> float:
+        n_pos = self.pos_scores.size
+        if n_pos == 0:
+            return 0.5
+        if self.mode == "f1":
+            f1 = 2.0 * self._tp(self.coarse) / (n_pos + self.coarse_pred)
+            g = self.idx.size - 1 - int(np.argmax(f1[::-1]))  # the highest cut among ties
+            lo = self.idx[max(g - 1, 0)]
+            hi = self.idx[min(g + 1, self.idx.size - 1)]
+            fine = self.cand[lo : hi + 1]
+            f1_fine = 2.0 * self._tp(fine) / (n_pos + _count_at_least(scores, fine, chunk_rows))
+            cut = fine[fine.size - 1 - int(np.argmax(f1_fine[::-1]))]
+        else:
+            assert self.target is not None
+            # the highest cut keeping target * P positives: a quantile of the positive scores
+            need = int(np.ceil(self.target * n_pos - 1e-9 * n_pos))
+            cut = self.pos_scores[n_pos - max(need, 1)]
+        return _midpoint(float(cut), _next_lower(scores, float(cut), chunk_rows))
 
 
 def tune_thresholds(
@@ -298,20 +340,24 @@ def tune_thresholds(
             f"{s.min():.4g} to {s.max():.4g} (apply a sigmoid to logits first)"
         )
     target = target_recall if mode == "recall" else None
-    global_t = _global_threshold(y, s, mode, target, chunk_rows)
     csc = y.tocsc()
     positives = np.diff(csc.indptr).astype(np.int64)
+    search = _GlobalSearch(y, s, mode, target)
+    own_thresholds: dict[int, float] = {}
+    scan = np.arange(y.shape[1]) if search.needs_columns else np.flatnonzero(positives > 0)
+    for c, col in label_columns(s, scan):
+        ascending = np.sort(col)
+        if search.needs_columns:
+            search.add_column(ascending)
+        if positives[c] > 0:
+            rows = csc.indices[csc.indptr[c] : csc.indptr[c + 1]]
+            own_thresholds[c] = _tune_label(ascending, col[rows], mode, target)
+    global_t = search.threshold(s, chunk_rows)
     thresholds = np.full(y.shape[1], global_t)
     reasons: dict[int, str] = {}
-    positive = np.zeros(y.shape[0], dtype=bool)
     for c in range(y.shape[1]):
         n_pos = int(positives[c])
-        own: float | None = None
-        if n_pos > 0:
-            rows = csc.indices[csc.indptr[c] : csc.indptr[c + 1]]
-            positive[rows] = True
-            own = _tune_label(np.ascontiguousarray(s[:, c]), positive, mode, target)
-            positive[rows] = False
+        own = own_thresholds.get(c)
         if n_pos >= min_positives and own is not None:
             thresholds[c] = own
             continue
