@@ -6,7 +6,20 @@ Reads the label column only (never the text), computes every measure of
 
 Other stages add their own report sections through :data:`EXTENSIONS`: a function
 ``(parser)`` that adds flags, and one ``(args, labels, report)`` that adds keys to the report
-and returns extra summary lines (or None).
+(before it is written as JSON) and returns extra summary lines (or None). For example, in the
+module that owns the feature (imported before :func:`register` runs, e.g. at the end of this
+file)::
+
+    def _add_flags(parser):
+        parser.add_argument("--repeat-threshold", type=float, metavar="T", help="...")
+
+    def _extend(args, labels, report):
+        if args.repeat_threshold is None:
+            return None
+        report["repeat_factors"] = {...}
+        return [f"repeat factors  t={args.repeat_threshold}: ..."]
+
+    EXTENSIONS.append((_add_flags, _extend))
 """
 
 from __future__ import annotations
