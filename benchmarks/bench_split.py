@@ -72,6 +72,7 @@ def child(method: str, path: str, seed: int) -> None:
 
         order = 2 if method.endswith("o2") else 1
         t0 = time.perf_counter()
+        c0 = time.process_time()
         cv = MultilabelStratifiedKFold(K, order=order, shuffle=True, random_state=seed)
         for j, (_, test) in enumerate(cv.split(X, y)):
             ids[test] = j
@@ -79,6 +80,7 @@ def child(method: str, path: str, seed: int) -> None:
         from iterstrat.ml_stratifiers import MultilabelStratifiedKFold as Peer
 
         t0 = time.perf_counter()
+        c0 = time.process_time()
         dense = y.toarray()  # iterstrat needs a dense indicator matrix
         for j, (_, test) in enumerate(Peer(K, shuffle=True, random_state=seed).split(X, dense)):
             ids[test] = j
@@ -88,16 +90,26 @@ def child(method: str, path: str, seed: int) -> None:
 
         np.random.seed(seed)  # noqa: NPY002  (scikit-multilearn draws ties from the global state)
         t0 = time.perf_counter()
+        c0 = time.process_time()
         for j, (_, test) in enumerate(IterativeStratification(n_splits=K, order=1).split(X, y)):
             ids[test] = j
     else:
         raise SystemExit(f"unknown method {method}")
     wall = time.perf_counter() - t0
+    cpu = time.process_time() - c0
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux: KiB
     rep = split_report(y, ids, K)
     print(
         json.dumps(
-            {"wall": wall, "peak": peak, "ld": rep.ld, "ed": rep.ed, "fz": rep.fz, "flz": rep.flz}
+            {
+                "wall": wall,
+                "cpu": cpu,
+                "peak": peak,
+                "ld": rep.ld,
+                "ed": rep.ed,
+                "fz": rep.fz,
+                "flz": rep.flz,
+            }
         )
     )
 
@@ -117,10 +129,10 @@ def measure(method: str, path: Path, seed: int, timeout: float) -> dict[str, flo
 
 def fmt_row(rows: int, method: str, r: dict[str, float] | None, note: str = "") -> str:
     if r is None:
-        return f"| {rows:,} | {method} | {note or 'skipped'} | | | | |"
+        return f"| {rows:,} | {method} | {note or 'skipped'} | | | | | |"
     return (
-        f"| {rows:,} | {method} | {r['wall']:.2f} | {r['peak'] / 2**20:,.0f} | "
-        f"{r['ld']:.3g} | {r['ed']:.3g} | {r['fz']} |"
+        f"| {rows:,} | {method} | {r['wall']:.2f} | {r['cpu']:.2f} | {r['peak'] / 2**20:,.0f} | "
+        f"{r['ld']:.4g} | {r['ed']:.3g} | {r['fz']} |"
     )
 
 
@@ -164,7 +176,11 @@ def main() -> None:
         med = sorted(ok, key=lambda r: r["wall"])[len(ok) // 2]
         return med
 
-    lines = ["| rows | method | wall s | peak MB | LD | ED | FZ |", "|---|---|---|---|---|---|---|"]
+    lines = [
+        "| rows | method | wall s | CPU s | peak MB | LD | ED | FZ |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    print(f"load average at start: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     print("\n".join(lines), flush=True)
     speedups = []
     for n in sizes:
