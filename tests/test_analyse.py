@@ -102,7 +102,7 @@ def test_summary_reads_plainly(report):
     assert len(lines) <= 30 and max(len(s) for s in lines) <= 130
     assert "Reading:" in text and "imbalanced" in text
     assert "`mlbalance split`" in text and "`mlbalance resample`" in text
-    assert "missing from some folds" in text or "test split will lack" in text
+    assert "missing from some folds" in text or "too rare for a proportional share" in text
 
 
 def test_balanced_dataset_reading():

@@ -71,8 +71,12 @@ def analyse(
         For the "too rare for k-fold" check: a label needs at least ``folds`` rows to appear
         in every fold's test part.
     test_size : float, default 0.1
-        For the "too rare for a train/test split" check: a label needs
-        ``count * test_size >= 1`` (and a row left for training).
+        For the "too rare for a train/test split" check: a proportional (stratified) share
+        of the test part is ``count * test_size`` rows, so a label with
+        ``count * test_size < 1`` (or ``count * (1 - test_size) < 1``) gets no row there
+        unless the splitter spreads rare labels on purpose (``mlbalance split`` does, for
+        labels with at least two rows); ``splits.single_row`` lists labels that cannot be on
+        both sides at all.
     top_pairs : int, default 20
         How many co-occurring label pairs to list.
     n_features : int, optional
@@ -156,6 +160,7 @@ def analyse(
             "absent": rare_names(absent),
             "rare_for_folds": rare_names(fold_rare & ~absent),
             "rare_for_test": rare_names(test_rare & ~absent),
+            "single_row": rare_names(m.counts == 1),
         },
         "per_label": per_label,
     }
@@ -222,13 +227,17 @@ def _reading(r: dict[str, Any]) -> list[str]:
         )
     if s["rare_for_test"]:
         lines.append(
-            f"A {s['test_size']:g} test split will lack {len(s['rare_for_test'])} label(s): "
+            f"With a {s['test_size']:g} test split, {len(s['rare_for_test'])} label(s) are too "
+            f"rare for a proportional share of at least one test row: "
             f"{_names_preview(s['rare_for_test'])}."
+            + (f" {len(s['single_row'])} of them have a single row and can only be on one side."
+               if s["single_row"] else "")
         )
     if not (s["rare_for_folds"] or s["rare_for_test"]):
         lines.append("Every label has enough rows to reach each part of a "
                      f"{s['folds']}-fold or {s['test_size']:g} test split.")
-    nxt = ["`mlbalance split` (iterative stratification keeps every label in every part)"]
+    nxt = ["`mlbalance split` (iterative stratification; it spreads a label's rows over the "
+           "parts whenever the label has enough rows)"]
     if mean_ir > MEAN_IR_IMBALANCED:
         nxt.append("then balance the training part: `mlbalance resample` (ML-ROS/ML-RUS, "
                    "MLSMOTE" + (", REMEDIAL for the high concurrence" if sc > SCUMBLE_HIGH else "")
@@ -283,7 +292,8 @@ def format_summary(report: dict[str, Any], *, source: str | None = None, top: in
     out.append("")
     out.append("Reading:")
     for line in _reading(r):
-        out.append(textwrap.fill(line, width=100, initial_indent="  ", subsequent_indent="    "))
+        out.append(textwrap.fill(line, width=100, initial_indent="  ", subsequent_indent="    ",
+                                 break_on_hyphens=False))
     return "\n".join(out)
 
 
