@@ -80,6 +80,7 @@ def test_absent_label_and_custom_buckets():
     assert r["absent_labels"] == 1 and r["splits"]["absent"] == ["zz"]
     assert [per[n]["bucket"] for n in "ab"] == ["head", "medium"] and per["zz"]["bucket"] == "tail"
     assert r["splits"]["rare_for_folds"] == ["b"]
+    assert r["splits"]["single_row"] == ["b"]
     json.dumps(r, allow_nan=False)
     text = format_summary(r)
     assert "no row at all: zz" in text

@@ -190,3 +190,16 @@ def test_tabs_leading_spaces_and_blank_lines(tmp_path):
     f, y = read_arff(arff)
     assert y.names == ("b c",) and y.counts().tolist() == [1]
     assert f["a"].tolist() == [1.0, 2.0]
+
+
+def test_quoted_values_with_commas_and_spaces(tmp_path):
+    header = ("@relation r\n@attribute s string\n@attribute c {'a, b', \"x y\", plain}\n"
+              "@attribute l {0,1}\n@data\n")
+    rows = ["'hello, world','a, b',1", "\"it's\",\"x y\",0", "{0 'sparse, one', 1 'x y', 2 1}",
+            "{1 plain}"]
+    arff = _write(tmp_path, rows, xml='<labels><label name="l"/></labels>', header=header)
+    f, y = read_arff(arff)
+    assert f["s"].tolist() == ["hello, world", "it's", "sparse, one", ""]
+    assert f["c"].tolist() == ["a, b", "x y", "x y", "plain"]
+    assert list(f["c"].cat.categories) == ["a, b", "x y", "plain"]
+    assert y.counts().tolist() == [2]

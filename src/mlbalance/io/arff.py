@@ -18,7 +18,6 @@ does not exist but both halves do, :func:`read_arff` reads their concatenation (
 
 from __future__ import annotations
 
-import csv
 import math
 import os
 import re
@@ -89,10 +88,39 @@ def _split_name(rest: str, path: Path, lineno: int) -> tuple[str, str]:
     return parts[0], parts[1].strip()
 
 
+def _split_commas(text: str) -> list[str]:
+    """Split on commas outside single or double quotes (backslash escapes inside quotes)."""
+    if "'" not in text and '"' not in text:
+        return text.split(",")
+    parts: list[str] = []
+    buf: list[str] = []
+    quote = ""
+    i = 0
+    while i < len(text):
+        ch = text[i]
+        if quote:
+            buf.append(ch)
+            if ch == "\\" and i + 1 < len(text):
+                buf.append(text[i + 1])
+                i += 1
+            elif ch == quote:
+                quote = ""
+        elif ch in "'\"":
+            quote = ch
+            buf.append(ch)
+        elif ch == ",":
+            parts.append("".join(buf))
+            buf = []
+        else:
+            buf.append(ch)
+        i += 1
+    parts.append("".join(buf))
+    return parts
+
+
 def _parse_nominal(spec: str) -> tuple[str, ...]:
     inner = spec.strip()[1:-1]
-    reader = csv.reader([inner], skipinitialspace=True, quotechar="'")
-    return tuple(_unquote(v) for v in next(reader, []))
+    return tuple(_unquote(v) for v in _split_commas(inner)) if inner.strip() else ()
 
 
 def read_arff_header(path: PathLike) -> ArffHeader:
@@ -178,7 +206,7 @@ def _meka_labels(header: ArffHeader) -> list[int] | None:
 # --------------------------------------------------------------------------------------------
 def _split_dense(line: str) -> list[str]:
     if "'" in line or '"' in line:
-        return [_unquote(v) for v in next(csv.reader([line], skipinitialspace=True, quotechar="'"))]
+        return [_unquote(v) for v in _split_commas(line)]
     return [v.strip() for v in line.split(",")]
 
 
@@ -207,7 +235,7 @@ def _read_rows(path: Path, header: ArffHeader) -> tuple[int, list[_Cells], list[
                 if not line.endswith("}"):
                     raise InputError(f"{path}: line {lineno}: sparse row without closing '}}'")
                 body = line[1:-1].strip()
-                for item in body.split(",") if body else []:
+                for item in _split_commas(body) if body else []:
                     parts = item.strip().split(None, 1)
                     if len(parts) != 2 or not parts[0].isdigit():
                         raise InputError(
