@@ -24,7 +24,7 @@ import numpy as np
 
 from mlbalance.buckets import BUCKETS, DEFAULT_HEAD_MIN, DEFAULT_TAIL_MAX, label_buckets
 from mlbalance.errors import ParameterError
-from mlbalance.labels import LabelMatrix, as_label_matrix
+from mlbalance.labels import as_label_matrix
 from mlbalance.measures import (
     compute_measures,
     cooccurrence,
@@ -339,7 +339,7 @@ def plot_report(
 
     from mlbalance.io import atomic_path
 
-    lm: LabelMatrix = as_label_matrix(y)
+    lm = as_label_matrix(y)
     counts = np.array([p["count"] for p in report["per_label"]], dtype=np.int64)
     order = np.argsort(-counts, kind="stable")
     b = report["buckets"]
@@ -360,13 +360,13 @@ def plot_report(
     ax1.grid(True, which="both", alpha=0.25)
 
     top = order[: max(1, min(heatmap_labels, counts.size))]
-    sub = LabelMatrix(lm.matrix[:, top], tuple(lm.names[i] for i in top))
-    co = cooccurrence(sub).toarray().astype(np.float64)
+    sub_names = [lm.names[i] for i in top]
+    co = cooccurrence(lm)[top][:, top].toarray().astype(np.float64)
     masked = np.ma.masked_less_equal(co, 0)
     vmax = max(float(co.max()), 1.0)
     im = ax2.imshow(masked, cmap="viridis", norm=LogNorm(vmin=1, vmax=vmax))
     ticks = np.arange(top.size)
-    labels = [s if len(s) <= 14 else s[:13] + "…" for s in sub.names]
+    labels = [s if len(s) <= 14 else s[:13] + "…" for s in sub_names]
     ax2.set_xticks(ticks, labels, rotation=90, fontsize=7)
     ax2.set_yticks(ticks, labels, fontsize=7)
     ax2.set_title(f"Co-occurrence of the {top.size} most frequent labels (rows)")
