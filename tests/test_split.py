@@ -488,3 +488,47 @@ def test_train_test_split(xy: tuple[np.ndarray, np.ndarray]) -> None:
     assert not set(g_tr) & set(g_te)
     with pytest.raises(ParameterError, match="array 0 has 10 rows"):
         multilabel_train_test_split(X[:10], y=y)
+
+
+# --- properties on random small matrices ---------------------------------------------------
+
+
+def test_random_matrices_property() -> None:
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    @settings(max_examples=40, deadline=None, derandomize=True, database=None)
+    @given(
+        n=st.integers(2, 40),
+        n_labels=st.integers(0, 6),
+        k=st.integers(2, 5),
+        density=st.floats(0.0, 0.8),
+        order=st.sampled_from([1, 2]),
+        grouped=st.booleans(),
+        seed=st.integers(0, 2**16),
+    )
+    def check(
+        n: int, n_labels: int, k: int, density: float, order: int, grouped: bool, seed: int
+    ) -> None:
+        rng = np.random.default_rng(seed)
+        y = (rng.random((n, n_labels)) < density).astype(np.uint8)
+        groups = rng.integers(0, max(k, n // 2), size=n) if grouped else None
+        n_units = n if groups is None else np.unique(groups).size
+        if k > n_units:
+            with pytest.raises(ParameterError):
+                iterative_stratification(y, k, order=order, groups=groups, random_state=seed)
+            return
+        ids = iterative_stratification(y, k, order=order, groups=groups, random_state=seed)
+        assert ids.shape == (n,) and ids.min() >= 0 and ids.max() < k
+        again = iterative_stratification(y, k, order=order, groups=groups, random_state=seed)
+        assert np.array_equal(ids, again)
+        if groups is None:
+            # without groups no split is empty and sizes stay within a few rows of n / k
+            sizes = np.bincount(ids, minlength=k)
+            assert (sizes > 0).all()
+            assert np.abs(sizes - n / k).max() <= max(2.0, 0.25 * n / k + 1)
+        else:
+            for g in np.unique(groups):
+                assert np.unique(ids[groups == g]).size == 1
+
+    check()
