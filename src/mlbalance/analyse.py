@@ -318,7 +318,7 @@ def plot_report(
 
     Left: label counts sorted from most to least frequent, on a log scale, with the bucket
     bounds. Right: rows shared by each pair of the ``heatmap_labels`` most frequent labels
-    (log colour scale; the diagonal is each label's count).
+    (log colour scale; the diagonal is left blank).
 
     Parameters
     ----------
@@ -362,6 +362,7 @@ def plot_report(
     top = order[: max(1, min(heatmap_labels, counts.size))]
     sub_names = [lm.names[i] for i in top]
     co = cooccurrence(lm)[top][:, top].toarray().astype(np.float64)
+    np.fill_diagonal(co, 0.0)  # the counts are on the left; pairs show better without them
     masked = np.ma.masked_less_equal(co, 0)
     vmax = max(float(co.max()), 1.0)
     im = ax2.imshow(masked, cmap="viridis", norm=LogNorm(vmin=1, vmax=vmax))
@@ -369,7 +370,7 @@ def plot_report(
     labels = [s if len(s) <= 14 else s[:13] + "…" for s in sub_names]
     ax2.set_xticks(ticks, labels, rotation=90, fontsize=7)
     ax2.set_yticks(ticks, labels, fontsize=7)
-    ax2.set_title(f"Co-occurrence of the {top.size} most frequent labels (rows)")
+    ax2.set_title(f"Rows shared by the {top.size} most frequent labels")
     fig.colorbar(im, ax=ax2, fraction=0.046, pad=0.04)
     fig.tight_layout()
     with atomic_path(path) as tmp:
