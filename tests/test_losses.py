@@ -332,3 +332,26 @@ def test_fused_forward_equals_elementwise_formula(name: str) -> None:
     )
     z, y = t(Z * 30), t(Y)
     assert float(loss(z, y)) == pytest.approx(float(loss.elementwise(z, y).mean()), rel=1e-9)
+
+
+def test_asl_detach_focal_same_value_different_gradient() -> None:
+    z = t(Z).requires_grad_(True)
+    full = build_loss("asl", label_counts=COUNTS, n_rows=N_ROWS, gamma_pos=1.0)
+    detached = build_loss(
+        "asl", label_counts=COUNTS, n_rows=N_ROWS, gamma_pos=1.0, detach_focal="true"
+    )
+    assert detached.detach_focal is True
+    a = full(z, t(Y))
+    (ga,) = torch.autograd.grad(a, z)
+    b = detached(z, t(Y))
+    (gb,) = torch.autograd.grad(b, z)
+    assert float(a.detach()) == pytest.approx(float(b.detach()), rel=1e-12)
+    assert not torch.allclose(ga, gb)
+    # by hand: with the weights constant, d/dz of -(1-p)^g log p is -(1-p)^g (1-p) for y=1
+    p = sig(Z)
+    gamma_neg, clip = 4.0, 0.05
+    pm = np.maximum(p - clip, 0)
+    g_pos = -((1 - p) ** 1.0) * (1 - p)
+    g_neg = pm**gamma_neg * np.where(p - clip > 0, p * (1 - p) / (1 - pm), 0.0)
+    expected = (Y * g_pos + (1 - Y) * g_neg) / Z.size
+    np.testing.assert_allclose(gb.numpy(), expected, rtol=1e-10, atol=1e-14)

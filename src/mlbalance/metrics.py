@@ -355,15 +355,18 @@ def format_metrics(metrics: dict[str, Any], *, title: str = "metrics") -> str:
     def f(v: Any) -> str:
         return "  -  " if v is None else f"{v:.4f}"
 
+    def _row(name: str, p: Any, r: Any, f1: Any) -> str:
+        return f"  {name:6} {f(p):>9} {f(r):>8} {f(f1):>8}"
+
     m = metrics
     lines = [
         f"{title}: {m['n_rows']} rows, {m['n_labels']} labels "
         f"({m['n_labels_evaluated']} in macro averages, "
         f"{m['n_labels_without_positives']} without positives)",
         f"  {'':6} {'precision':>9} {'recall':>8} {'F1':>8}",
-        f"  {'micro':6} {f(m['micro_precision']):>9} {f(m['micro_recall']):>8} {f(m['micro_f1']):>8}",
-        f"  {'macro':6} {f(m['macro_precision']):>9} {f(m['macro_recall']):>8} {f(m['macro_f1']):>8}"
-        f"   mAP {f(m['macro_map'])}",
+        _row("micro", m["micro_precision"], m["micro_recall"], m["micro_f1"]),
+        _row("macro", m["macro_precision"], m["macro_recall"], m["macro_f1"])
+        + f"   mAP {f(m['macro_map'])}",
     ]
     if m.get("buckets"):
         parts = [f"{b} {f(v['macro_recall'])} ({v['evaluated']})" for b, v in m["buckets"].items()]

@@ -55,7 +55,8 @@ def _check_counts(label_counts: Any, n_rows: Any) -> tuple[np.ndarray, int]:
     counts = np.asarray(label_counts, dtype=np.float64)
     if counts.ndim != 1 or counts.size == 0:
         raise ParameterError(
-            f"label_counts must be a non-empty 1-D array of rows per label, got shape {counts.shape}"
+            "label_counts must be a non-empty 1-D array of rows per label, "
+            f"got shape {counts.shape}"
         )
     if not np.isfinite(counts).all() or (counts < 0).any():
         bad = counts[~np.isfinite(counts) | (counts < 0)][0]
@@ -330,8 +331,19 @@ class AsymmetricLoss(MultilabelLoss):
 
     Defaults are the paper's: ``gamma_neg=4``, ``gamma_pos=0``, ``clip=0.05`` (the authors' code
     also ships ``gamma_pos=1``). Deviations: the authors' code sums the loss (we average, see the
-    module docstring) and by default detaches the focusing weights from the graph; we keep the
-    full gradient the paper analyses.
+    module docstring). Their training script also detaches the focusing weights
+    (``(1-p)**gamma_pos``, ``p_m**gamma_neg``) from the graph
+    (``disable_torch_grad_focal_loss=True``); by default we keep the full gradient of the loss
+    as written in the paper, and ``detach_focal=True`` reproduces their script.
+
+    Parameters
+    ----------
+    gamma_neg, gamma_pos : float
+        Focusing exponents of the negative and positive terms.
+    clip : float
+        Probability margin ``m`` of the negative term, in [0, 1).
+    detach_focal : bool, default False
+        Treat the focusing weights as constants in the backward pass.
     """
 
     name = "asl"
@@ -343,8 +355,10 @@ class AsymmetricLoss(MultilabelLoss):
         gamma_neg: float = 4.0,
         gamma_pos: float = 0.0,
         clip: float = 0.05,
+        detach_focal: bool = False,
     ) -> None:
         super().__init__(n_labels)
+        self.detach_focal = bool(detach_focal)
         if gamma_neg < 0 or gamma_pos < 0:
             raise ParameterError(
                 f"asl gammas must be >= 0, got gamma_neg={gamma_neg}, gamma_pos={gamma_pos}"
@@ -356,7 +370,8 @@ class AsymmetricLoss(MultilabelLoss):
     def elementwise(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         pos = F.softplus(-logits)  # -log p
         if self.gamma_pos:
-            pos = _pow_from_nll(F.softplus(logits), self.gamma_pos) * pos  # (1 - p) ** gamma_pos
+            w_pos = _pow_from_nll(F.softplus(logits), self.gamma_pos)  # (1 - p) ** gamma_pos
+            pos = self._maybe_detach(w_pos) * pos
         if self.clip > 0:
             one_minus_pm = (torch.sigmoid(-logits) + self.clip).clamp(max=1.0)
             neg = -torch.log(one_minus_pm)  # argument >= clip: finite
@@ -370,15 +385,15 @@ class AsymmetricLoss(MultilabelLoss):
                     weight = torch.where(
                         p_m > 0, p_m.clamp(min=tiny) ** self.gamma_neg, torch.zeros_like(p_m)
                     )
-                neg = weight * neg
+                neg = self._maybe_detach(weight) * neg
         else:
-            nll_neg = F.softplus(logits)
-            neg = (
-                nll_neg
-                if not self.gamma_neg
-                else _pow_from_nll(F.softplus(-logits), self.gamma_neg) * nll_neg
-            )
+            neg = F.softplus(logits)
+            if self.gamma_neg:
+                neg = self._maybe_detach(_pow_from_nll(F.softplus(-logits), self.gamma_neg)) * neg
         return targets * pos + (1.0 - targets) * neg
+
+    def _maybe_detach(self, weight: Any) -> Any:
+        return weight.detach() if self.detach_focal and isinstance(weight, torch.Tensor) else weight
 
 
 class DistributionBalancedLoss(MultilabelLoss):
@@ -500,6 +515,10 @@ def _coerce(key: str, value: Any) -> Any:
     if not isinstance(value, str) or key == "scheme":
         return value
     text = value.strip().lower()
+    if text in ("true", "yes", "on"):
+        return True
+    if text in ("false", "no", "off"):
+        return False
     if text in ("none", "null", ""):
         return None
     try:
@@ -523,8 +542,9 @@ def build_loss(name: str, *, label_counts: Any, n_rows: int, **params: Any) -> M
         Training rows.
     **params
         The loss's own parameters (see each class); pass only those you set. Strings from a
-        command line (``"4"``, ``"0.05"``, ``"none"``) are converted to float / ``None``
-        (``scheme`` stays a string). For ``db``, ``lambda`` may be given as ``lambda``/``lam``.
+        command line (``"4"``, ``"0.05"``, ``"none"``, ``"true"``) are converted to float,
+        ``None`` or bool (``scheme`` stays a string). For ``db``, ``lambda`` may be given as
+        ``lambda``/``lam``.
 
     Returns
     -------
