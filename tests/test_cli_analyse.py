@@ -77,6 +77,8 @@ def test_arff_with_xml_option(tmp_path, capsys):
     assert json.loads(capsys.readouterr().out)["labels"] == 1
     assert main(["analyse", str(arff)]) == 2  # no XML beside it
     assert "a.arff: no label attributes" in capsys.readouterr().err
+    assert main(["analyse", str(arff), "--xml", str(xml), "--label-column", "l"]) == 2
+    assert "do not apply to ARFF" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(

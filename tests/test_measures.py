@@ -308,3 +308,54 @@ def test_measures_are_in_range(data):
             & (M.row_scumble(_matrix(n_labels, rows)) < 1)).all()
     assert 0 <= m.density <= 1
     assert m.mean_ir <= m.max_ir
+
+
+def _naive(rows: list[set[int]], n_labels: int) -> dict[str, object]:
+    """mldr's formulas written out row by row in plain Python (an independent oracle)."""
+    import statistics
+
+    n = len(rows)
+    counts = [sum(lab in r for r in rows) for lab in range(n_labels)]
+    top = max(counts)
+    ir = [top / c if c else math.inf for c in counts]
+    present = [v for v in ir if math.isfinite(v)]
+    row_sc = []
+    for r in rows:
+        if not r:
+            row_sc.append(0.0)
+            continue
+        vals = [ir[lab] for lab in sorted(r)]
+        gm = math.prod(vals) ** (1 / len(vals))
+        row_sc.append(1 - gm / (sum(vals) / len(vals)))
+    lab_sc, lab_cv = [], []
+    for lab in range(n_labels):
+        mine = [s for s, r in zip(row_sc, rows, strict=True) if lab in r]
+        mean = sum(mine) / len(mine) if mine else 0.0
+        lab_sc.append(mean)
+        if len(mine) < 2:
+            lab_cv.append(math.nan)
+        else:
+            lab_cv.append(0.0 if mean == 0 else statistics.stdev(mine) / mean)
+    mean_sc = sum(row_sc) / n
+    return {
+        "counts": counts, "irlbl": ir, "mean_ir": statistics.fmean(present),
+        "max_ir": max(present),
+        "cvir": statistics.stdev(present) / statistics.fmean(present) if len(present) > 1 else 0.0,
+        "scumble": mean_sc,
+        "scumble_cv": (statistics.stdev(row_sc) / mean_sc) if n > 1 and mean_sc else 0.0,
+        "label_scumble": lab_sc, "label_scumble_cv": lab_cv,
+    }
+
+
+@settings(max_examples=60, deadline=None)
+@given(nonempty_rows)
+def test_equals_a_naive_row_by_row_implementation(data):
+    n_labels, rows = data
+    m = M.compute_measures(_matrix(n_labels, rows))
+    want = _naive(rows, n_labels)
+    np.testing.assert_array_equal(m.counts, want["counts"])
+    np.testing.assert_allclose(m.irlbl, want["irlbl"], rtol=1e-12)
+    for key in ("mean_ir", "max_ir", "cvir", "scumble", "scumble_cv"):
+        assert getattr(m, key) == pytest.approx(want[key], rel=1e-9, abs=1e-12), key
+    np.testing.assert_allclose(m.label_scumble, want["label_scumble"], rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(m.label_scumble_cv, want["label_scumble_cv"], rtol=1e-7, atol=1e-9)

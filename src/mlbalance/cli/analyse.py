@@ -112,6 +112,11 @@ def _load(args: argparse.Namespace) -> tuple[Any, int | None]:
     if fmt == "arff":
         from mlbalance.io.arff import read_arff
 
+        if spec_from_args(args) is not None:
+            raise ParameterError(
+                f"{path}: label layout flags do not apply to ARFF input (the XML names the labels)"
+            )
+
         features, labels = read_arff(path, args.xml)
         return labels, int(features.shape[1])
     if args.xml:
