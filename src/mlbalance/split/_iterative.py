@@ -206,13 +206,17 @@ def iterative_stratification(
     counts when it is placed, and the label order uses remaining *rows*). Groups without
     labels fill the splits largest first. A split can miss its size by up to one group.
 
-    *Rare labels.* The algorithm already sends the rows of the rarest labels to different
-    splits; ``spread_rare`` repairs the few cases where it does not (a label whose rows
-    were all placed early by rarer labels). A repair moves one row (group) holding the
-    label from a split that keeps another copy into a split that lacks it, choosing a row
-    whose other labels all stay present in the donor, and, without groups, moves back a
-    row from the receiving split that removes no label from it (an unlabelled one
-    first), so sizes do not drift.
+    *Rare labels (an addition to [1]_).* The algorithm already sends the rows of the
+    rarest labels to different splits; ``spread_rare`` repairs the cases where it does not
+    (a label whose rows were all placed by rarer labels, or ratios such as 0.8/0.1/0.1
+    where a 2-row label's desired counts send both rows to train). A repair moves one row
+    (group) holding the label from a split that keeps another copy into a split that
+    lacks it, choosing a row whose move leaves every other label in at least as many
+    splits as its target (so no earlier repair is undone), fewest labels first; without
+    groups it then moves back a row from the receiving split that removes no label from
+    it (an unlabelled one first), so sizes do not drift. A label whose every candidate row
+    is blocked keeps its shortfall, and :func:`~mlbalance.split.split_report` names the
+    splits that lack it.
     """
     labels = as_label_matrix(y)
     n = labels.n_rows
