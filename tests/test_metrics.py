@@ -157,3 +157,19 @@ def test_bad_input(kwargs: dict, err: type, match: str) -> None:
 def test_non_binary_truth_rejected() -> None:
     with pytest.raises(InputError, match="0/1"):
         multilabel_metrics(np.array([[2, 0]]), np.array([[0.1, 0.2]]))
+
+
+def test_dense_fast_path_matches_label_matrix() -> None:
+    from mlbalance.labels import as_label_matrix
+    from mlbalance.metrics import label_csr
+
+    rng = np.random.default_rng(9)
+    for dtype in (np.uint8, np.int64, bool):
+        y = (rng.random((40, 7)) < 0.3).astype(dtype)
+        fast = label_csr(y)
+        ref = as_label_matrix(y).matrix
+        assert fast.dtype == np.uint8 and fast.has_sorted_indices
+        np.testing.assert_array_equal(fast.indptr, ref.indptr)
+        np.testing.assert_array_equal(fast.indices, ref.indices)
+    with pytest.raises(InputError, match="row 1, column 0 is -1"):
+        label_csr(np.array([[0, 1], [-1, 0]]))

@@ -54,6 +54,22 @@ def label_csr(y_true: Any) -> sp.csr_matrix:
     """``y_true`` (LabelMatrix, sparse, dense 0/1 or list of lists) as a canonical 0/1 CSR."""
     if isinstance(y_true, LabelMatrix):
         return y_true.matrix
+    if (
+        isinstance(y_true, np.ndarray)
+        and y_true.ndim == 2
+        and (y_true.dtype == bool or np.issubdtype(y_true.dtype, np.integer))
+    ):
+        # fast path for the dense integer matrices a trainer holds (as_label_matrix's
+        # per-cell isin check is slow on millions of cells); same checks, same result
+        if y_true.size and (y_true.min() < 0 or y_true.max() > 1):
+            r, c = np.argwhere((y_true < 0) | (y_true > 1))[0]
+            raise InputError(
+                f"label array must be 0/1: row {r}, column {c} is {y_true[r, c].item()!r}"
+            )
+        csr = sp.csr_matrix(y_true.astype(bool, copy=False))
+        return sp.csr_matrix(
+            (np.ones(csr.nnz, dtype=np.uint8), csr.indices, csr.indptr), shape=csr.shape
+        )
     return as_label_matrix(y_true).matrix
 
 
