@@ -420,7 +420,9 @@ class DistributionBalancedLoss(MultilabelLoss):
     bias as ``nu = kappa b̂``; the authors' code, whose results the paper reports, divides it by
     ``lambda`` — we follow the code. The code also multiplies the DB-Focal loss by a constant
     ``balance_param=2``; we leave it out (``scale=1``) so loss values stay comparable with BCE
-    (it only rescales gradients). A row without positives has ``P^I = 0``; the code's limit
+    (it only rescales gradients). The shift lives only in the loss: predictions use the raw
+    logits, which for rare labels therefore come out raised (as in logit adjustment). A row
+    without positives has ``P^I = 0``; the code's limit
     ``r -> inf`` gives ``r̂ = alpha + 1``, which we use explicitly. Counts of 0 are treated as 1.
 
     Parameters
