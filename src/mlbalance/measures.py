@@ -383,7 +383,7 @@ def _tcs(n_features: int | None, n_labels: int, distinct: int) -> float:
 # co-occurrence
 # --------------------------------------------------------------------------------------------
 _PAIR_LOOP_MAX_K = 24  # rows with more labels go through a sparse product instead
-_DENSE_PAIRS_MAX_LABELS = 4096  # compiled loop into a dense matrix up to this size
+_DENSE_PAIRS_MAX_LABELS = 2048  # compiled loop into a dense matrix up to this size (32 MiB)
 _PAIR_CHUNK = 1 << 23  # label pairs per bincount (bounds temporary memory)
 
 
@@ -391,7 +391,7 @@ def cooccurrence(y: Any) -> sp.csr_matrix:
     """Label co-occurrence counts ``Y^T Y`` as a sparse ``(labels, labels)`` int64 matrix.
 
     The diagonal holds the label counts. Computed without a general sparse product (which
-    takes seconds on 10M rows): up to 4096 labels a compiled loop counts every row's label
+    takes seconds on 10M rows): up to 2048 labels a compiled loop counts every row's label
     pairs into a dense matrix; beyond, rows are grouped by their number of labels ``k`` and
     the ``k(k-1)/2`` pairs of each group are counted with ``bincount`` (rows with more than
     24 labels use a small sparse product).
