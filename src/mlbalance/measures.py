@@ -393,8 +393,8 @@ def cooccurrence(y: Any) -> sp.csr_matrix:
     The diagonal holds the label counts. Computed without a general sparse product (which
     takes seconds on 10M rows): up to 2048 labels a compiled loop counts every row's label
     pairs into a dense matrix; beyond, rows are grouped by their number of labels ``k`` and
-    the ``k(k-1)/2`` pairs of each group are counted with ``bincount`` (rows with more than
-    24 labels use a small sparse product).
+    the ``k(k-1)/2`` pair codes of each group are counted in chunks with ``np.unique`` into a
+    sparse matrix (rows with more than 24 labels use a small sparse product).
     """
     lm = as_label_matrix(y)
     m = lm.matrix
@@ -409,7 +409,10 @@ def cooccurrence(y: Any) -> sp.csr_matrix:
         full = upper + upper.T
         full[np.diag_indices(n_labels)] = _counts(lm)
         return sp.csr_matrix(full)
-    flat = np.zeros(n_labels * n_labels, dtype=np.int64)
+    # Large vocabularies: never a dense labels x labels array. Pair codes a * L + b of each
+    # chunk are counted with np.unique; the sparse sum adds up the chunks.
+    codes_parts: list[np.ndarray] = []
+    count_parts: list[np.ndarray] = []
     big_rows: list[np.ndarray] = []
     if by_size.size > 2:
         order, bounds = _rows_by_size(sizes, by_size)
@@ -424,16 +427,19 @@ def cooccurrence(y: Any) -> sp.csr_matrix:
             step = max(1, _PAIR_CHUNK // len(first))
             for c0 in range(0, rows.size, step):
                 mat = _rows_as_matrix(indptr, indices, rows[c0 : c0 + step], k)
-                codes = mat[:, first] * n_labels + mat[:, second]
-                flat += np.bincount(codes.ravel(), minlength=n_labels * n_labels)
-    upper = flat.reshape(n_labels, n_labels)
+                uniq, cnt = np.unique(mat[:, first] * n_labels + mat[:, second], return_counts=True)
+                codes_parts.append(uniq)
+                count_parts.append(cnt.astype(np.int64))
+    codes = np.concatenate(codes_parts) if codes_parts else np.zeros(0, dtype=np.int64)
+    cnts = np.concatenate(count_parts) if count_parts else np.zeros(0, dtype=np.int64)
+    upper = sp.coo_matrix(
+        (cnts, (codes // n_labels, codes % n_labels)), shape=(n_labels, n_labels)
+    ).tocsr()
     if big_rows:
         sub = m[np.concatenate(big_rows)].astype(np.int64)
-        prod = (sub.T @ sub).toarray()
-        upper += np.triu(prod, 1)
-    full = upper + upper.T
-    full[np.diag_indices(n_labels)] = _counts(lm)
-    return sp.csr_matrix(full)
+        upper = upper + sp.triu(sub.T @ sub, k=1).tocsr()
+    diag = sp.diags(_counts(lm), format="csr", dtype=np.int64)
+    return sp.csr_matrix(upper + upper.T + diag, dtype=np.int64)
 
 
 def top_pairs(y: Any, k: int = 20, *, cooc: sp.csr_matrix | None = None) -> list[tuple[int, int, int]]:
