@@ -35,11 +35,12 @@ Where mldr's behaviour is not sensible, mlbalance deviates, and says so:
 * TCS needs the number of input features. For text data there is no such number: pass
   ``n_features=None`` and the features factor is left out (``log(labels * labelsets)``).
 
-Everything is vectorised numpy over the CSR arrays, in row blocks so that temporary memory
-stays bounded; nothing is ever densified over rows. Distinct labelsets are counted exactly:
-rows are grouped by their number of labels and each group's label ids are packed into one
-integer (base ``n_labels``) while it fits in 64 bits; larger rows are hashed and the hash is
-verified.
+Everything works on the CSR arrays and never densifies over rows: the row-wise passes (row
+SCUMBLE with its per-label sums, the per-label deviations, label pairs, labelset codes) are
+compiled loops (:mod:`mlbalance._measures_core`, numba), each one sequential pass over the
+stored labels. Distinct labelsets are counted exactly: each row's sorted label ids are packed
+into one integer (base ``n_labels``, one group per row size) while that fits in 64 bits and the
+codes are radix-sorted; longer rows are hashed and every hash group is verified row by row.
 """
 
 from __future__ import annotations
