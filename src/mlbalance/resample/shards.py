@@ -76,7 +76,17 @@ def iter_input_batches(path: str | os.PathLike[str], *, format: str | None = Non
         return
     from mlbalance.io import read_dataset
 
-    table = read_dataset(path, spec, format=fmt).table.replace_schema_metadata(None)
+    data = read_dataset(path, spec, format=fmt)
+    table = data.table.replace_schema_metadata(None)
+    if fmt == "arff":  # the ARFF reader returns the features; add the labels as a list column
+        column = (spec or LabelSpec()).column
+        if column in table.column_names:
+            raise InputError(f"{path}: a feature is named {column!r}; choose another "
+                             "--label-column for the output")
+        m = data.labels.matrix
+        names = np.asarray(data.labels.names, dtype=object)
+        table = table.append_column(column, pa.ListArray.from_arrays(
+            pa.array(m.indptr.astype(np.int32)), pa.array(names[m.indices], type=pa.string())))
     for start in range(0, table.num_rows, batch_rows):
         yield table.slice(start, batch_rows)
 
