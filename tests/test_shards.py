@@ -278,3 +278,27 @@ def test_json_stdout(run_cli, train_file, tmp_path, capsys):
                    "--json", "-") == 0
     data = json.loads(capsys.readouterr().out)
     assert data["rows"] > 3000 and len(data["shards"]) == 1
+
+
+def test_goemotions_ids_with_names_file(run_cli, goemotions_dir, tmp_path):
+    """Real text, label ids joined by ',' with a names file: copies keep the cell as it was,
+    REMEDIAL's relabelled rows are written back as ids."""
+    src = goemotions_dir / "train.tsv"
+    flags = ["--header-names", "text,labels,id", "--label-sep", ",",
+             "--label-names", str(goemotions_dir / "labels.txt")]
+    out = tmp_path / "ros"
+    assert run_cli("resample", src, *flags, "--method", "ml-ros", "--out", out) == 0
+    got = pd.read_parquet(_shards(out))
+    src_df = pd.read_csv(src, sep="\t", names=["text", "labels", "id"], dtype=str,
+                         quoting=3, keep_default_na=False)
+    by_id = src_df.set_index("id")
+    sample = got.sample(500, random_state=0)
+    assert (sample["text"].to_numpy() == by_id.loc[sample["id"], "text"].to_numpy()).all()
+    assert (sample["labels"].to_numpy() == by_id.loc[sample["id"], "labels"].to_numpy()).all()
+    m = json.loads((out / MANIFEST).read_text())
+    assert m["measures_after"]["mean_ir"] < m["measures_before"]["mean_ir"]
+    out2 = tmp_path / "rem"
+    assert run_cli("resample", src, *flags, "--method", "remedial", "--out", out2) == 0
+    rem = pd.read_parquet(_shards(out2))
+    assert rem["labels"].str.fullmatch(r"\d+(,\d+)*").all()
+    assert cli.main(["verify", str(out2)]) == 0
