@@ -53,7 +53,7 @@ def run_command(path: Path, out: Path, method: str) -> tuple[float, float, float
     env = {**os.environ, "MLBALANCE_NO_PROGRESS": "1"}
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
-    stdout, stderr = proc.communicate()
+    _, stderr = proc.communicate()
     wall = time.perf_counter() - t0
     if proc.returncode != 0:
         raise SystemExit(f"mlbalance resample failed:\n{stderr.decode()}")

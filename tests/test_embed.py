@@ -120,6 +120,11 @@ def test_embed_cli_then_mlsmote(run_cli, tiny_model, tmp_path, capsys):
     # the same command again refuses to overwrite, then overwrites on request
     assert run_cli("embed", src, "--model", tiny_model, "--out", out) == 2
     assert "exists" in capsys.readouterr().err
+    assert run_cli("embed", src, "--model", tiny_model, "--out", out, "--overwrite",
+                   "--json", "-") == 0
+    assert json.loads(capsys.readouterr().out)["rows"] == n
+    again = np.stack(pq.read_table(out).column("embedding").to_numpy(zero_copy_only=False))
+    np.testing.assert_array_equal(again, emb)  # deterministic
     # MLSMOTE runs on the column
     shards = tmp_path / "shards"
     assert run_cli("resample", out, "--method", "mlsmote", "--out", shards, "--k", "3") == 0
