@@ -355,3 +355,15 @@ def test_asl_detach_focal_same_value_different_gradient() -> None:
     g_neg = pm**gamma_neg * np.where(p - clip > 0, p * (1 - p) / (1 - pm), 0.0)
     expected = (Y * g_pos + (1 - Y) * g_neg) / Z.size
     np.testing.assert_allclose(gb.numpy(), expected, rtol=1e-10, atol=1e-14)
+
+
+@pytest.mark.parametrize("name", sorted(LOSSES))
+def test_config_round_trips_through_build_loss(name: str) -> None:
+    loss = build_loss(name, label_counts=COUNTS, n_rows=N_ROWS)
+    cfg = loss.config()
+    assert cfg["loss"] == name
+    params = {k: v for k, v in cfg.items() if k != "loss"}
+    again = build_loss(name, label_counts=COUNTS, n_rows=N_ROWS, **params)
+    assert again.config() == cfg
+    assert float(again(t(Z), t(Y))) == pytest.approx(float(loss(t(Z), t(Y))), rel=1e-12)
+    assert all(f"{k}=" in repr(loss) for k in params)

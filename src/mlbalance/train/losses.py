@@ -193,6 +193,18 @@ class MultilabelLoss(nn.Module):
         """Loss per element, shape (batch, labels)."""
         raise NotImplementedError
 
+    def config(self) -> dict[str, Any]:
+        """The loss name and its parameters (for logs, ``metrics.json``, reproducibility)."""
+        names = [
+            p
+            for p in inspect.signature(type(self).__init__).parameters
+            if p not in ("self", "n_labels", "label_counts", "n_rows")
+        ]
+        return {"loss": self.name, **{p: getattr(self, p) for p in names}}
+
+    def extra_repr(self) -> str:
+        return ", ".join(f"{k}={v!r}" for k, v in self.config().items() if k != "loss")
+
     def _buffer(self, name: str, like: torch.Tensor) -> torch.Tensor:
         buf: torch.Tensor = getattr(self, name)
         return buf.to(device=like.device, dtype=like.dtype)
