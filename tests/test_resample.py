@@ -289,14 +289,16 @@ def test_mlrus_deletes_only_majority_rows_and_stops():
 
 
 def test_mlrus_bag_leaves():
-    # a=12, b=1, c=1 -> IRLbl 1, 12, 12; MeanIR 25/3: a is majority; deleting 5 rows of a
-    # makes IRLbl(b) = 7/1 ... a leaves once max/count(a) >= MeanIR, i.e. never (a is the max)
-    rows = [["a"]] * 12 + [["b"]] + [["c"]]
-    r = MLRUS(percentage=50, random_state=0)
+    # a=20, b=10, c=2, d=1 rows -> IRLbl 1, 2, 10, 20; MeanIR 8.25: bags a and b, deleted in
+    # turn (a, b, a, b, ...). After k rounds IRLbl(b) = (20 - k) / (10 - k) >= 8.25 first at
+    # k = 9, so bag b leaves after the 18th deletion; then only bag a loses rows.
+    rows = [["a"]] * 20 + [["b"]] * 10 + [["c"]] * 2 + [["d"]]
+    r = MLRUS(percentage=60, random_state=0)  # floor(33 * 0.6) = 19 deletions
     res = r.sample(rows)
-    # as a is the most frequent label, its IRLbl is 1 until it stops being the max;
-    # once count(a) falls to 1 it is tied with b, c; the budget (7) stops first
-    assert res.n_output == 14 - 7
+    assert list(r.majority_labels_) == [0, 1]
+    assert list(r.bag_left_at_) == [-1, 18]
+    c = dict(zip(res.labels.names, res.labels.counts().tolist()))
+    assert c == {"a": 10, "b": 1, "c": 2, "d": 1}  # 10 from a, 9 from b; c, d untouched
 
 
 # --- MLSMOTE ---------------------------------------------------------------------------------------
