@@ -415,3 +415,34 @@ def test_class_aware_skips_rows_without_labels_and_distributes() -> None:
         ClassAwareSampler([[], []], num_replicas=1, rank=0)
     with pytest.raises(ParameterError, match="Invalid num_samples 0"):
         ClassAwareSampler(lists, num_samples=0, num_replicas=1, rank=0)
+
+
+# --- mlbalance analyse --repeat-threshold ----------------------------------------------
+
+
+def test_analyse_cli_repeat_threshold(tmp_path, capsys) -> None:
+    from mlbalance.cli import main
+    from mlbalance.io import LabelSpec, write_parquet
+
+    lists = [["head"]] * 150 + [["mid", "head"]] * 30 + [["rare"]] * 5
+    import pyarrow as pa
+
+    table = pa.table({"labels": pa.array(lists, type=pa.list_(pa.string()))})
+    path = tmp_path / "d.parquet"
+    write_parquet(table, path, labels=["head", "mid", "rare"], spec=LabelSpec())
+    out = tmp_path / "r.json"
+    code = main(["analyse", str(path), "--repeat-threshold", "0.2", "--json", str(out)])
+    assert code == 0
+    text = capsys.readouterr().out
+    assert "repeat-factor sampling" in text and "expected epoch" in text
+    report = json.loads(out.read_text())["repeat_sampling"]
+    want = repeat_exposure(lists, 0.2)
+    assert report["expected_epoch_length"] == pytest.approx(want.expected_epoch_length)
+    by_label = {r["label"]: r for r in report["labels"]}
+    # "rare": 5 of 185 rows, factor sqrt(0.2 / (5 / 185)) on each of its 5 rows
+    assert by_label["rare"]["positives_after"] == pytest.approx(5 * math.sqrt(0.2 * 185 / 5))
+    assert by_label["head"]["positives_before"] == 180
+    assert main(["analyse", str(path), "--repeat-threshold", "0"]) == 2
+    assert "Invalid threshold 0.0" in capsys.readouterr().err
+    assert main(["analyse", str(path), "--repeat-threshold", "0.2", "--repeat-power", "-1"]) == 2
+    assert "Invalid power -1.0, power should be >= 0" in capsys.readouterr().err

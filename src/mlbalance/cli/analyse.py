@@ -172,3 +172,9 @@ def run(args: argparse.Namespace) -> int:
         print(summary)
     emit_json(report, args.json)
     return 0
+
+
+# --- extensions owned by other stages (imported here so they exist before register runs) ---
+from mlbalance.samplers import _cli as _samplers_cli  # noqa: E402  (numpy only, no torch)
+
+EXTENSIONS.append((_samplers_cli.add_flags, _samplers_cli.extend))

@@ -36,6 +36,8 @@ __all__ = [
     "stochastic_round",
 ]
 
+_METHOD_NAMES = {"repeat": "repeat-factor", "class_aware": "class-aware"}
+
 # Rows processed per chunk when rounding factors, to keep temporaries small at 10^8 rows.
 _CHUNK = 1 << 22
 
@@ -377,11 +379,12 @@ class LabelExposure:
 
     def summary(self, top: int = 5) -> str:
         """A few lines for a terminal: epoch length and the bucket table."""
-        p = ", ".join(f"{k}={v}" for k, v in self.params.items())
+        p = ", ".join(f"{k}={v}" for k, v in self.params.items() if v is not None)
         lines = [
-            f"{self.method} sampling ({p}): expected epoch {self.expected_epoch_length:,.0f} rows "
-            f"({self.expected_epoch_length / self.n_rows:.2f}x {self.n_rows:,}); "
-            f"{self.rows_repeated:,} rows drawn more than once on average, "
+            f"{_METHOD_NAMES.get(self.method, self.method)} sampling ({p}): expected epoch "
+            f"{self.expected_epoch_length:,.0f} rows "
+            f"({self.expected_epoch_length / self.n_rows:.2f}x the {self.n_rows:,} rows)",
+            f"  {self.rows_repeated:,} rows expected more than once per epoch; "
             f"largest row factor {self.max_row_factor:.2f}",
             f"  {'bucket':<7} {'labels':>6} {'positives/epoch before':>23} {'after':>12} "
             f"{'share before':>13} {'after':>7} {'gain':>6}",
