@@ -220,3 +220,16 @@ def test_goemotions(goemotions_dir: Path, tmp_path: Path) -> None:
         ]
     )
     assert len(set(ids)) == 43410
+
+
+def test_mulan_arff_splits_carry_their_labels(shared_datasets: Path, tmp_path: Path) -> None:
+    arff = shared_datasets / "mulan" / "medical" / "medical.arff"
+    if not arff.exists():
+        pytest.skip(f"{arff} not found")
+    out = tmp_path / "med"
+    assert split(arff, "--out", out, "--folds", 3) == 0
+    source = read_labels(arff)
+    parts = [read_labels(out / f"fold-{j}.parquet") for j in range(3)]
+    assert all(p.names == source.names for p in parts)
+    assert sum(p.n_rows for p in parts) == source.n_rows
+    assert np.array_equal(sum(p.counts() for p in parts), source.counts())

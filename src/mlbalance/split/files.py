@@ -37,6 +37,29 @@ def default_split_names(n_splits: int, *, folds: bool) -> list[str]:
     return [f"split-{j}" for j in range(n_splits)]
 
 
+def _with_label_column(data: Any) -> tuple[Any, Any]:
+    """The table to write and its LabelSpec; adds a ``labels`` list column when the table
+    does not hold the labels itself (a MULAN ARFF dataset keeps them apart), so that every
+    split file carries its labels."""
+    import pyarrow as pa
+
+    from mlbalance.io import LabelSpec
+
+    table, spec = data.table, data.spec
+    names = table.column_names
+    wanted = spec.label_columns(names)
+    if wanted and all(c in names for c in wanted):
+        return table, spec
+    col = "labels"
+    while col in names:
+        col = "_" + col
+    m = data.labels.matrix
+    vocab = np.asarray(data.labels.names, dtype=object)
+    values = pa.array(vocab[m.indices], type=pa.string())
+    column = pa.ListArray.from_arrays(pa.array(m.indptr.astype(np.int32)), values)
+    return table.append_column(col, column), LabelSpec(column=col, text_column=spec.text_column)
+
+
 def _check_names(names: Sequence[str], n_splits: int) -> list[str]:
     out = [str(n).strip() for n in names]
     if len(out) != n_splits:
@@ -169,15 +192,16 @@ def split_to_folder(
         **report.to_dict(),
         "seconds": {"read": round(t_read, 3), "split": round(t_split, 3)},
     }
+    table, out_spec = _with_label_column(data)
     t2 = time.perf_counter()
     with output_dir(out, overwrite=overwrite, inputs=[input]) as tmp:
         for j, name in progress(list(enumerate(split_names)), desc="writing splits", unit="split"):
             rows = np.flatnonzero(ids == j)
             write_parquet(
-                data.table.take(rows),
+                table.take(rows),
                 Path(tmp) / f"{name}.parquet",
                 labels=data.labels,
-                spec=data.spec,
+                spec=out_spec,
                 extra_metadata={"split": name, "split_rows": int(rows.size), "split_seed": seed},
             )
         doc["seconds"]["write"] = round(time.perf_counter() - t2, 3)
