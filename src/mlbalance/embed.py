@@ -104,6 +104,7 @@ class Encoder:
         from transformers import AutoModel, AutoTokenizer
 
         self.folder = resolve_model(model)
+        self.name = str(model)
         if device == "auto":
             device = "cuda" if torch.cuda.is_available() else "cpu"
         try:
@@ -205,7 +206,7 @@ def embed_dataset(
     labels = read_labels(source, spec, format=format, vocabulary=vocab)
     text_col = text_column or (spec.text_column if spec is not None else "text")
     meta = json.dumps(mlbalance_metadata(labels, spec, {"embedding": {
-        "column": column, "model": str(encoder.folder.name), "dim": encoder.dim,
+        "column": column, "model": encoder.name, "dim": encoder.dim,
         "normalized": encoder.normalize, "pooling": "mean"}})).encode()
     from mlbalance._progress import progress_bar
 

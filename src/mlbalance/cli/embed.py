@@ -53,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
     if args.json != "-":
         print(f"embedded {report['rows']:,} rows -> {report['output']}: column "
               f"{report['column']!r}, {report['dim']} floats per row, model "
-              f"{encoder.folder.name}, {report['device']}, {report['seconds']:.1f} s"
+              f"{encoder.name}, {report['device']}, {report['seconds']:.1f} s"
               f"{', L2-normalised' if report['normalized'] else ''}")
         print(f"  next: mlbalance resample {report['output']} --method mlsmote --out DIR")
     emit_json(report, args.json)
