@@ -156,7 +156,7 @@ def resample_dataset(
             result = resampler.result_
         else:
             result = resampler.sample(labels)
-    caught = [str(w.message) for w in seen]
+    caught = [str(w.message) for w in seen if w.category is UserWarning]
     for msg in caught:
         warnings.warn(msg, UserWarning, stacklevel=2)
     reason = _nothing_to_do(resampler, result)
