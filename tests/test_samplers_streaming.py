@@ -177,3 +177,23 @@ def test_bad_input(shards, tmp_path: Path) -> None:
         ValueError, match=r"Invalid rank 2, rank should be in the interval \[0, 1\]"
     ):
         RepeatFactorIterableDataset(folder, threshold=0.1, num_replicas=2, rank=2)
+
+
+def test_few_row_groups_are_sliced_between_readers(tmp_path: Path) -> None:
+    lists = _labels(500, seed=5)
+    table = pa.table({"id": np.arange(500), "labels": pa.array(lists, type=pa.list_(pa.string()))})
+    pq.write_table(table, tmp_path / "one.parquet")  # a single row group
+    ds = RepeatFactorIterableDataset(tmp_path, threshold=0.3, seed=2, index_key="_row")
+    assert len(ds.units) == 1
+    parts = ds.assignment(0, 4)
+    assert all(parts) and sum(hi - lo for p in parts for _, lo, hi in p) == 500
+    ids = []
+    for rank in range(2):
+        d = RepeatFactorIterableDataset(
+            tmp_path, threshold=0.3, seed=2, num_replicas=2, rank=rank, index_key="_row"
+        )
+        got = [r["_row"] for r in DataLoader(d, batch_size=None, num_workers=2)]
+        assert len(got) > 100  # every rank has work
+        ids.extend(got)
+    counts = np.bincount(ids, minlength=500)
+    np.testing.assert_array_equal(counts, ds.epoch_counts(0))

@@ -10,6 +10,7 @@ of the data set belongs to exactly one of them.
 from __future__ import annotations
 
 import heapq
+import itertools
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +32,8 @@ __all__ = ["RepeatFactorIterableDataset", "parquet_files"]
 
 # Stream tags, distinct from the map-style samplers' tags.
 _UNIT_ORDER, _UNIT_ROUND, _BUFFER = 10, 11, 12
+#: Below this many row groups per reader, row groups are cut into slices (see ``pieces``).
+PIECES_PER_READER = 4
 # Random buffer positions are drawn in blocks of this many.
 _DRAW_BLOCK = 4096
 
@@ -158,8 +161,10 @@ class RepeatFactorIterableDataset(IterableDataset):
     -----
     * Each epoch the row groups are shuffled (from ``(seed, epoch)``) and dealt to the
       ``num_replicas * num_workers`` readers, each to the reader with the fewest rows so
-      far; every row group is read by exactly one reader, so no row is duplicated or lost.
-      Give at least a few row groups per reader or some readers get nothing.
+      far; every row is emitted by exactly one reader, so none is duplicated or lost. With
+      fewer than 4 row groups per reader, row groups are cut into row slices so every
+      reader gets work; a reader still reads (decodes) its slice's whole row group, so for
+      large data write shards with many row groups (e.g. ``row_group_size``).
     * A row group's stochastic rounding is drawn from ``(seed, epoch, row group)``, so the
       multiset of rows in an epoch does not depend on the number of ranks or workers:
       :meth:`epoch_counts` returns it without reading the data columns.
@@ -347,20 +352,37 @@ class RepeatFactorIterableDataset(IterableDataset):
         """Set the epoch (decides the row-group order, the rounding and the shuffle)."""
         self.epoch = _check_epoch(epoch)
 
-    def assignment(self, epoch: int, n_readers: int) -> list[list[_Unit]]:
-        """The row groups each of ``n_readers`` readers gets in ``epoch``, in reading order.
+    def pieces(self, n_readers: int) -> list[tuple[_Unit, int, int]]:
+        """The work items for ``n_readers`` readers: ``(row group, lo, hi)`` row ranges.
 
-        Reader ``rank * num_workers + worker_id`` reads list ``[that]``. Deterministic for
-        a seed and epoch; every row group is in exactly one list.
+        Whole row groups when there are at least :data:`PIECES_PER_READER` per reader;
+        otherwise each row group is cut into equal slices so that every reader gets work.
         """
+        per_group = max(1, -(-PIECES_PER_READER * n_readers // len(self.units)))
+        out: list[tuple[_Unit, int, int]] = []
+        for unit in self.units:
+            k = min(per_group, unit.n_rows)
+            bounds = np.linspace(0, unit.n_rows, k + 1).round().astype(int).tolist()
+            out.extend((unit, lo, hi) for lo, hi in itertools.pairwise(bounds) if hi > lo)
+        return out
+
+    def assignment(self, epoch: int, n_readers: int) -> list[list[tuple[_Unit, int, int]]]:
+        """The pieces (:meth:`pieces`) each of ``n_readers`` readers gets in ``epoch``, in order.
+
+        Reader ``rank * num_workers + worker_id`` reads list ``[that]``. The pieces are
+        shuffled from ``(seed, epoch)`` and dealt, each to the reader with the fewest rows so
+        far. Every row of the data set is in exactly one piece of one list.
+        """
+        pieces = self.pieces(n_readers)
         rng = np.random.default_rng(np.random.SeedSequence([self.seed, epoch, _UNIT_ORDER]))
-        order = rng.permutation(len(self.units))
+        order = rng.permutation(len(pieces))
         heap = [(0, r) for r in range(n_readers)]
-        out: list[list[_Unit]] = [[] for _ in range(n_readers)]
+        out: list[list[tuple[_Unit, int, int]]] = [[] for _ in range(n_readers)]
         for i in order.tolist():
             load, r = heapq.heappop(heap)
-            out[r].append(self.units[i])
-            heapq.heappush(heap, (load + self.units[i].n_rows, r))
+            _, lo, hi = pieces[i]
+            out[r].append(pieces[i])
+            heapq.heappush(heap, (load + hi - lo, r))
         return out
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
@@ -370,7 +392,9 @@ class RepeatFactorIterableDataset(IterableDataset):
         mine = self.assignment(self.epoch, self.num_replicas * n_workers)[reader]
         return self._stream(mine, self.epoch, reader)
 
-    def _stream(self, units: list[_Unit], epoch: int, reader: int) -> Iterator[dict[str, Any]]:
+    def _stream(
+        self, units: list[tuple[_Unit, int, int]], epoch: int, reader: int
+    ) -> Iterator[dict[str, Any]]:
         rng = np.random.default_rng(np.random.SeedSequence([self.seed, epoch, _BUFFER, reader]))
         size = self.shuffle_buffer
         buffer: list[dict[str, Any]] = []
@@ -392,10 +416,14 @@ class RepeatFactorIterableDataset(IterableDataset):
         for j in rng.permutation(len(buffer)).tolist():
             yield buffer[j]
 
-    def _rows(self, units: list[_Unit], epoch: int) -> Iterator[dict[str, Any]]:
-        """Each row of ``units`` as a dict, repeated by its count for ``epoch``."""
+    def _rows(self, units: list[tuple[_Unit, int, int]], epoch: int) -> Iterator[dict[str, Any]]:
+        """Each row of the pieces as a dict, repeated by its count for ``epoch``.
+
+        The rounding is drawn for the whole row group (from ``(seed, epoch, row group)``)
+        and the piece keeps its slice, so the epoch does not depend on how groups are cut.
+        """
         pf, open_file = None, -1
-        for unit in units:
+        for unit, lo, hi in units:
             path = self.files[unit.file]
             if unit.file != open_file:
                 pf, open_file = pq.ParquetFile(path), unit.file
@@ -413,6 +441,8 @@ class RepeatFactorIterableDataset(IterableDataset):
             table = pf.read_row_group(unit.row_group, columns=read)
             labels = table.column(self.label_column) if need_labels else None
             counts = self._unit_counts(self._unit_factors(pf, unit, labels), unit, epoch)
+            counts[:lo] = 0
+            counts[hi:] = 0
             keep = np.flatnonzero(counts)
             if keep.size == 0:
                 continue
