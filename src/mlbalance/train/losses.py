@@ -167,26 +167,10 @@ class MultilabelLoss(nn.Module):
         super().__init__()
         self.n_labels = n_labels
 
-    #: use :meth:`value_and_grad` (one pass, gradient written by hand) when training; the
-    #: autograd path through :meth:`elementwise` is kept for reference and double backward
-    fused: bool = True
-
     def forward(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         """Mean of :meth:`elementwise` over batch and labels (a scalar)."""
         logits, targets = self._prepare(logits, targets)
-        if (
-            self.fused
-            and logits.requires_grad
-            and type(self).value_and_grad is not (MultilabelLoss.value_and_grad)
-        ):
-            return cast(torch.Tensor, _FusedMean.apply(logits, targets, self))
         return self.elementwise(logits, targets).mean()
-
-    def value_and_grad(
-        self, logits: torch.Tensor, targets: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Loss per element and its derivative with respect to the logit (no autograd)."""
-        raise NotImplementedError
 
     def _prepare(
         self, logits: torch.Tensor, targets: torch.Tensor
@@ -235,55 +219,6 @@ def _pow_from_nll(nll: torch.Tensor, gamma: float) -> torch.Tensor | float:
     if gamma == 0:
         return 1.0
     return torch.exp(-gamma * nll)
-
-
-class _FusedMean(torch.autograd.Function):
-    """Mean of an elementwise loss whose derivative is computed with its value.
-
-    Every loss here is a sum of per-element functions of one logit, so its gradient is the
-    per-element derivative over ``batch * labels``; computing both in one no-grad pass avoids
-    building and walking an autograd graph of a dozen small ops (2-3x faster on CPU; see
-    ``benchmarks/bench_losses.py``). The tests check each derivative against autograd and
-    ``torch.autograd.gradcheck``.
-    """
-
-    @staticmethod
-    def forward(
-        ctx: Any, logits: torch.Tensor, targets: torch.Tensor, loss: MultilabelLoss
-    ) -> torch.Tensor:
-        with torch.no_grad():
-            value, grad = loss.value_and_grad(logits, targets)
-        ctx.save_for_backward(grad / grad.numel())
-        return value.mean()
-
-    @staticmethod
-    @torch.autograd.function.once_differentiable
-    def backward(ctx: Any, grad_out: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
-        (grad,) = ctx.saved_tensors
-        return grad_out * grad, None, None
-
-
-def _focal_terms(
-    z: torch.Tensor, gamma: float
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Value and derivative of the positive and negative focal terms of logit ``z``.
-
-    ``pos = (1-p)^gamma * (-log p)``, ``d pos/dz = -(1-p)^gamma (gamma p (-log p) + 1 - p)``;
-    ``neg = p^gamma * (-log(1-p))``, ``d neg/dz = p^gamma (gamma (1-p) (-log(1-p)) + p)``.
-    """
-    nll_pos = F.softplus(-z)  # -log p
-    nll_neg = F.softplus(z)  # -log(1 - p)
-    p = torch.sigmoid(z)
-    q = torch.sigmoid(-z)
-    if gamma == 0:
-        return nll_pos, -q, nll_neg, p
-    w_pos = torch.exp(-gamma * nll_neg)  # (1 - p) ** gamma
-    w_neg = torch.exp(-gamma * nll_pos)  # p ** gamma
-    pos = w_pos * nll_pos
-    neg = w_neg * nll_neg
-    d_pos = -w_pos * (gamma * p * nll_pos + q)
-    d_neg = w_neg * (gamma * q * nll_neg + p)
-    return pos, d_pos, neg, d_neg
 
 
 # --------------------------------------------------------------------------------------------
@@ -395,16 +330,6 @@ class FocalLoss(MultilabelLoss):
             return pos + neg
         return self.alpha * pos + (1.0 - self.alpha) * neg
 
-    def value_and_grad(
-        self, logits: torch.Tensor, targets: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        pos, d_pos, neg, d_neg = _focal_terms(logits, self.gamma)
-        a_pos, a_neg = (1.0, 1.0) if self.alpha is None else (self.alpha, 1.0 - self.alpha)
-        not_t = 1.0 - targets
-        value = a_pos * targets * pos + a_neg * not_t * neg
-        grad = a_pos * targets * d_pos + a_neg * not_t * d_neg
-        return value, grad
-
 
 class AsymmetricLoss(MultilabelLoss):
     """Asymmetric loss (ASL), Ridnik et al. (2021), "Asymmetric Loss For Multi-Label
@@ -478,48 +403,6 @@ class AsymmetricLoss(MultilabelLoss):
             if self.gamma_neg:
                 neg = self._maybe_detach(_pow_from_nll(F.softplus(-logits), self.gamma_neg)) * neg
         return targets * pos + (1.0 - targets) * neg
-
-    def value_and_grad(
-        self, logits: torch.Tensor, targets: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        z, not_t = logits, 1.0 - targets
-        p, q = torch.sigmoid(z), torch.sigmoid(-z)
-        nll_pos = F.softplus(-z)  # -log p
-        if self.gamma_pos:
-            w_pos = torch.exp(-self.gamma_pos * F.softplus(z))  # (1 - p) ** gamma_pos
-            pos = w_pos * nll_pos
-            # d/dz of w_pos * nll_pos; detached: the weight is a constant
-            d_pos = -w_pos * (q if self.detach_focal else self.gamma_pos * p * nll_pos + q)
-        else:
-            pos, d_pos = nll_pos, -q
-        if self.clip > 0:
-            u = (q + self.clip).clamp(max=1.0)  # 1 - p_m
-            active = (p > self.clip).to(z.dtype)  # where p_m = p - clip > 0
-            p_m = 1.0 - u
-            nll_u = -torch.log(u)
-            d_nll_u = active * p * q / u  # d(-log u)/dz, 0 where clipped
-            if self.gamma_neg:
-                w = p_m**self.gamma_neg
-                neg = w * nll_u
-                d_neg = w * d_nll_u
-                if not self.detach_focal:
-                    # d(p_m ** g)/dz = g p_m ** (g - 1) p q; written as g w / p_m, 0 where p_m = 0
-                    safe = torch.where(p_m > 0, p_m, torch.ones_like(p_m))
-                    d_w = torch.where(
-                        p_m > 0, self.gamma_neg * w / safe * p * q, torch.zeros_like(p_m)
-                    )
-                    d_neg = d_neg + d_w * nll_u
-            else:
-                neg, d_neg = nll_u, d_nll_u
-        else:
-            nll_neg = F.softplus(z)
-            if self.gamma_neg:
-                w_neg = torch.exp(-self.gamma_neg * nll_pos)  # p ** gamma_neg
-                neg = w_neg * nll_neg
-                d_neg = w_neg * (p if self.detach_focal else self.gamma_neg * q * nll_neg + p)
-            else:
-                neg, d_neg = nll_neg, p
-        return targets * pos + not_t * neg, targets * d_pos + not_t * d_neg
 
     def _maybe_detach(self, weight: Any) -> Any:
         return weight.detach() if self.detach_focal and isinstance(weight, torch.Tensor) else weight
@@ -628,19 +511,6 @@ class DistributionBalancedLoss(MultilabelLoss):
             neg = _pow_from_nll(F.softplus(-lz), self.gamma) * neg
         loss = targets * pos + (1.0 - targets) * neg
         return self.scale * self.rebalance_weight(targets).detach() * loss
-
-    def value_and_grad(
-        self, logits: torch.Tensor, targets: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        z = logits + self._buffer("logit_shift", logits)
-        pos, d_pos, _, _ = _focal_terms(z, self.gamma)
-        # negative term: (1/lambda) * neg_focal(lambda z); d/dz = neg_focal'(lambda z)
-        _, _, neg, d_neg = _focal_terms(self.lam * z, self.gamma)
-        weight = self.scale * self.rebalance_weight(targets)
-        not_t = 1.0 - targets
-        value = weight * (targets * pos + not_t * neg / self.lam)
-        grad = weight * (targets * d_pos + not_t * d_neg)
-        return value, grad
 
 
 LOSSES: dict[str, type[MultilabelLoss]] = {
