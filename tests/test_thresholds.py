@@ -7,6 +7,8 @@ import json
 import numpy as np
 import pytest
 import scipy.sparse as sp
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sklearn.metrics import f1_score
 
 from mlbalance.errors import InputError, ParameterError
@@ -220,3 +222,27 @@ def test_recall_mode_global_threshold() -> None:
     pos = s[y == 1]
     assert (pos >= res.global_threshold).mean() >= 0.75
     assert res.thresholds[3] == res.global_threshold
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    n=st.integers(min_value=3, max_value=40),
+    levels=st.integers(min_value=2, max_value=12),
+    seed=st.integers(min_value=0, max_value=2**31 - 1),
+)
+def test_property_per_label_optimum_and_global_optimum(n: int, levels: int, seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    y = (rng.random((n, 3)) < 0.4).astype(int)
+    # many ties, scores in (0, 1]: a cut below an exact 0 has no threshold in (0, 1)
+    s = rng.integers(1, levels + 1, size=(n, 3)) / levels
+    res = tune_thresholds(y, s, min_positives=1)
+    for c in range(3):
+        if y[:, c].sum() == 0:
+            assert c in res.fallback
+            continue
+        got = f1(y[:, c], s[:, c] >= res.thresholds[c])
+        assert got == pytest.approx(brute_force_best_f1(y[:, c], s[:, c]))
+        assert 0.0 < res.thresholds[c] < 1.0
+    if y.sum():
+        got = f1(y.ravel(), s.ravel() >= res.global_threshold)
+        assert got == pytest.approx(brute_force_micro_f1(y, s))

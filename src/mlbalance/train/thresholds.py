@@ -11,7 +11,8 @@ arrays (:func:`mlbalance.metrics.cut_curve`). Then
 
 The threshold is placed midway between the chosen cut's score and the next lower distinct score
 (half the lowest score when every row is predicted), so small score perturbations do not flip
-decisions, then clipped into ``[1e-12, 1 - 1e-12]``. A label is predicted when
+decisions, then clipped into ``[1e-12, 1 - 1e-12]`` (so a cut that would include scores of
+exactly 0 — sigmoid underflow — stops just above them). A label is predicted when
 ``score >= threshold``, the rule :mod:`mlbalance.metrics` uses.
 
 Labels with too few validation positives
