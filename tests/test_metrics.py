@@ -173,3 +173,12 @@ def test_dense_fast_path_matches_label_matrix() -> None:
         np.testing.assert_array_equal(fast.indices, ref.indices)
     with pytest.raises(InputError, match="row 1, column 0 is -1"):
         label_csr(np.array([[0, 1], [-1, 0]]))
+
+
+def test_non_finite_score_located_across_blocks() -> None:
+    from mlbalance.metrics import check_scores
+
+    s = np.zeros((5000, 1000), dtype=np.float32)
+    s[4321, 7] = np.inf
+    with pytest.raises(InputError, match="row 4321, label column 7 is inf"):
+        check_scores(s)

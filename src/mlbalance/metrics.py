@@ -89,12 +89,15 @@ def check_scores(scores: Any, shape: tuple[int, int] | None = None) -> np.ndarra
         raise InputError(f"scores have shape {arr.shape} but the labels have shape {tuple(shape)}")
     if arr.shape[0] == 0:
         raise InputError("no rows to evaluate: scores and labels are empty")
-    finite = np.isfinite(arr)
-    if not finite.all():
-        r, c = np.argwhere(~finite)[0]
-        raise InputError(
-            f"scores row {r}, label column {c} is {arr[r, c]!r}; scores must be finite"
-        )
+    step = max(1, (1 << 22) // max(arr.shape[1], 1))  # ~4M cells per block: bounded memory
+    for start in range(0, arr.shape[0], step):
+        finite = np.isfinite(arr[start : start + step])
+        if not finite.all():
+            r, c = np.argwhere(~finite)[0]
+            raise InputError(
+                f"scores row {start + r}, label column {c} is {arr[start + r, c].item()!r}; "
+                "scores must be finite"
+            )
     return arr
 
 
