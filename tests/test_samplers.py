@@ -446,3 +446,24 @@ def test_analyse_cli_repeat_threshold(tmp_path, capsys) -> None:
     assert "Invalid threshold 0.0" in capsys.readouterr().err
     assert main(["analyse", str(path), "--repeat-threshold", "0.2", "--repeat-power", "-1"]) == 2
     assert "Invalid power -1.0, power should be >= 0" in capsys.readouterr().err
+
+
+def test_bucket_shuffle_is_uniform(monkeypatch) -> None:
+    """Rao-Sandelius shuffle, forced onto tiny arrays: all 120 orders of 5 equally likely."""
+    from itertools import permutations
+
+    from scipy.stats import chisquare
+
+    import mlbalance.samplers._shuffle as sh
+
+    monkeypatch.setattr(sh, "SMALL", 2)
+    monkeypatch.setattr(sh, "BUCKET", 2)  # 2 buckets for 5 elements
+    index = {p: i for i, p in enumerate(permutations(range(5)))}
+    counts = np.zeros(120)
+    rng = np.random.default_rng(0)
+    for _ in range(24_000):
+        counts[index[tuple(sh.shuffle(np.arange(5, dtype=np.int32), rng).tolist())]] += 1
+    assert chisquare(counts).pvalue > 1e-3
+    big = np.arange(300_000, dtype=np.int32)
+    out = sh.shuffle(big.copy(), np.random.default_rng(1))
+    assert np.array_equal(np.sort(out), big) and not np.array_equal(out, big)
