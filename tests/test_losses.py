@@ -367,3 +367,17 @@ def test_config_round_trips_through_build_loss(name: str) -> None:
     assert again.config() == cfg
     assert float(again(t(Z), t(Y))) == pytest.approx(float(loss(t(Z), t(Y))), rel=1e-12)
     assert all(f"{k}=" in repr(loss) for k in params)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+@pytest.mark.parametrize(("name", "params"), ALL_CONFIGS)
+def test_cuda_buffers_and_autocast(name: str, params: dict) -> None:
+    loss = build_loss(name, label_counts=COUNTS, n_rows=N_ROWS, **params).to("cuda")
+    z = torch.tensor(Z, dtype=torch.float32, device="cuda", requires_grad=True)
+    y = torch.tensor(Y, dtype=torch.float32, device="cuda")
+    with torch.autocast("cuda", dtype=torch.bfloat16):
+        out = loss(z.to(torch.bfloat16), y)
+    out.backward()
+    cpu = build_loss(name, label_counts=COUNTS, n_rows=N_ROWS, **params)
+    assert out.dtype == torch.float32 and torch.isfinite(z.grad).all()
+    assert float(out.detach()) == pytest.approx(float(cpu(t(Z).float(), t(Y).float())), rel=2e-2)
