@@ -101,11 +101,50 @@ def stage_resample(ctx: DemoContext) -> None:
           f"{check['rows']:,} rows); val/test stay untouched")
 
 
+def stage_sample(ctx: DemoContext) -> None:
+    """What the repeat-factor and class-aware samplers do to label exposure (no data copied)."""
+    import json
+
+    from mlbalance.io import read_labels
+    from mlbalance.samplers import (
+        RepeatFactorIterableDataset,
+        RepeatFactorSampler,
+        class_aware_exposure,
+        repeat_exposure,
+    )
+
+    source = ctx.paths.get("train", ctx.paths["data"])
+    y = read_labels(source)
+    t = 0.01
+    rfs = repeat_exposure(y, t)
+    cas = class_aware_exposure(y)
+    print(rfs.summary(top=3))
+    tail = {b["bucket"]: b for b in cas.bucket_table()}
+    print(f"class-aware sampling ({y.n_rows:,} draws): head/medium/tail share of positives "
+          + " / ".join(f"{tail[b]['share_after']:.1%}" for b in ("head", "medium", "tail"))
+          + " (plain epoch: " + " / ".join(f"{tail[b]['share_before']:.1%}"
+                                             for b in ("head", "medium", "tail")) + ")")
+    ranks = [RepeatFactorSampler(y, t, seed=ctx.seed, num_replicas=2, rank=r) for r in (0, 1)]
+    print(f"RepeatFactorSampler, 2 ranks, epoch 0: {ranks[0].epoch_length():,} indices "
+          f"(expected {rfs.expected_epoch_length:,.0f}), {len(ranks[0]):,} per rank")
+    shards = ctx.paths.get("resample", source)
+    stream = RepeatFactorIterableDataset(shards, t, seed=ctx.seed)
+    per_reader = [sum(hi - lo for _, lo, hi in part) for part in stream.assignment(0, 4)]
+    print(f"streaming over {shards.name}/ ({len(stream.files)} files, {len(stream.units)} row "
+          f"groups): epoch 0 emits {int(stream.epoch_counts(0).sum()):,} rows; 2 ranks x 2 "
+          f"workers read {', '.join(f'{n:,}' for n in per_reader)} source rows")
+    ctx.results["sample"] = {"repeat": rfs.to_dict(), "class_aware": cas.to_dict()}
+    out = ctx.path("sample.json")
+    out.write_text(json.dumps(ctx.results["sample"], indent=1))
+    print(f"-> {out} (the same table: mlbalance analyse {source.name} --repeat-threshold {t})")
+
+
 STAGES: list[tuple[str, Callable[[DemoContext], None]]] = [
     ("synth", stage_synth),
     ("analyse", stage_analyse),
     ("split", stage_split),
     ("resample", stage_resample),
+    ("sample", stage_sample),
 ]
 
 
