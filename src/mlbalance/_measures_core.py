@@ -28,6 +28,24 @@ def _add(s: float, c: float, v: float) -> tuple[float, float]:
     return t, c
 
 
+@njit(cache=True, nogil=True, inline="always")
+def divide(hi: float, lo: float, d: float) -> float:
+    """``(hi + lo) / d`` rounded once (R divides its long double sum before rounding).
+
+    The residual ``hi - q * d`` is computed exactly with Dekker's product (Veltkamp split).
+    """
+    q = hi / d
+    p = q * d
+    c = 134217729.0 * q
+    qh = c - (c - q)
+    ql = q - qh
+    c = 134217729.0 * d
+    dh = c - (c - d)
+    dl = d - dh
+    e = ((qh * dh - p) + qh * dl + ql * dh) + ql * dl
+    return q + (((hi - p) - e) + lo) / d
+
+
 @njit(cache=True, nogil=True)
 def r_mean(x: np.ndarray) -> float:
     """R's ``mean(x)``: an (almost) exact sum divided by n, refined by the mean of ``x - mean``."""
@@ -49,7 +67,7 @@ def r_sd(x: np.ndarray, mean: float) -> float:
     for i in range(x.shape[0]):
         d = x[i] - mean
         s, c = _add(s, c, d * d)
-    return math.sqrt((s + c) / (x.shape[0] - 1))
+    return math.sqrt(divide(s, c, float(x.shape[0] - 1)))
 
 
 @njit(cache=True, nogil=True)
@@ -92,8 +110,11 @@ def row_scumble_and_label_sums(
 @njit(cache=True, nogil=True)
 def label_deviation_sums(
     indptr: np.ndarray, indices: np.ndarray, rows: np.ndarray, means: np.ndarray, power: int
-) -> np.ndarray:
-    """Per label, the compensated sum of ``(row value - label mean) ** power`` (power 1 or 2)."""
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per label, the compensated sum of ``(row value - label mean) ** power`` (power 1 or 2).
+
+    Returns the sums and their compensations (add them, or pass both to :func:`divide`).
+    """
     n = indptr.shape[0] - 1
     out = np.zeros(means.shape[0], dtype=np.float64)
     comp = np.zeros(means.shape[0], dtype=np.float64)
@@ -103,7 +124,16 @@ def label_deviation_sums(
             lab = indices[p]
             d = v - means[lab]
             out[lab], comp[lab] = _add(out[lab], comp[lab], d if power == 1 else d * d)
-    return out + comp
+    return out, comp
+
+
+@njit(cache=True, nogil=True)
+def divide_each(hi: np.ndarray, lo: np.ndarray, d: np.ndarray) -> np.ndarray:
+    """:func:`divide` elementwise."""
+    out = np.empty(hi.shape[0], dtype=np.float64)
+    for i in range(hi.shape[0]):
+        out[i] = divide(hi[i], lo[i], d[i])
+    return out
 
 
 @njit(cache=True, nogil=True)
