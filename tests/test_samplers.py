@@ -458,6 +458,7 @@ def test_bucket_shuffle_is_uniform(monkeypatch) -> None:
 
     monkeypatch.setattr(sh, "SMALL", 2)
     monkeypatch.setattr(sh, "BUCKET", 2)  # 2 buckets for 5 elements
+    monkeypatch.setattr(sh, "CHUNK", 2)  # uniforms drawn bucket by bucket
     index = {p: i for i, p in enumerate(permutations(range(5)))}
     counts = np.zeros(120)
     rng = np.random.default_rng(0)

@@ -20,12 +20,15 @@ __all__ = ["shuffle"]
 SMALL = 1 << 17
 #: Target elements per bucket (about 128 KiB of int32: L2-resident).
 BUCKET = 1 << 15
+#: Uniforms drawn per batch of buckets.
+CHUNK = 1 << 22
 
 
 @njit(cache=True, nogil=True)
-def _scatter_shuffle(
-    a: np.ndarray, bucket: np.ndarray, n_buckets: int, u: np.ndarray
-) -> np.ndarray:  # pragma: no cover - compiled
+def _scatter(
+    a: np.ndarray, bucket: np.ndarray, n_buckets: int
+) -> tuple[np.ndarray, np.ndarray]:  # pragma: no cover - compiled
+    """Stable scatter of ``a`` into its buckets; returns the array and the bucket starts."""
     n = a.size
     starts = np.zeros(n_buckets + 1, np.int64)
     for i in range(n):
@@ -38,26 +41,42 @@ def _scatter_shuffle(
         b = bucket[i]
         out[pos[b]] = a[i]
         pos[b] += 1
-    for b in range(n_buckets):
+    return out, starts
+
+
+@njit(cache=True, nogil=True)
+def _shuffle_buckets(
+    out: np.ndarray, starts: np.ndarray, b0: int, b1: int, u: np.ndarray
+) -> None:  # pragma: no cover - compiled
+    """Fisher-Yates inside each of buckets ``b0 .. b1 - 1``; ``u`` has one uniform per element."""
+    base = starts[b0]
+    for b in range(b0, b1):
         lo = starts[b]
         for i in range(starts[b + 1] - 1, lo, -1):
-            # u[i] in [0, 1): j uniform on lo..i (bias below (i - lo) / 2^53)
-            j = lo + np.int64(u[i] * (i - lo + 1))
+            # u in [0, 1): j uniform on lo..i (bias below (i - lo) / 2^53)
+            j = lo + np.int64(u[i - base] * (i - lo + 1))
             tmp = out[i]
             out[i] = out[j]
             out[j] = tmp
-    return out
 
 
 def shuffle(a: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """A uniformly random permutation of ``a`` (a new array for long inputs, else ``a``).
 
-    Deterministic for the generator's state and ``a.size``.
+    Deterministic for the generator's state and ``a.size``. The uniforms for the in-bucket
+    shuffles are drawn a few million at a time, so the peak memory is ``a``, its shuffled
+    copy and two bytes per element of bucket ids.
     """
     if a.size < SMALL:
         rng.shuffle(a)
         return a
     n_buckets = min(a.size // BUCKET, 1 << 16)
     bucket = rng.integers(0, n_buckets, size=a.size, dtype=np.uint16)
-    u = rng.random(a.size)
-    return _scatter_shuffle(a, bucket, n_buckets, u)
+    out, starts = _scatter(a, bucket, n_buckets)
+    del bucket
+    step = max(1, CHUNK // BUCKET)
+    for b0 in range(0, n_buckets, step):
+        b1 = min(n_buckets, b0 + step)
+        u = rng.random(int(starts[b1] - starts[b0]))
+        _shuffle_buckets(out, starts, b0, b1, u)
+    return out
