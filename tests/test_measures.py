@@ -359,3 +359,27 @@ def test_equals_a_naive_row_by_row_implementation(data):
         assert getattr(m, key) == pytest.approx(want[key], rel=1e-9, abs=1e-12), key
     np.testing.assert_allclose(m.label_scumble, want["label_scumble"], rtol=1e-9, atol=1e-12)
     np.testing.assert_allclose(m.label_scumble_cv, want["label_scumble_cv"], rtol=1e-7, atol=1e-9)
+
+
+@pytest.mark.mulan
+def test_printed_digits_match_mldr(mulan_measures):
+    """Formatted as R prints them (15 significant digits), almost every value is identical."""
+    import csv
+
+    total = differ = 0
+    for folder, _, _, m in mulan_measures.values():
+        ref = dict(line.split("\t") for line in (folder / "reference_measures.tsv").read_text().split("\n") if line)
+        for key, got in (("cardinality", m.cardinality), ("density", m.density),
+                         ("meanIR", m.mean_ir), ("scumble", m.scumble),
+                         ("scumble.cv", m.scumble_cv), ("tcs", m.tcs)):
+            total += 1
+            differ += f"{got:.15g}" != ref[key]
+        rows = list(csv.reader((folder / "reference_labels.csv").open()))[1:]
+        for i, row in enumerate(rows):
+            for col, arr in ((3, m.frequency), (4, m.irlbl), (5, m.label_scumble),
+                             (6, m.label_scumble_cv)):
+                if row[col] != "NA":
+                    total += 1
+                    differ += f"{arr[i]:.15g}" != row[col]
+    assert total == 2086
+    assert differ <= 5, f"{differ} of {total} values differ from mldr in the 15th digit"
