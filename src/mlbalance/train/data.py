@@ -111,6 +111,8 @@ def embeddings_matrix(column: pa.ChunkedArray | pa.Array, source: str, name: str
     if dim == 0:
         raise InputError(f"{source}: column {name!r} has empty embeddings")
     out = values.reshape(len(arr), dim)
+    if not out.flags.writeable:  # a zero-copy view of Arrow memory; torch wants its own
+        out = out.copy()
     if not np.isfinite(out).all():
         row = int(np.flatnonzero(~np.isfinite(out).all(axis=1))[0])
         raise InputError(f"{source}: column {name!r}, row {row}: embedding holds NaN or inf")
