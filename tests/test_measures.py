@@ -383,3 +383,12 @@ def test_printed_digits_match_mldr(mulan_measures):
                     differ += f"{arr[i]:.15g}" != row[col]
     assert total == 2086
     assert differ <= 5, f"{differ} of {total} values differ from mldr in the 15th digit"
+
+
+def test_labelsets_of_a_matrix_with_unsorted_indices():
+    # a LabelMatrix built directly from a CSR whose rows list their labels out of order
+    m = sp.csr_matrix((np.ones(4, dtype=np.uint8), np.array([1, 0, 0, 1]), np.array([0, 2, 4])),
+                      shape=(2, 2))
+    m.has_sorted_indices = False
+    y = LabelMatrix(m, ("a", "b"))
+    assert M.labelset_stats(y) == M.LabelsetStats(1, 0, 2)

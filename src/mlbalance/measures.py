@@ -296,6 +296,8 @@ def _labelset_group_counts(lm: LabelMatrix) -> list[np.ndarray]:
     from mlbalance._measures_core import pack_labelsets, run_lengths_of_sorted
 
     m = lm.matrix
+    if not m.has_sorted_indices:  # a labelset's code needs its ids in order
+        m = m.sorted_indices()
     indptr, indices = m.indptr, m.indices
     sizes = np.diff(indptr)
     n_labels = max(lm.n_labels, 1)
