@@ -268,7 +268,9 @@ def add_config_arguments(parser: argparse.ArgumentParser) -> None:
     for f in dataclasses.fields(TrainConfig):
         meta = f.metadata
         group = groups[meta["group"]]
-        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
+        default: Any = f.default
+        if default is dataclasses.MISSING:
+            default = {}  # loss_params, the one field with a factory
         shown = "" if default in (None, "", {}) else f" (default {default})"
         help_text = meta["help"] + ("" if meta.get("required") else shown)
         if f.name == "loss_params":

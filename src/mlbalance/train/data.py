@@ -86,7 +86,7 @@ def _schema_names(path: str) -> list[str] | None:
 def detect_embedding(path: str, embedding_column: str) -> bool:
     """True when the Parquet data at *path* has the column *embedding_column*."""
     names = _schema_names(path)
-    return bool(names) and embedding_column in names
+    return names is not None and embedding_column in names
 
 
 def embeddings_matrix(column: pa.ChunkedArray | pa.Array, source: str, name: str) -> np.ndarray:

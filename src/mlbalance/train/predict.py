@@ -152,7 +152,8 @@ def model_n_labels(model: torch.nn.Module) -> int:
     module = getattr(model, "module", model)
     if isinstance(module, EmbeddingHead):
         return len(module.names)
-    return int(module.config.num_labels)
+    config: Any = getattr(module, "config")  # noqa: B009
+    return int(config.num_labels)
 
 
 def sigmoid(logits: np.ndarray) -> np.ndarray:
@@ -456,7 +457,8 @@ def predict_file(model_dir: str | Path, data: str, out: str | Path, *, batch_siz
             {b"mlbalance_predictions": json.dumps(meta).encode()})
         with atomic_path(out) as tmp:
             pq.write_table(table, tmp)
-    never = [str(n) for n, h in zip(pred.names, hits.any(axis=0), strict=True) if not h]
+    fired = np.asarray(hits.any(axis=0), dtype=bool)
+    never = [str(pred.names[j]) for j in np.flatnonzero(~fired)]
     return {"model": str(model_dir), "data": str(data), "out": str(out), "rows": len(hits),
             "truncated": truncated, "mean_labels_per_row": float(hits.sum(axis=1).mean())
             if len(hits) else 0.0, "labels_never_predicted": len(never)}

@@ -186,7 +186,7 @@ def _make_sampler(cfg: TrainConfig, labels: Any, n_rows: int, dist: _Dist) -> An
                                  rank=dist.rank)
     from torch.utils.data import DistributedSampler
 
-    return DistributedSampler(range(n_rows), num_replicas=dist.world, rank=dist.rank,
+    return DistributedSampler(range(n_rows), num_replicas=dist.world, rank=dist.rank,  # type: ignore[arg-type]
                               shuffle=True, seed=cfg.seed)
 
 
@@ -527,8 +527,8 @@ def _train(cfg: TrainConfig, dist: _Dist, log: Log | None, progress: bool | None
             batch_no += 1
             boundary = batch_no % cfg.grad_accum == 0 or batch_no == n_batches
             sync = dist.world == 1 or boundary
-            ctx = ddp_model.no_sync() if not sync and hasattr(ddp_model, "no_sync") \
-                else _null()
+            no_sync: Any = getattr(ddp_model, "no_sync", None)
+            ctx = no_sync() if not sync and no_sync is not None else _null()
             with ctx:
                 with torch.autocast(dist.device.type, dtype=amp_dtype or torch.float32,
                                     enabled=amp_dtype is not None):
