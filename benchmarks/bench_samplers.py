@@ -102,6 +102,10 @@ def run(n_rows: int, world: int, with_torch: bool, seed: int) -> list[tuple[str,
     if y is not None:
         rows.append(("repeat_factors (label matrix -> factors)", sec(dt), f"{peak / n_rows:.1f}"))
     expected = f.sum()
+    # one-time per process: load (or compile) the numba shuffle
+    warm = RepeatFactorSampler.from_factors(np.ones(1 << 18), seed=seed, num_replicas=1, rank=0)
+    dt, _, _ = timed(lambda: warm.epoch_indices(), memory=False)
+    rows.append(("numba shuffle load/compile (once per process)", sec(dt), "-"))
     s = RepeatFactorSampler.from_factors(f, seed=seed, num_replicas=world, rank=0)
     for epoch in (0, 1):
         s.set_epoch(epoch)
