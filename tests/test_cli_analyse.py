@@ -50,6 +50,17 @@ def test_json_to_stdout_keeps_stdout_pure(parquet, capsys):
     assert "Reading:" in captured.err
 
 
+def test_duplicate_labels_in_a_row_are_counted_once(tmp_path, capsys):
+    path = tmp_path / "d.jsonl"
+    path.write_text('{"labels": ["a", "a", "b"]}\n{"labels": []}\n{"labels": ["b"]}\n')
+    assert main(["analyse", str(path), "--json", "-"]) == 0
+    captured = capsys.readouterr()
+    r = json.loads(captured.out)
+    assert r["duplicate_labels"] == 1 and r["rows_without_labels"] == 1
+    assert {p["label"]: p["count"] for p in r["per_label"]} == {"a": 1, "b": 2}
+    assert "1 label(s) repeated within a row were counted once" in captured.err
+
+
 def test_label_options_csv(tmp_path, capsys):
     path = tmp_path / "d.csv"
     path.write_text("text,tags\na,x|y\nb,y\nc,\n")

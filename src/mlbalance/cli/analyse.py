@@ -105,8 +105,8 @@ def register(subparsers: Any) -> None:
     p.set_defaults(func=run)
 
 
-def _load(args: argparse.Namespace) -> tuple[Any, int | None]:
-    """The label matrix and, for ARFF, the number of features."""
+def _load(args: argparse.Namespace, stats: dict[str, int]) -> tuple[Any, int | None]:
+    """The label matrix and, for ARFF, the number of features; fills the reader's *stats*."""
     path = Path(args.input)
     fmt = args.format or ("arff" if path.suffix.lower() == ".arff" else None)
     if fmt == "arff":
@@ -123,7 +123,9 @@ def _load(args: argparse.Namespace) -> tuple[Any, int | None]:
         raise ParameterError("--xml applies to ARFF input only")
     from mlbalance.io import read_labels
 
-    return read_labels(path, spec_from_args(args), format=args.format, progress=True), None
+    labels = read_labels(path, spec_from_args(args), format=args.format, progress=True,
+                         stats=stats)
+    return labels, None
 
 
 def run(args: argparse.Namespace) -> int:
@@ -140,12 +142,15 @@ def run(args: argparse.Namespace) -> int:
     outputs = [o for o in (args.per_label, args.plot, args.json) if o and o != "-"]
     for out in outputs:
         check_not_input(out, [args.input])
-    labels, n_features = _load(args)
+    stats: dict[str, int] = {}
+    labels, n_features = _load(args, stats)
     report = analyse(
         labels, head_min=args.head_min, tail_max=args.tail_max, folds=args.folds,
         test_size=args.test_size, top_pairs=args.top_pairs, n_features=n_features,
     )
     report = {"source": str(args.input), **report}
+    duplicates = int(stats.get("duplicate_labels", 0))
+    report["duplicate_labels"] = duplicates
     extra: list[str] = []
     for _, extend in EXTENSIONS:
         lines = extend(args, labels, report)
@@ -157,6 +162,9 @@ def run(args: argparse.Namespace) -> int:
         plot_report(report, labels, args.plot)
     to_stdout = args.json == "-"
     summary = format_summary(report, source=str(args.input))
+    if duplicates:
+        summary += (f"\nnote: {duplicates:,} label(s) repeated within a row were counted once "
+                    "(the input lists them twice)")
     if extra:
         summary += "\n" + "\n".join(extra)
     written = [f"{what} {p}" for what, p in (("per-label table", args.per_label),
