@@ -129,3 +129,15 @@ def test_plot_writes_png(tmp_path, report, y):
     plot_report(report, y, path)
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert [p.name for p in tmp_path.iterdir()] == ["a.png"]  # no temporary left over
+
+
+def test_accepts_a_dataset_and_plain_lists(tmp_path):
+    import pandas as pd
+
+    from mlbalance.io import read_dataset
+
+    path = tmp_path / "d.parquet"
+    pd.DataFrame({"text": ["a", "b", "c"], "labels": [["x"], ["x", "y"], []]}).to_parquet(path)
+    r = analyse(read_dataset(path))
+    assert r["rows"] == 3 and r["labels"] == 2 and r["rows_without_labels"] == 1
+    assert analyse([["x"], ["x", "y"], []])["mean_ir"] == r["mean_ir"]

@@ -24,7 +24,7 @@ import numpy as np
 
 from mlbalance.buckets import BUCKETS, DEFAULT_HEAD_MIN, DEFAULT_TAIL_MAX, label_buckets
 from mlbalance.errors import ParameterError
-from mlbalance.labels import as_label_matrix
+from mlbalance.labels import LabelMatrix, as_label_matrix
 from mlbalance.measures import (
     compute_measures,
     cooccurrence,
@@ -62,7 +62,7 @@ def analyse(
 
     Parameters
     ----------
-    y : LabelMatrix or anything :func:`~mlbalance.labels.as_label_matrix` accepts
+    y : LabelMatrix, io.Dataset or anything :func:`~mlbalance.labels.as_label_matrix` accepts
         The labels.
     head_min, tail_max : int
         Bucket bounds: head labels have more than ``head_min`` rows, tail labels fewer than
@@ -95,6 +95,8 @@ def analyse(
     """
     if int(top_pairs) < 0:
         raise ParameterError(f"top pairs must be >= 0, got {top_pairs}")
+    if isinstance(getattr(y, "labels", None), LabelMatrix):  # an io.Dataset
+        y = y.labels
     lm = as_label_matrix(y)
     m = compute_measures(lm, n_features=n_features)
     buckets = label_buckets(m.counts, head_min=head_min, tail_max=tail_max)
