@@ -239,3 +239,25 @@ def test_output_dir_never_overwrites_input(tmp_path):
         src, overwrite=True, inputs=[src]
     ):
         pass
+
+
+def test_written_files_get_the_usual_permissions(tmp_path):
+    import os
+    import stat
+
+    from mlbalance.io.writers import DIR_MODE, FILE_MODE
+
+    p = tmp_path / "d.parquet"
+    write_parquet(pa.table({"labels": [["a"]]}), p, labels=("a",), spec=LabelSpec())
+    assert stat.S_IMODE(os.stat(p).st_mode) == FILE_MODE
+    out = tmp_path / "out"
+    with output_dir(out) as tmp:
+        (tmp / "x").write_text("x")
+    assert stat.S_IMODE(os.stat(out).st_mode) == DIR_MODE
+
+
+def test_arff_dataset_carries_its_labels_column(shared_datasets):
+    ds = read_dataset(shared_datasets / "mulan" / "emotions" / "emotions.arff")
+    assert ds.spec.column == "labels"
+    assert ds.table.column("labels").to_pylist()[:50] == ds.labels.to_lists()[:50]
+    assert ds.table.num_rows == 593

@@ -46,6 +46,8 @@ def _numeric_features(table: pa.Table) -> np.ndarray | None:
     """Features as float64; nominal {0,1} columns become numbers; None if any is not numeric."""
     cols = []
     for col in table.columns:
+        if pa.types.is_list(col.type):  # the labels column the ARFF reader adds
+            continue
         if pa.types.is_dictionary(col.type):
             col = col.cast(pa.string())
         if pa.types.is_string(col.type) or pa.types.is_large_string(col.type):

@@ -21,11 +21,36 @@ from mlbalance.errors import InputError
 from mlbalance.io.spec import LabelSpec
 from mlbalance.labels import LabelMatrix, _canonical_csr
 
+_NUMPY_TYPES = {
+    pa.int8(): np.int8, pa.int16(): np.int16, pa.int32(): np.int32, pa.int64(): np.int64,
+    pa.uint8(): np.uint8, pa.uint16(): np.uint16, pa.uint32(): np.uint32,
+    pa.uint64(): np.uint64, pa.float32(): np.float32, pa.float64(): np.float64,
+}
+
+
+def _numpy(arr: pa.Array) -> np.ndarray:
+    """A numpy view of a primitive Arrow array without nulls (a copy for booleans).
+
+    ``Array.to_numpy`` imports pandas (about half a second of start-up for every command);
+    reading the buffers directly does not.
+    """
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    if arr.null_count == 0:
+        dtype = _NUMPY_TYPES.get(arr.type)
+        if dtype is not None:
+            dt = np.dtype(dtype)
+            return np.frombuffer(arr.buffers()[1], dtype=dt, count=len(arr),
+                                 offset=arr.offset * dt.itemsize)
+        if pa.types.is_boolean(arr.type):
+            bits = np.frombuffer(arr.buffers()[1], dtype=np.uint8)
+            return np.unpackbits(bits, bitorder="little")[arr.offset : arr.offset + len(arr)
+                                                          ].astype(bool)
+    return np.asarray(arr.to_numpy(zero_copy_only=False))
+
 
 def _first_null(arr: pa.Array | pa.ChunkedArray) -> int:
-    mask = pc.is_null(arr)
-    idx = np.flatnonzero(np.asarray(mask.to_numpy(zero_copy_only=False)))
-    return int(idx[0])
+    return int(np.flatnonzero(_numpy(pc.is_null(arr)))[0])
 
 
 class LabelCollector:
@@ -114,15 +139,15 @@ class LabelCollector:
         if self.spec.sep is not None:
             parts = pc.split_pattern(column, self.spec.sep)
             flat = pc.utf8_trim_whitespace(parts.flatten())
-            lengths = np.asarray(pc.list_value_length(parts).to_numpy(zero_copy_only=False))
-            keep = np.asarray(pc.not_equal(flat, "").to_numpy(zero_copy_only=False))
+            lengths = _numpy(pc.list_value_length(parts))
+            keep = _numpy(pc.not_equal(flat, ""))
             rows = np.repeat(np.arange(len(column)), lengths)
             lengths = np.bincount(rows[keep], minlength=len(column))
             flat = flat.filter(pa.array(keep))
             self._add_flat(flat, lengths.astype(np.int64))
             return
         first = pc.utf8_slice_codeunits(pc.utf8_trim_whitespace(column), 0, 1)
-        is_json = np.asarray(pc.equal(first, "[").to_numpy(zero_copy_only=False))
+        is_json = _numpy(pc.equal(first, "["))
         if is_json.any():
             lists: list[list[object]] = []
             for i, (cell, js) in enumerate(zip(column.to_pylist(), is_json)):
@@ -130,7 +155,7 @@ class LabelCollector:
             self._add_lists(pa.array(lists, type=pa.list_(pa.string())))
             return
         # one label per cell; "" is no label
-        keep = np.asarray(pc.not_equal(column, "").to_numpy(zero_copy_only=False))
+        keep = _numpy(pc.not_equal(column, ""))
         self._add_flat(column.filter(pa.array(keep)), keep.astype(np.int64))
 
     def _parse_json_cell(self, cell: str, i: int) -> list[object]:
@@ -156,7 +181,7 @@ class LabelCollector:
 
     def _add_lists(self, column: pa.Array) -> None:
         values = column.values
-        offsets = np.asarray(column.offsets.to_numpy(zero_copy_only=False), dtype=np.int64)
+        offsets = _numpy(column.offsets).astype(np.int64)
         if column.offset or offsets[0] != 0 or len(values) != offsets[-1]:
             values = column.flatten()
             offsets = offsets - offsets[0]
@@ -171,14 +196,14 @@ class LabelCollector:
         """Add flattened label values with per-row lengths."""
         typ = values.type
         if pa.types.is_dictionary(typ):
-            codes = np.asarray(values.indices.to_numpy(zero_copy_only=False))
+            codes = _numpy(values.indices)
             ids = self._dictionary_ids(values.dictionary, codes, lengths)
         elif pa.types.is_integer(typ):
-            ints = np.asarray(values.to_numpy(zero_copy_only=False), dtype=np.int64)
+            ints = _numpy(values).astype(np.int64)
             ids = self._int_ids(ints, lengths)
         elif pa.types.is_string(typ) or pa.types.is_large_string(typ):
             enc = pc.dictionary_encode(values)
-            codes = np.asarray(enc.indices.to_numpy(zero_copy_only=False))
+            codes = _numpy(enc.indices)
             ids = self._dictionary_ids(enc.dictionary, codes, lengths)
         else:
             raise InputError(f"{self._where()}: labels of type {typ}; expected strings or ints")
@@ -228,7 +253,7 @@ class LabelCollector:
             if not (pa.types.is_integer(typ) or pa.types.is_boolean(typ)
                     or pa.types.is_floating(typ)):
                 raise InputError(f"{self._where(None, name)}: has type {typ}; expected 0/1")
-            arr = np.asarray(col.to_numpy(), dtype=np.float64)
+            arr = _numpy(col).astype(np.float64)
             bad = (arr != 0) & (arr != 1)
             if bad.any():
                 k = int(np.flatnonzero(bad)[0])

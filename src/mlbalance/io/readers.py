@@ -13,6 +13,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -400,12 +401,25 @@ def iter_batches(
 
 
 def _read_arff(path: Path, spec: LabelSpec | None) -> Dataset:
-    """MULAN ARFF via :func:`mlbalance.io.arff.read_arff` (the XML label file beside it)."""
+    """MULAN ARFF via :func:`mlbalance.io.arff.read_arff` (the XML label file beside it).
+
+    The table holds the features plus the labels as a list column (``labels``, or ``_labels``
+    if a feature has that name), so that whatever is written from it carries its labels.
+    """
     from mlbalance.io.arff import read_arff
 
     features, labels = read_arff(path)
     table = features if isinstance(features, pa.Table) else pa.Table.from_pandas(
         features, preserve_index=False)
-    return Dataset(table=table, labels=labels, spec=spec or LabelSpec(), source=str(path),
+    column = "labels"
+    while column in table.column_names:
+        column = "_" + column
+    m = labels.matrix
+    values = pa.array(labels.names, type=pa.string()).take(pa.array(m.indices))
+    table = table.append_column(
+        column, pa.ListArray.from_arrays(pa.array(m.indptr.astype(np.int32)), values))
+    text = spec.text_column if spec is not None else "text"
+    return Dataset(table=table, labels=labels, spec=LabelSpec(column=column, text_column=text),
+                   source=str(path),
                    stats={"duplicate_labels": 0,
                           "empty_rows": int((labels.row_sizes() == 0).sum())})

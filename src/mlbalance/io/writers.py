@@ -20,6 +20,18 @@ from mlbalance.io.readers import METADATA_KEY
 from mlbalance.io.spec import LabelSpec
 from mlbalance.labels import LabelMatrix
 
+
+def _current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _current_umask()
+#: modes for what we create: mkstemp/mkdtemp make 0600/0700, the user expects the usual ones
+FILE_MODE = 0o666 & ~_UMASK
+DIR_MODE = 0o777 & ~_UMASK
+
 __all__ = [
     "atomic_path",
     "check_not_input",
@@ -44,6 +56,8 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     tmp_path = Path(tmp)
     try:
         yield tmp_path
+        if tmp_path.exists():
+            os.chmod(tmp_path, FILE_MODE)
         os.replace(tmp_path, target)
     finally:
         if tmp_path.exists():
@@ -139,6 +153,7 @@ def output_dir(path: str | os.PathLike[str], *, overwrite: bool = False,
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=parent))
     try:
         yield tmp
+        os.chmod(tmp, DIR_MODE)
         if target.exists():
             old = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".old", dir=parent))
             os.replace(target, old / "x")

@@ -78,7 +78,8 @@ def iter_input_batches(path: str | os.PathLike[str], *, format: str | None = Non
 
     data = read_dataset(path, spec, format=fmt)
     table = data.table.replace_schema_metadata(None)
-    if fmt == "arff":  # the ARFF reader returns the features; add the labels as a list column
+    if fmt == "arff" and data.spec.column not in table.column_names:
+        # older readers returned only the features; add the labels as a list column
         column = (spec or LabelSpec()).column
         if column in table.column_names:
             raise InputError(f"{path}: a feature is named {column!r}; choose another "
