@@ -261,3 +261,9 @@ def test_arff_dataset_carries_its_labels_column(shared_datasets):
     assert ds.spec.column == "labels"
     assert ds.table.column("labels").to_pylist()[:50] == ds.labels.to_lists()[:50]
     assert ds.table.num_rows == 593
+
+
+def test_arff_given_as_train_and_test_halves(shared_datasets):
+    """scene ships only as scene-train.arff + scene-test.arff: scene.arff is their union."""
+    y = read_labels(shared_datasets / "mulan" / "scene" / "scene.arff")
+    assert y.shape == (2407, 6)

@@ -297,7 +297,7 @@ class LabelCollector:
             sorted_rows = self._sorted
         itype = np.int32 if indices.size < 2**31 else np.int64
         indptr = np.zeros(lengths.size + 1, dtype=itype)
-        np.cumsum(lengths, out=indptr[1:])
+        np.cumsum(lengths, dtype=itype, out=indptr[1:])
         data = np.ones(indices.size, dtype=np.uint8)
         shape = (lengths.size, len(final))
         if sorted_rows:

@@ -66,9 +66,13 @@ def detect_format(path: str | os.PathLike[str], format: str | None = None) -> st
 
 def _check_exists(path: str | os.PathLike[str]) -> Path:
     p = Path(path)
-    if not p.exists():
-        raise InputError(f"{path}: no such file or folder")
-    return p
+    if p.exists():
+        return p
+    if p.suffix.lower() == ".arff" and (
+        p.with_name(f"{p.stem}-train.arff").exists() or p.with_name(f"{p.stem}-test.arff").exists()
+    ):
+        return p  # a MULAN set shipped as NAME-train.arff + NAME-test.arff: read_arff joins them
+    raise InputError(f"{path}: no such file or folder")
 
 
 def parquet_files(path: str | os.PathLike[str]) -> list[Path]:
