@@ -358,7 +358,10 @@ def evaluate_file(model_dir: str | Path, data: str, *, spec: Any = None, batch_s
         had no training row: left out of the metrics).
     """
     pred = load_predictor(model_dir, device=device, trust_remote_code=trust_remote_code)
-    split = load_split(data, spec=spec, vocabulary=pred.names, text_column=pred.text_column,
+    text_column = pred.text_column
+    if spec is not None and getattr(spec, "text_column", "text") != "text":
+        text_column = spec.text_column  # --text-column given: it wins over the training one
+    split = load_split(data, spec=spec, vocabulary=pred.names, text_column=text_column,
                        embedding_column=pred.embedding_column if pred.is_embedding_head
                        else None)
     y_true, extra = align_labels(split, pred.names)

@@ -302,6 +302,107 @@ def _read_state(path: Path) -> dict[str, Any]:
         raise ParameterError(f"--resume: cannot read the checkpoint {path} ({exc})") from None
 
 
+@dataclass
+class _Splits:
+    """The splits of a run, read with train's label vocabulary."""
+
+    train: SplitData
+    val: SplitData
+    test: SplitData | None
+    names: list[str]
+    counts: np.ndarray
+    train_y: Any
+    val_y: Any
+    unseen: dict[str, dict[str, int]]
+    embedding: bool
+
+
+def _read_splits(cfg: TrainConfig, say: Log) -> _Splits:
+    """Read train, val (and test); report labels val/test have that train never saw."""
+    spec = cfg.label_spec()
+    use_embedding = detect_embedding(cfg.train, cfg.embedding_column)
+    emb_col = cfg.embedding_column if use_embedding else None
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        train_split = load_split(cfg.train, spec=spec, text_column=cfg.text_column,
+                                 embedding_column=emb_col)
+        names = list(train_split.labels.names)
+        val_split = load_split(cfg.val, spec=spec, vocabulary=names,
+                               text_column=cfg.text_column, embedding_column=emb_col)
+        test_split = load_split(cfg.test, spec=spec, vocabulary=names,
+                                text_column=cfg.text_column, embedding_column=emb_col) \
+            if cfg.test else None
+    for w in caught:
+        say(f"warning: {w.message}")
+    train_counts = train_split.labels.counts().astype(np.int64)
+    val_y, _ = align_labels(val_split, names)
+    unseen = {"val": _unseen(val_split, names, train_counts)}
+    if test_split is not None:
+        unseen["test"] = _unseen(test_split, names, train_counts)
+    for which, labels_ in unseen.items():
+        if labels_:
+            say(f"warning: {which} has {len(labels_)} label(s) that train never saw (left out "
+                f"of the metrics): " + ", ".join(f"{k} ({v})" for k, v in list(labels_.items())[:8]))
+    return _Splits(train_split, val_split, test_split, names, train_counts,
+                   train_split.labels.matrix.tocsr(), val_y, unseen, use_embedding)
+
+
+def _build_model(cfg: TrainConfig, data: _Splits) -> tuple[torch.nn.Module, Any, str]:
+    """``(model, tokenizer or None, description)``: an encoder classifier or an embedding head."""
+    if data.embedding:
+        assert data.train.embeddings is not None
+        dim = data.train.embeddings.shape[1]
+        for s in (data.val, data.test):
+            if s is not None and s.embeddings is not None and s.embeddings.shape[1] != dim:
+                raise InputError(f"{s.source}: embeddings of width {s.embeddings.shape[1]}, "
+                                 f"train has {dim}")
+        head = EmbeddingHead(dim, data.names, 0.1 if cfg.dropout is None else cfg.dropout)
+        return head, None, f"embedding head ({dim} -> {len(data.names)})"
+    if not cfg.model:
+        raise ParameterError(f"--model is required: {cfg.train} has no "
+                             f"{cfg.embedding_column!r} column, so an encoder must read "
+                             f"the {cfg.text_column!r} column")
+    path = resolve_model_path(cfg.model)
+    tokenizer = load_tokenizer(path, trust_remote_code=cfg.trust_remote_code)
+    model = build_encoder_model(path, data.names, dropout=cfg.dropout,
+                                trust_remote_code=cfg.trust_remote_code)
+    limit = getattr(model.config, "max_position_embeddings", None)
+    if limit and cfg.max_length > limit:
+        raise ParameterError(f"--max-length {cfg.max_length} exceeds the model's "
+                             f"{limit} positions")
+    return model, tokenizer, path
+
+
+def _restore(last: Path, cfg: TrainConfig, names: list[str], use_embedding: bool,
+             model: torch.nn.Module, optimizer: Any, scheduler: Any, scaler: Any,
+             device: torch.device) -> dict[str, Any]:
+    """Load the checkpoint *last* into the model, optimizer, scheduler, scaler and RNG.
+
+    Refuses a checkpoint of another label vocabulary or input kind. Returns its state dict
+    (epoch, step, batch in epoch, best so far, history).
+    """
+    if not (last / "state.json").is_file():
+        raise ParameterError(f"--resume: no checkpoint in {last.parent} (expected "
+                             f"{last / 'state.json'})")
+    state = _read_state(last)
+    if list(state.get("labels", [])) != names:
+        raise ParameterError(
+            f"--resume: the label vocabulary of the checkpoint in {last} "
+            f"({len(state.get('labels', []))} labels) does not match the training data "
+            f"{cfg.train} ({len(names)} labels): {_names_diff(state.get('labels', []), names)}")
+    kind = "embedding" if use_embedding else "text"
+    if state.get("mode") != kind:
+        raise ParameterError(f"--resume: the checkpoint in {last} was trained on "
+                             f"{state.get('mode')} input, this data is {kind} input")
+    _load_weights(model, last / "model.safetensors")
+    extra = torch.load(last / "optimizer.pt", map_location=device, weights_only=True)
+    optimizer.load_state_dict(extra["optimizer"])
+    scheduler.load_state_dict(extra["scheduler"])
+    scaler.load_state_dict(extra["scaler"])
+    torch.set_rng_state(extra["rng"].cpu())
+    return state
+
+
 # ----------------------------------------------------------------------------- the run
 def train(cfg: TrainConfig, *, log: Log | None = None,
           progress: bool | None = None) -> TrainResult:
@@ -351,60 +452,11 @@ def _train(cfg: TrainConfig, dist: _Dist, log: Log | None, progress: bool | None
             shutil.rmtree(ckpt, ignore_errors=True)
         dist.barrier()
 
-    # ---- data
-    spec = cfg.label_spec()
-    use_embedding = detect_embedding(cfg.train, cfg.embedding_column)
-    emb_col = cfg.embedding_column if use_embedding else None
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        train_split = load_split(cfg.train, spec=spec, text_column=cfg.text_column,
-                                 embedding_column=emb_col)
-        names = list(train_split.labels.names)
-        val_split = load_split(cfg.val, spec=spec, vocabulary=names,
-                               text_column=cfg.text_column, embedding_column=emb_col)
-        test_split = load_split(cfg.test, spec=spec, vocabulary=names,
-                                text_column=cfg.text_column, embedding_column=emb_col) \
-            if cfg.test else None
-    for w in caught:
-        say(f"warning: {w.message}")
-    n_rows = train_split.n_rows
-    train_counts = train_split.labels.counts().astype(np.int64)
-    train_y = train_split.labels.matrix.tocsr()
-    val_y, _ = align_labels(val_split, names)
-    unseen = {"val": _unseen(val_split, names, train_counts)}
-    if test_split is not None:
-        unseen["test"] = _unseen(test_split, names, train_counts)
-    for which, labels_ in unseen.items():
-        if labels_:
-            say(f"warning: {which} has {len(labels_)} label(s) that train never saw (left out "
-                f"of the metrics): " + ", ".join(f"{k} ({v})" for k, v in list(labels_.items())[:8]))
-
-    # ---- model
-    tokenizer = None
-    model: torch.nn.Module
-    if use_embedding:
-        assert train_split.embeddings is not None
-        dim = train_split.embeddings.shape[1]
-        for s in (val_split, test_split):
-            if s is not None and s.embeddings is not None and s.embeddings.shape[1] != dim:
-                raise InputError(f"{s.source}: embeddings of width {s.embeddings.shape[1]}, "
-                                 f"train has {dim}")
-        model = EmbeddingHead(dim, names, 0.1 if cfg.dropout is None else cfg.dropout)
-        model_source = f"embedding head ({dim} -> {len(names)})"
-    else:
-        if not cfg.model:
-            raise ParameterError(f"--model is required: {cfg.train} has no "
-                                 f"{cfg.embedding_column!r} column, so an encoder must read "
-                                 f"the {cfg.text_column!r} column")
-        path = resolve_model_path(cfg.model)
-        tokenizer = load_tokenizer(path, trust_remote_code=cfg.trust_remote_code)
-        model = build_encoder_model(path, names, dropout=cfg.dropout,
-                                    trust_remote_code=cfg.trust_remote_code)
-        model_source = path
-        limit = getattr(model.config, "max_position_embeddings", None)
-        if limit and cfg.max_length > limit:
-            raise ParameterError(f"--max-length {cfg.max_length} exceeds the model's "
-                                 f"{limit} positions")
+    data = _read_splits(cfg, say)
+    train_split, val_split, test_split = data.train, data.val, data.test
+    names, train_counts, n_rows = data.names, data.counts, data.train.n_rows
+    train_y, val_y, unseen, use_embedding = data.train_y, data.val_y, data.unseen, data.embedding
+    model, tokenizer, model_source = _build_model(cfg, data)
     trainable = freeze_encoder_layers(model, cfg.train_last_layers)
     if cfg.prior_bias:
         init_prior_bias(model, train_counts, n_rows)
@@ -454,31 +506,13 @@ def _train(cfg: TrainConfig, dist: _Dist, log: Log | None, progress: bool | None
     history: list[dict[str, Any]] = []
     train_truncated = 0
     if cfg.resume:
-        last = ckpt / "last"
-        if not (last / "state.json").is_file():
-            raise ParameterError(f"--resume: no checkpoint in {ckpt} (expected "
-                                 f"{last / 'state.json'})")
-        state = _read_state(last)
-        if list(state.get("labels", [])) != names:
-            raise ParameterError(
-                f"--resume: the label vocabulary of the checkpoint in {last} "
-                f"({len(state.get('labels', []))} labels) does not match the training data "
-                f"{cfg.train} ({len(names)} labels): {_names_diff(state.get('labels', []), names)}")
-        if state.get("mode") != ("embedding" if use_embedding else "text"):
-            raise ParameterError(f"--resume: the checkpoint in {last} was trained on "
-                                 f"{state.get('mode')} input, this data is "
-                                 f"{'embedding' if use_embedding else 'text'} input")
-        _load_weights(model, last / "model.safetensors")
-        extra = torch.load(last / "optimizer.pt", map_location=dist.device, weights_only=True)
-        optimizer.load_state_dict(extra["optimizer"])
-        scheduler.load_state_dict(extra["scheduler"])
-        scaler.load_state_dict(extra["scaler"])
-        torch.set_rng_state(extra["rng"].cpu())
+        state = _restore(ckpt / "last", cfg, names, use_embedding, model, optimizer, scheduler,
+                         scaler, dist.device)
         epoch, step, skip_batches = state["epoch"], state["step"], state["batch_in_epoch"]
         best_value, best_epoch = state["best_value"], state["best_epoch"]
         bad_epochs, history = state["bad_epochs"], state["history"]
         train_truncated = state.get("train_truncated", 0)
-        say(f"resumed from {last}: epoch {epoch + 1}, step {step}")
+        say(f"resumed from {ckpt / 'last'}: epoch {epoch + 1}, step {step}")
 
     def checkpoint(name: str, batch_in_epoch: int, epoch_done: int) -> None:
         if not dist.main:
