@@ -115,6 +115,10 @@ def run(n_rows: int, world: int, with_torch: bool, seed: int) -> list[tuple[str,
             (f"RepeatFactorSampler epoch {epoch} -> numpy ({idx.size:,} idx/rank)",
              sec(dt), f"{peak / n_rows:.1f}")
         )  # fmt: skip
+    plain = idx.copy()
+    dt, _, _ = timed(lambda: np.random.default_rng(seed).shuffle(plain), memory=False)
+    rows.append(("  (numpy Generator.shuffle of the same indices, for comparison)", sec(dt), "-"))
+    plain = None  # free it before the next step
     s.set_epoch(2)
     s._cached = None
     dt, _, n = timed(lambda: consume(iter(s)), memory=False)
