@@ -295,6 +295,19 @@ class TestModel:
             load_tokenizer(str(folder))
 
 
+def test_autocast_dtype_choice():
+    from mlbalance.train.predict import autocast_dtype
+
+    cpu = torch.device("cpu")
+    assert autocast_dtype("auto", cpu) is None and autocast_dtype("fp32", cpu) is None
+    assert autocast_dtype("bf16", cpu) is torch.bfloat16
+    with pytest.raises(ParameterError, match="fp16 needs a CUDA device"):
+        autocast_dtype("fp16", cpu)
+    if torch.cuda.is_available():
+        expected = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        assert autocast_dtype("auto", torch.device("cuda")) is expected
+
+
 # ------------------------------------------------------------------------------ training
 @pytest.fixture(scope="module")
 def trained(text_data, tmp_path_factory):
@@ -415,6 +428,25 @@ class TestTrainEmbedding:
                                          rfs_threshold=0.2))
         assert np.isfinite(result.history[0]["train_loss"])
         assert result.metrics["val"]["macro_recall"] > 0.3
+
+    def test_grad_accumulation_matches_the_larger_batch(self, emb_data, tmp_path):
+        from safetensors.torch import load_file
+
+        run_train(emb_config(emb_data, tmp_path / "big", epochs=1, batch_size=32, dropout=0.0,
+                             max_grad_norm=0.0))
+        run_train(emb_config(emb_data, tmp_path / "acc", epochs=1, batch_size=16, grad_accum=2,
+                             dropout=0.0, max_grad_norm=0.0))
+        run_train(emb_config(emb_data, tmp_path / "small", epochs=1, batch_size=16,
+                             dropout=0.0, max_grad_norm=0.0))
+        big, acc, small = (load_file(str(tmp_path / x / "head.safetensors"))["classifier.weight"]
+                           for x in ("big", "acc", "small"))
+        # equal up to float rounding (and the last, partial batch: 28 rows vs 16 + 12)
+        assert (big - acc).abs().max() < 1e-3
+        assert (big - small).abs().max() > 10 * (big - acc).abs().max()
+
+    def test_bf16_autocast_on_cpu(self, emb_data, tmp_path):
+        result, _ = run_train(emb_config(emb_data, tmp_path / "m", epochs=2, precision="bf16"))
+        assert result.metrics["test"]["macro_recall"] > 0.5
 
     def test_early_stopping_on_val_loss(self, emb_data, tmp_path):
         result, lines = run_train(emb_config(emb_data, tmp_path / "m", epochs=30, patience=1,
