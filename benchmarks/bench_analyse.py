@@ -73,15 +73,20 @@ def generate(path: Path, n_rows: int, n_labels: int, seed: int) -> None:
                 names.take(pa.array(indices[ptr[0] : ptr[-1]].astype(np.int32))),
             )
             batch = pa.record_batch(
-                [pa.array(np.arange(start, stop, dtype=np.int64)), _text_chunk(rng, stop - start),
-                 labels],
+                [
+                    pa.array(np.arange(start, stop, dtype=np.int64)),
+                    _text_chunk(rng, stop - start),
+                    labels,
+                ],
                 schema=schema,
             )
             writer.write_batch(batch, row_group_size=CHUNK)
     os.replace(tmp, path)
     size = path.stat().st_size / 2**20
-    print(f"generated {path} ({n_rows:,} rows, {size:,.0f} MiB) in "
-          f"{time.perf_counter() - t0:.1f} s", flush=True)
+    print(
+        f"generated {path} ({n_rows:,} rows, {size:,.0f} MiB) in {time.perf_counter() - t0:.1f} s",
+        flush=True,
+    )
 
 
 def run_command(path: Path, json_out: Path) -> tuple[float, float, float]:
@@ -136,8 +141,10 @@ def main() -> None:
     size = path.stat().st_size / 2**20
     json_out = args.cache / "analyse-bench.json"
     runs = [run_command(path, json_out) for _ in range(args.repeat)]
-    print(f"\nmlbalance analyse {path.name}  ({args.rows:,} rows x {args.labels} labels, "
-          f"{size:,.0f} MiB Parquet with a {TEXT_CHARS}-char text column)")
+    print(
+        f"\nmlbalance analyse {path.name}  ({args.rows:,} rows x {args.labels} labels, "
+        f"{size:,.0f} MiB Parquet with a {TEXT_CHARS}-char text column)"
+    )
     print(f"load average before: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     print(f"{'run':>4} {'wall s':>8} {'cpu s':>7} {'peak RSS MiB':>13}")
     for i, (wall, cpu, rss) in enumerate(runs, 1):

@@ -48,8 +48,18 @@ def run_command(path: Path, out: Path, method: str) -> tuple[float, float, float
     import resource
 
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    cmd = [sys.executable, "-m", "mlbalance", "resample", str(path), "--method", method,
-           "--out", str(out), "--overwrite"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "mlbalance",
+        "resample",
+        str(path),
+        "--method",
+        method,
+        "--out",
+        str(out),
+        "--overwrite",
+    ]
     env = {**os.environ, "MLBALANCE_NO_PROGRESS": "1"}
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
@@ -96,8 +106,7 @@ def in_process(path: Path, method: str, workdir: Path) -> dict[str, float]:
     # the shard writer alone on the same in-memory table (shards + sha256, no input reading)
     shard_dir = Path(tempfile.mkdtemp(dir=workdir))
     t = time.perf_counter()
-    writer = _ShardWriter(shard_dir, table.num_rows, DEFAULT_ROWS_PER_SHARD, b"{}",
-                          _NoBar())
+    writer = _ShardWriter(shard_dir, table.num_rows, DEFAULT_ROWS_PER_SHARD, b"{}", _NoBar())
     writer.add(table)
     writer.close()
     out["shard writer only (same table, in memory)"] = time.perf_counter() - t
@@ -123,7 +132,8 @@ def bench_mlsmote(n_rows: int, n_labels: int, dim: int, seed: int) -> tuple[floa
     # embeddings near the mean of their labels' centres, like a sentence encoder's
     x = (y.matrix.astype(np.float32) @ centers) / np.maximum(y.row_sizes(), 1)[:, None]
     x = np.asarray(x, dtype=np.float32) + rng.normal(scale=0.5, size=(n_rows, dim)).astype(
-        np.float32)
+        np.float32
+    )
     t = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -169,38 +179,48 @@ def main() -> None:
     if not path.exists():
         generate(path, args.rows, args.labels, args.seed)
     size = path.stat().st_size / 2**20
-    print(f"\nmlbalance resample {path.name} ({args.rows:,} rows x {args.labels} labels, "
-          f"{size:,.0f} MiB Parquet, {TEXT_CHARS}-char text)")
+    print(
+        f"\nmlbalance resample {path.name} ({args.rows:,} rows x {args.labels} labels, "
+        f"{size:,.0f} MiB Parquet, {TEXT_CHARS}-char text)"
+    )
     print(f"{'method':<8} {'run':>4} {'wall s':>8} {'CPU s':>8}")
     for method in args.methods.split(","):
-        runs = [run_command(path, args.cache / f"out-{method}", method)
-                for _ in range(args.repeat)]
+        runs = [run_command(path, args.cache / f"out-{method}", method) for _ in range(args.repeat)]
         for i, (wall, _, cpu) in enumerate(runs, 1):
             print(f"{method:<8} {i:>4} {wall:>8.2f} {cpu:>8.2f}")
-        print(f"{method:<8} best {min(r[0] for r in runs):>8.2f} s (target <= 5 s); peak RSS of "
-              f"all children so far {runs[-1][1]:,.0f} MiB (target <= 2048)")
+        print(
+            f"{method:<8} best {min(r[0] for r in runs):>8.2f} s (target <= 5 s); peak RSS of "
+            f"all children so far {runs[-1][1]:,.0f} MiB (target <= 2048)"
+        )
         shutil.rmtree(args.cache / f"out-{method}", ignore_errors=True)
     for method in args.methods.split(","):
         st = in_process(path, method, args.cache)
-        print(f"\n{method} stages in one process ({st['_rows']:,.0f} output rows, "
-              f"{st['_bytes'] / 2**20:,.0f} MiB of shards):")
+        print(
+            f"\n{method} stages in one process ({st['_rows']:,.0f} output rows, "
+            f"{st['_bytes'] / 2**20:,.0f} MiB of shards):"
+        )
         for k, v in st.items():
             if not k.startswith("_"):
                 print(f"  {k:<45} {v:>6.2f} s")
         raw = st["pyarrow write_table (same rows, in memory)"]
         only = raw / st["shard writer only (same table, in memory)"]
         stream = raw / st["write shards (stream+take+write+sha256)"]
-        print(f"  shard writer throughput = {100 * only:.0f} % of pyarrow's raw write "
-              f"(target >= 50 %); end to end, reading the input too: {100 * stream:.0f} %")
+        print(
+            f"  shard writer throughput = {100 * only:.0f} % of pyarrow's raw write "
+            f"(target >= 50 %); end to end, reading the input too: {100 * stream:.0f} %"
+        )
     if not args.no_smote:
         sec, n_syn = bench_mlsmote(args.smote_rows, args.labels, args.smote_dim, args.seed)
-        print(f"\nMLSMOTE {args.smote_rows:,} rows x {args.smote_dim}-d x {args.labels} labels: "
-              f"{sec:.1f} s, {n_syn:,} synthetic rows (target <= 60 s)")
-        sec, n_syn, smallest = bench_mlsmote_large_bags(args.smote_rows, args.smote_dim,
-                                                        args.seed)
-        print(f"MLSMOTE {args.smote_rows:,} rows x {args.smote_dim}-d x 30 labels (minority "
-              f"bags of {smallest:,}+ rows): {sec:.1f} s, {n_syn:,} synthetic rows "
-              "(target <= 60 s)")
+        print(
+            f"\nMLSMOTE {args.smote_rows:,} rows x {args.smote_dim}-d x {args.labels} labels: "
+            f"{sec:.1f} s, {n_syn:,} synthetic rows (target <= 60 s)"
+        )
+        sec, n_syn, smallest = bench_mlsmote_large_bags(args.smote_rows, args.smote_dim, args.seed)
+        print(
+            f"MLSMOTE {args.smote_rows:,} rows x {args.smote_dim}-d x 30 labels (minority "
+            f"bags of {smallest:,}+ rows): {sec:.1f} s, {n_syn:,} synthetic rows "
+            "(target <= 60 s)"
+        )
 
 
 if __name__ == "__main__":

@@ -50,9 +50,15 @@ def make_data(folder: Path, rows: int, labels: int, shards: int, seed: int) -> d
         part = table.slice(i * per, min(per, rows - i * per))
         write_parquet(part, train_dir / f"part-{i:03d}.parquet", labels=names, spec=LabelSpec())
     write_parquet(table.slice(rows, 256), folder / "val.parquet", labels=names, spec=LabelSpec())
-    model = make_tiny_model(folder / "bert", table.column("text").to_pylist()[:rows],
-                            vocab_size=8000, hidden_size=128, num_layers=2, num_heads=2,
-                            seed=seed)
+    model = make_tiny_model(
+        folder / "bert",
+        table.column("text").to_pylist()[:rows],
+        vocab_size=8000,
+        hidden_size=128,
+        num_layers=2,
+        num_heads=2,
+        seed=seed,
+    )
     return {"train": train_dir, "val": folder / "val.parquet", "model": model}
 
 
@@ -60,11 +66,23 @@ def run_mlbalance(paths: dict[str, Path], out: Path, args: argparse.Namespace) -
     from mlbalance.train.config import TrainConfig
     from mlbalance.train.trainer import train
 
-    cfg = TrainConfig(train=str(paths["train"]), val=str(paths["val"]), out=str(out),
-                      model=str(paths["model"]), epochs=1, max_steps=args.steps,
-                      batch_size=args.batch_size, max_length=args.max_length, lr=5e-5,
-                      head_lr=5e-5, warmup_ratio=0.0, prior_bias=False, log_every=50,
-                      seed=0, overwrite=True)
+    cfg = TrainConfig(
+        train=str(paths["train"]),
+        val=str(paths["val"]),
+        out=str(out),
+        model=str(paths["model"]),
+        epochs=1,
+        max_steps=args.steps,
+        batch_size=args.batch_size,
+        max_length=args.max_length,
+        lr=5e-5,
+        head_lr=5e-5,
+        warmup_ratio=0.0,
+        prior_bias=False,
+        log_every=50,
+        seed=0,
+        overwrite=True,
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         result = train(cfg, log=lambda s: None, progress=False)
@@ -90,20 +108,37 @@ def run_hf(paths: dict[str, Path], out: Path, args: argparse.Namespace) -> float
     names = list(ds.labels.names)
     y = ds.labels.matrix.toarray().astype(np.float32)
     tok = AutoTokenizer.from_pretrained(paths["model"])
-    hf = datasets.Dataset.from_dict({"text": ds.table.column("text").to_pylist(),
-                                     "labels": list(y)})
-    hf = hf.map(lambda b: tok(b["text"], truncation=True, max_length=args.max_length),
-                batched=True, remove_columns=["text"])
+    hf = datasets.Dataset.from_dict(
+        {"text": ds.table.column("text").to_pylist(), "labels": list(y)}
+    )
+    hf = hf.map(
+        lambda b: tok(b["text"], truncation=True, max_length=args.max_length),
+        batched=True,
+        remove_columns=["text"],
+    )
     with quiet_transformers():
         model = AutoModelForSequenceClassification.from_pretrained(
-            paths["model"], num_labels=len(names), problem_type="multi_label_classification")
+            paths["model"], num_labels=len(names), problem_type="multi_label_classification"
+        )
     targs = TrainingArguments(
-        output_dir=str(out), per_device_train_batch_size=args.batch_size,
-        max_steps=args.steps, learning_rate=5e-5, warmup_steps=0, weight_decay=0.01,
-        logging_steps=50, save_strategy="no", eval_strategy="no", report_to=[],
-        disable_tqdm=True, use_cpu=True, dataloader_num_workers=0, seed=0)
-    trainer = Trainer(model=model, args=targs, train_dataset=hf,
-                      data_collator=DataCollatorWithPadding(tok))
+        output_dir=str(out),
+        per_device_train_batch_size=args.batch_size,
+        max_steps=args.steps,
+        learning_rate=5e-5,
+        warmup_steps=0,
+        weight_decay=0.01,
+        logging_steps=50,
+        save_strategy="no",
+        eval_strategy="no",
+        report_to=[],
+        disable_tqdm=True,
+        use_cpu=True,
+        dataloader_num_workers=0,
+        seed=0,
+    )
+    trainer = Trainer(
+        model=model, args=targs, train_dataset=hf, data_collator=DataCollatorWithPadding(tok)
+    )
     with quiet_transformers():
         metrics = trainer.train().metrics
     return float(metrics["train_samples_per_second"])
@@ -139,8 +174,12 @@ def main() -> int:
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--max-length", type=int, default=128)
     p.add_argument("--repeats", type=int, default=3, help="runs of each trainer (median)")
-    p.add_argument("--threads", type=int, default=1,
-                   help="torch intra-op threads for both (1: stable on a shared machine)")
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch intra-op threads for both (1: stable on a shared machine)",
+    )
     args = p.parse_args()
 
     import torch
@@ -149,33 +188,48 @@ def main() -> int:
     torch.set_num_threads(args.threads)
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        print(f"building data: {args.rows:,} rows, {args.labels} labels, {args.shards} shards; "
-              "random BERT 2 layers x 128 hidden", file=sys.stderr)
+        print(
+            f"building data: {args.rows:,} rows, {args.labels} labels, {args.shards} shards; "
+            "random BERT 2 layers x 128 hidden",
+            file=sys.stderr,
+        )
         paths = make_data(folder, args.rows, args.labels, args.shards, seed=0)
         hf_rates, ml_rates = [], []
         for r in range(args.repeats):
             hf_rates.append(run_hf(paths, folder / f"hf{r}", args))
             ml_rates.append(run_mlbalance(paths, folder / f"ml{r}", args))
-            print(f"repeat {r + 1}: HF Trainer {hf_rates[-1]:.1f} rows/s, mlbalance "
-                  f"{ml_rates[-1]:.1f} rows/s", file=sys.stderr)
+            print(
+                f"repeat {r + 1}: HF Trainer {hf_rates[-1]:.1f} rows/s, mlbalance "
+                f"{ml_rates[-1]:.1f} rows/s",
+                file=sys.stderr,
+            )
         data_rate, data_rows = data_path_rate(paths, args)
     hf, ml = statistics.median(hf_rates), statistics.median(ml_rates)
-    print(f"\ntrain throughput: {args.steps} steps x batch {args.batch_size}, max_length "
-          f"{args.max_length}, {args.threads} thread(s), torch {torch.__version__}, "
-          f"transformers {transformers.__version__}")
+    print(
+        f"\ntrain throughput: {args.steps} steps x batch {args.batch_size}, max_length "
+        f"{args.max_length}, {args.threads} thread(s), torch {torch.__version__}, "
+        f"transformers {transformers.__version__}"
+    )
     print(f"| {'trainer':<32} | {'rows/s (median)':>15} | {'runs':<24} |")
     print(f"|{'-' * 34}|{'-' * 17}|{'-' * 26}|")
-    print(f"| {'Hugging Face Trainer':<32} | {hf:>15.1f} | "
-          f"{', '.join(f'{x:.1f}' for x in hf_rates):<24} |")
-    print(f"| {'mlbalance train':<32} | {ml:>15.1f} | "
-          f"{', '.join(f'{x:.1f}' for x in ml_rates):<24} |")
+    print(
+        f"| {'Hugging Face Trainer':<32} | {hf:>15.1f} | "
+        f"{', '.join(f'{x:.1f}' for x in hf_rates):<24} |"
+    )
+    print(
+        f"| {'mlbalance train':<32} | {ml:>15.1f} | {', '.join(f'{x:.1f}' for x in ml_rates):<24} |"
+    )
     pairs = [m / h for m, h in zip(ml_rates, hf_rates)]
-    print(f"\nmlbalance / HF Trainer: {ml / hf:.2f}x of the medians; per interleaved pair "
-          f"{', '.join(f'{r:.2f}' for r in pairs)} (median {statistics.median(pairs):.2f}x; "
-          "target >= 0.95x)")
-    print(f"data path alone (read {args.shards} shards, repeat-factor sample, tokenise, pad; "
-          f"{data_rows:,} rows): {data_rate:,.0f} rows/s = {data_rate / ml:.1f}x the rate the "
-          "model consumes (target >= 5x)")
+    print(
+        f"\nmlbalance / HF Trainer: {ml / hf:.2f}x of the medians; per interleaved pair "
+        f"{', '.join(f'{r:.2f}' for r in pairs)} (median {statistics.median(pairs):.2f}x; "
+        "target >= 0.95x)"
+    )
+    print(
+        f"data path alone (read {args.shards} shards, repeat-factor sample, tokenise, pad; "
+        f"{data_rows:,} rows): {data_rate:,.0f} rows/s = {data_rate / ml:.1f}x the rate the "
+        "model consumes (target >= 5x)"
+    )
     return 0
 
 

@@ -10,8 +10,16 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATASETS = Path(os.environ.get("MLBALANCE_SHARED", ROOT.parent / "shared")) / "datasets"
 MULAN_SETS = (
-    "bibtex", "birds", "cal500", "emotions", "enron",
-    "flags", "genbase", "medical", "scene", "yeast",
+    "bibtex",
+    "birds",
+    "cal500",
+    "emotions",
+    "enron",
+    "flags",
+    "genbase",
+    "medical",
+    "scene",
+    "yeast",
 )
 
 os.environ.setdefault("MLBALANCE_NO_PROGRESS", "1")

@@ -14,8 +14,20 @@ from mlbalance.buckets import label_buckets
 from mlbalance.labels import LabelMatrix
 from mlbalance.synth import synth_label_matrix
 
-REQUIRED = ("rows", "labels", "cardinality", "density", "mean_ir", "max_ir", "cvir", "scumble",
-            "scumble_cv", "tcs", "labelsets", "per_label")
+REQUIRED = (
+    "rows",
+    "labels",
+    "cardinality",
+    "density",
+    "mean_ir",
+    "max_ir",
+    "cvir",
+    "scumble",
+    "scumble_cv",
+    "tcs",
+    "labelsets",
+    "per_label",
+)
 
 
 @pytest.fixture(scope="module")
@@ -41,8 +53,11 @@ def test_report_keys_and_json(report, y):
 def test_report_equals_measures(report, y):
     m = M.compute_measures(y)
     assert report["mean_ir"] == m.mean_ir and report["scumble"] == m.scumble
-    assert report["labelsets"] == {"distinct": m.labelsets.distinct, "single": m.labelsets.single,
-                                   "max_frequency": m.labelsets.max_frequency}
+    assert report["labelsets"] == {
+        "distinct": m.labelsets.distinct,
+        "single": m.labelsets.single,
+        "max_frequency": m.labelsets.max_frequency,
+    }
     counts = np.array([p["count"] for p in report["per_label"]])
     np.testing.assert_array_equal(counts, y.counts())
     assert [p["label"] for p in report["per_label"]] == list(y.names)
@@ -67,9 +82,11 @@ def test_top_pairs_and_splits(report, y):
     counts = y.counts()
     s = report["splits"]
     assert sorted(s["rare_for_folds"]) == sorted(
-        n for n, c in zip(y.names, counts, strict=True) if 0 < c < 5)
+        n for n, c in zip(y.names, counts, strict=True) if 0 < c < 5
+    )
     assert sorted(s["rare_for_test"]) == sorted(
-        n for n, c in zip(y.names, counts, strict=True) if 0 < c < 10)
+        n for n, c in zip(y.names, counts, strict=True) if 0 < c < 10
+    )
 
 
 def test_absent_label_and_custom_buckets():

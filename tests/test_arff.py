@@ -29,8 +29,12 @@ HEADER = """% a comment
 @data
 """
 DENSE_ROWS = ["1.5,1,red,0,2", "?,0,'dark blue',1,-1", "0,0,green,0,0", "3,1,red,1,0.25"]
-SPARSE_ROWS = ["{0 1.5,1 1,4 2}", "{0 ?,2 'dark blue',3 1,4 -1}", "{2 green}",
-               "{0 3,1 1,3 1,4 0.25}"]
+SPARSE_ROWS = [
+    "{0 1.5,1 1,4 2}",
+    "{0 ?,2 'dark blue',3 1,4 -1}",
+    "{2 green}",
+    "{0 3,1 1,3 1,4 0.25}",
+]
 
 
 def _write(tmp_path, rows, name="toy", xml=XML, header=HEADER):
@@ -74,8 +78,9 @@ def test_explicit_xml_path_and_train_test_concatenation(tmp_path):
     _write(tmp_path, DENSE_ROWS[2:], name="toy-test", xml=None)
     f, y = read_arff(tmp_path / "toy.arff", tmp_path / "labels.xml")  # toy.arff does not exist
     _check_toy(f, y)
-    f2, y2 = read_arff([tmp_path / "toy-train.arff", tmp_path / "toy-test.arff"],
-                       tmp_path / "labels.xml")
+    f2, y2 = read_arff(
+        [tmp_path / "toy-train.arff", tmp_path / "toy-test.arff"], tmp_path / "labels.xml"
+    )
     assert (y2.matrix != y.matrix).nnz == 0
     pd.testing.assert_frame_equal(f2, f)
 
@@ -92,8 +97,10 @@ def test_meka_header_without_xml(tmp_path):
 
 
 def test_nested_xml_labels(tmp_path):
-    xml = ('<labels xmlns="http://mulan.sourceforge.net/labels"><label name="l2">'
-           '<label name="l 1"/></label></labels>')
+    xml = (
+        '<labels xmlns="http://mulan.sourceforge.net/labels"><label name="l2">'
+        '<label name="l 1"/></label></labels>'
+    )
     (tmp_path / "h.xml").write_text(xml)
     assert read_mulan_xml(tmp_path / "h.xml") == ["l2", "l 1"]
 
@@ -143,7 +150,11 @@ def test_find_xml(tmp_path):
 @pytest.mark.parametrize("name", MULAN_SETS)
 def test_mulan_sets_load(shared_datasets, name):
     folder = shared_datasets / "mulan" / name
-    ref = dict(line.split("\t") for line in (folder / "reference_measures.tsv").read_text().split("\n") if line)
+    ref = dict(
+        line.split("\t")
+        for line in (folder / "reference_measures.tsv").read_text().split("\n")
+        if line
+    )
     features, labels = read_arff(folder / f"{name}.arff")  # scene, birds: train + test
     assert labels.n_rows == int(ref["num.instances"]) == len(features)
     assert labels.n_labels == int(ref["num.labels"])
@@ -193,10 +204,16 @@ def test_tabs_leading_spaces_and_blank_lines(tmp_path):
 
 
 def test_quoted_values_with_commas_and_spaces(tmp_path):
-    header = ("@relation r\n@attribute s string\n@attribute c {'a, b', \"x y\", plain}\n"
-              "@attribute l {0,1}\n@data\n")
-    rows = ["'hello, world','a, b',1", "\"it's\",\"x y\",0", "{0 'sparse, one', 1 'x y', 2 1}",
-            "{1 plain}"]
+    header = (
+        "@relation r\n@attribute s string\n@attribute c {'a, b', \"x y\", plain}\n"
+        "@attribute l {0,1}\n@data\n"
+    )
+    rows = [
+        "'hello, world','a, b',1",
+        '"it\'s","x y",0',
+        "{0 'sparse, one', 1 'x y', 2 1}",
+        "{1 plain}",
+    ]
     arff = _write(tmp_path, rows, xml='<labels><label name="l"/></labels>', header=header)
     f, y = read_arff(arff)
     assert f["s"].tolist() == ["hello, world", "it's", "sparse, one", ""]

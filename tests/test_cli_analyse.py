@@ -12,22 +12,44 @@ import pytest
 
 from mlbalance.cli import main
 
-ROWS = [["sports", "politics"], [], ["tech"], ["sports"], ["politics", "tech", "sports"],
-        ["sports"], ["tech"], ["rare"]]
+ROWS = [
+    ["sports", "politics"],
+    [],
+    ["tech"],
+    ["sports"],
+    ["politics", "tech", "sports"],
+    ["sports"],
+    ["tech"],
+    ["rare"],
+]
 
 
 @pytest.fixture()
 def parquet(tmp_path):
     path = tmp_path / "d.parquet"
-    pd.DataFrame({"id": range(len(ROWS)), "text": ["t"] * len(ROWS), "labels": ROWS}).to_parquet(path)
+    pd.DataFrame({"id": range(len(ROWS)), "text": ["t"] * len(ROWS), "labels": ROWS}).to_parquet(
+        path
+    )
     return path
 
 
 def test_summary_json_csv_plot(tmp_path, parquet, capsys):
     out = tmp_path / "out"
     out.mkdir()
-    code = main(["analyse", str(parquet), "--json", str(out / "r.json"), "--per-label",
-                 str(out / "p.csv"), "--plot", str(out / "p.png"), "--folds", "3"])
+    code = main(
+        [
+            "analyse",
+            str(parquet),
+            "--json",
+            str(out / "r.json"),
+            "--per-label",
+            str(out / "p.csv"),
+            "--plot",
+            str(out / "p.png"),
+            "--folds",
+            "3",
+        ]
+    )
     assert code == 0
     text = capsys.readouterr().out
     assert "rows          8" in text and "Reading:" in text
@@ -36,7 +58,11 @@ def test_summary_json_csv_plot(tmp_path, parquet, capsys):
     assert r["rows"] == 8 and r["labels"] == 4 and r["rows_without_labels"] == 1
     assert r["source"] == str(parquet)
     assert {p["label"]: p["count"] for p in r["per_label"]} == {
-        "politics": 2, "rare": 1, "sports": 4, "tech": 3}
+        "politics": 2,
+        "rare": 1,
+        "sports": 4,
+        "tech": 3,
+    }
     assert r["splits"]["folds"] == 3 and r["splits"]["rare_for_folds"] == ["rare", "politics"]
     assert (out / "p.csv").read_text().startswith("label,count,frequency,irlbl")
     assert (out / "p.png").read_bytes()[:4] == b"\x89PNG"
@@ -64,8 +90,10 @@ def test_duplicate_labels_in_a_row_are_counted_once(tmp_path, capsys):
 def test_label_options_csv(tmp_path, capsys):
     path = tmp_path / "d.csv"
     path.write_text("text,tags\na,x|y\nb,y\nc,\n")
-    assert main(["analyse", str(path), "--label-column", "tags", "--label-sep", "|",
-                 "--json", "-"]) == 0
+    assert (
+        main(["analyse", str(path), "--label-column", "tags", "--label-sep", "|", "--json", "-"])
+        == 0
+    )
     r = json.loads(capsys.readouterr().out)
     assert r["rows"] == 3 and r["labels"] == 2 and r["rows_without_labels"] == 1
 
@@ -124,10 +152,18 @@ def test_bad_test_size_is_a_usage_error(parquet, value):
 def test_subprocess_no_traceback(tmp_path):
     env = {**os.environ, "MLBALANCE_NO_PROGRESS": "1"}
     env.pop("MLBALANCE_DEBUG", None)
-    proc = subprocess.run([sys.executable, "-m", "mlbalance", "analyse", str(tmp_path / "x.csv")],
-                          capture_output=True, text=True, env=env)
+    proc = subprocess.run(
+        [sys.executable, "-m", "mlbalance", "analyse", str(tmp_path / "x.csv")],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr and proc.stderr.count("\n") == 1
-    help_ = subprocess.run([sys.executable, "-m", "mlbalance", "analyse", "--help"],
-                           capture_output=True, text=True, env=env)
+    help_ = subprocess.run(
+        [sys.executable, "-m", "mlbalance", "analyse", "--help"],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
     assert help_.returncode == 0 and "--per-label" in help_.stdout and "--test-size" in help_.stdout

@@ -19,9 +19,13 @@ transformers = pytest.importorskip("transformers")
 tokenizers = pytest.importorskip("tokenizers")
 
 CORPUS = [
-    "the cat sat on the mat", "a dog barked at the mailman", "rare labels need more rows",
-    "imbalanced multilabel data is common", "sentence embeddings for every text",
-    "transformers encode tokens", "mean pooling over the attention mask",
+    "the cat sat on the mat",
+    "a dog barked at the mailman",
+    "rare labels need more rows",
+    "imbalanced multilabel data is common",
+    "sentence embeddings for every text",
+    "transformers encode tokens",
+    "mean pooling over the attention mask",
 ] * 3
 
 
@@ -36,18 +40,32 @@ def tiny_model(tmp_path_factory) -> Path:
     tok.normalizer = normalizers.BertNormalizer(lowercase=True)
     tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
     special = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
-    tok.train_from_iterator(CORPUS, trainers.WordPieceTrainer(vocab_size=200,
-                                                              special_tokens=special))
+    tok.train_from_iterator(
+        CORPUS, trainers.WordPieceTrainer(vocab_size=200, special_tokens=special)
+    )
     tok.post_processor = processors.TemplateProcessing(
-        single="[CLS] $A [SEP]", special_tokens=[("[CLS]", tok.token_to_id("[CLS]")),
-                                                 ("[SEP]", tok.token_to_id("[SEP]"))])
-    fast = PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="[UNK]", pad_token="[PAD]",
-                                   cls_token="[CLS]", sep_token="[SEP]", mask_token="[MASK]",
-                                   model_max_length=64)
+        single="[CLS] $A [SEP]",
+        special_tokens=[("[CLS]", tok.token_to_id("[CLS]")), ("[SEP]", tok.token_to_id("[SEP]"))],
+    )
+    fast = PreTrainedTokenizerFast(
+        tokenizer_object=tok,
+        unk_token="[UNK]",
+        pad_token="[PAD]",
+        cls_token="[CLS]",
+        sep_token="[SEP]",
+        mask_token="[MASK]",
+        model_max_length=64,
+    )
     fast.save_pretrained(folder)
     torch.manual_seed(0)
-    config = BertConfig(vocab_size=tok.get_vocab_size(), hidden_size=32, num_hidden_layers=2,
-                        num_attention_heads=2, intermediate_size=64, max_position_embeddings=64)
+    config = BertConfig(
+        vocab_size=tok.get_vocab_size(),
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=64,
+    )
     BertModel(config).save_pretrained(folder)
     return folder
 
@@ -99,14 +117,29 @@ def test_resolve_model(tiny_model, tmp_path):
 def test_embed_cli_then_mlsmote(run_cli, tiny_model, tmp_path, capsys):
     rng = np.random.default_rng(0)
     n = 120
-    labels = [["common"] + (["rare"] if i % 10 == 0 else []) + (["mid"] if i % 3 == 0 else [])
-              for i in range(n)]
+    labels = [
+        ["common"] + (["rare"] if i % 10 == 0 else []) + (["mid"] if i % 3 == 0 else [])
+        for i in range(n)
+    ]
     texts = [" ".join(rng.choice(CORPUS[:7], 2)) for _ in range(n)]
     src = tmp_path / "train.parquet"
     pq.write_table(pa.table({"text": texts, "labels": labels, "n": np.arange(n)}), src)
     out = tmp_path / "emb.parquet"
-    assert run_cli("embed", src, "--model", tiny_model, "--out", out, "--batch-size", "16",
-                   "--device", "cpu") == 0
+    assert (
+        run_cli(
+            "embed",
+            src,
+            "--model",
+            tiny_model,
+            "--out",
+            out,
+            "--batch-size",
+            "16",
+            "--device",
+            "cpu",
+        )
+        == 0
+    )
     assert "embedded 120 rows" in capsys.readouterr().out
     t = pq.read_table(out)
     assert t.column_names == ["text", "labels", "n", "embedding"]
@@ -120,8 +153,10 @@ def test_embed_cli_then_mlsmote(run_cli, tiny_model, tmp_path, capsys):
     # the same command again refuses to overwrite, then overwrites on request
     assert run_cli("embed", src, "--model", tiny_model, "--out", out) == 2
     assert "exists" in capsys.readouterr().err
-    assert run_cli("embed", src, "--model", tiny_model, "--out", out, "--overwrite",
-                   "--json", "-") == 0
+    assert (
+        run_cli("embed", src, "--model", tiny_model, "--out", out, "--overwrite", "--json", "-")
+        == 0
+    )
     assert json.loads(capsys.readouterr().out)["rows"] == n
     again = np.stack(pq.read_table(out).column("embedding").to_numpy(zero_copy_only=False))
     np.testing.assert_array_equal(again, emb)  # deterministic
@@ -139,8 +174,9 @@ def test_embed_errors(run_cli, tiny_model, tmp_path, capsys):
     assert run_cli("embed", src, "--model", tiny_model, "--out", tmp_path / "o.parquet") == 2
     assert "no text column 'text'" in capsys.readouterr().err
     assert not (tmp_path / "o.parquet").exists()
-    assert run_cli("embed", src, "--model", tmp_path / "nothing", "--out",
-                   tmp_path / "o.parquet") == 2
+    assert (
+        run_cli("embed", src, "--model", tmp_path / "nothing", "--out", tmp_path / "o.parquet") == 2
+    )
     assert "does not download" in capsys.readouterr().err
     pq.write_table(pa.table({"text": ["a", None], "labels": [["x"], ["y"]]}), src)
     assert run_cli("embed", src, "--model", tiny_model, "--out", tmp_path / "o.parquet") == 2

@@ -235,8 +235,9 @@ def test_output_dir_refuses_non_empty_unless_overwrite(tmp_path):
 def test_output_dir_never_overwrites_input(tmp_path):
     src = tmp_path / "data"
     src.mkdir()
-    with pytest.raises(ParameterError, match="would overwrite the input"), output_dir(
-        src, overwrite=True, inputs=[src]
+    with (
+        pytest.raises(ParameterError, match="would overwrite the input"),
+        output_dir(src, overwrite=True, inputs=[src]),
     ):
         pass
 

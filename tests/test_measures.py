@@ -31,8 +31,12 @@ def mulan_measures(shared_datasets):
     for name in MULAN_SETS:
         folder = shared_datasets / "mulan" / name
         features, labels = read_arff(folder / f"{name}.arff")
-        out[name] = (folder, features.shape[1], labels,
-                     M.compute_measures(labels, n_features=features.shape[1]))
+        out[name] = (
+            folder,
+            features.shape[1],
+            labels,
+            M.compute_measures(labels, n_features=features.shape[1]),
+        )
     return out
 
 
@@ -46,7 +50,11 @@ def _close(got: float, want: float) -> bool:
 @pytest.mark.parametrize("name", MULAN_SETS)
 def test_dataset_measures_equal_mldr(mulan_measures, name):
     folder, n_features, labels, m = mulan_measures[name]
-    ref = dict(line.split("\t") for line in (folder / "reference_measures.tsv").read_text().split("\n") if line)
+    ref = dict(
+        line.split("\t")
+        for line in (folder / "reference_measures.tsv").read_text().split("\n")
+        if line
+    )
     ints = {
         "num.instances": m.rows,
         "num.labels": m.labels,
@@ -81,8 +89,12 @@ def test_label_measures_equal_mldr(mulan_measures, name):
     ref = pd.read_csv(folder / "reference_labels.csv", index_col=0)
     assert list(ref.index) == list(labels.names)  # ARFF attribute order, as mldr
     np.testing.assert_array_equal(m.counts, ref["count"].to_numpy())
-    for col, got in (("freq", m.frequency), ("IRLbl", m.irlbl), ("SCUMBLE", m.label_scumble),
-                     ("SCUMBLE.CV", m.label_scumble_cv)):
+    for col, got in (
+        ("freq", m.frequency),
+        ("IRLbl", m.irlbl),
+        ("SCUMBLE", m.label_scumble),
+        ("SCUMBLE.CV", m.label_scumble_cv),
+    ):
         want = ref[col].to_numpy(dtype=float)
         np.testing.assert_array_equal(np.isnan(got), np.isnan(want), err_msg=f"{name} {col}")
         ok = ~np.isnan(want)
@@ -182,7 +194,9 @@ label_rows = st.integers(2, 30).flatmap(
 
 
 def _matrix(n_labels: int, rows: list[set[int]]) -> LabelMatrix:
-    return LabelMatrix.from_lists([sorted(r) for r in rows], names=[str(i) for i in range(n_labels)])
+    return LabelMatrix.from_lists(
+        [sorted(r) for r in rows], names=[str(i) for i in range(n_labels)]
+    )
 
 
 @settings(max_examples=60, deadline=None)
@@ -209,8 +223,9 @@ def test_cooccurrence_numpy_path(data):
 
 
 def test_top_pairs_order():
-    y = LabelMatrix.from_lists([["a", "b"], ["a", "b"], ["b", "c"], ["a", "c"], ["a", "b", "c"]],
-                               names=["a", "b", "c"])
+    y = LabelMatrix.from_lists(
+        [["a", "b"], ["a", "b"], ["b", "c"], ["a", "c"], ["a", "b", "c"]], names=["a", "b", "c"]
+    )
     assert M.top_pairs(y, 2) == [(0, 1, 3), (0, 2, 2)]
     assert M.top_pairs(y, 0) == []
 
@@ -229,7 +244,9 @@ def test_labelsets_match_counter(data):
 def test_labelsets_of_long_rows_use_verified_hashes():
     # 70,000 labels: only rows of <= 3 labels pack into 64 bits; longer rows are hashed
     rng = np.random.default_rng(3)
-    base = [sorted(rng.choice(70_000, size=k, replace=False).tolist()) for k in rng.integers(0, 9, 300)]
+    base = [
+        sorted(rng.choice(70_000, size=k, replace=False).tolist()) for k in rng.integers(0, 9, 300)
+    ]
     rows = base + base[:50] + base[:10]
     y = LabelMatrix.from_lists(rows, names=[str(i) for i in range(70_000)])
     c = Counter(tuple(r) for r in rows)
@@ -245,9 +262,20 @@ nonempty_rows = label_rows.filter(lambda d: any(d[1]))
 
 
 def _dataset_values(m: M.Measures) -> list[float]:
-    return [m.cardinality, m.density, m.mean_ir, m.max_ir, m.cvir, m.scumble, m.scumble_cv,
-            m.tcs, m.labelsets.distinct, m.labelsets.single, m.labelsets.max_frequency,
-            m.rows_without_labels]
+    return [
+        m.cardinality,
+        m.density,
+        m.mean_ir,
+        m.max_ir,
+        m.cvir,
+        m.scumble,
+        m.scumble_cv,
+        m.tcs,
+        m.labelsets.distinct,
+        m.labelsets.single,
+        m.labelsets.max_frequency,
+        m.rows_without_labels,
+    ]
 
 
 @settings(max_examples=50, deadline=None)
@@ -304,8 +332,10 @@ def test_measures_are_in_range(data):
     m = M.compute_measures(_matrix(n_labels, rows))
     finite = m.irlbl[np.isfinite(m.irlbl)]
     assert (finite >= 1).all() and finite.min() == 1.0
-    assert ((M.row_scumble(_matrix(n_labels, rows)) >= -1e-15)
-            & (M.row_scumble(_matrix(n_labels, rows)) < 1)).all()
+    assert (
+        (M.row_scumble(_matrix(n_labels, rows)) >= -1e-15)
+        & (M.row_scumble(_matrix(n_labels, rows)) < 1)
+    ).all()
     assert 0 <= m.density <= 1
     assert m.mean_ir <= m.max_ir
 
@@ -338,12 +368,15 @@ def _naive(rows: list[set[int]], n_labels: int) -> dict[str, object]:
             lab_cv.append(0.0 if mean == 0 else statistics.stdev(mine) / mean)
     mean_sc = sum(row_sc) / n
     return {
-        "counts": counts, "irlbl": ir, "mean_ir": statistics.fmean(present),
+        "counts": counts,
+        "irlbl": ir,
+        "mean_ir": statistics.fmean(present),
         "max_ir": max(present),
         "cvir": statistics.stdev(present) / statistics.fmean(present) if len(present) > 1 else 0.0,
         "scumble": mean_sc,
         "scumble_cv": (statistics.stdev(row_sc) / mean_sc) if n > 1 and mean_sc else 0.0,
-        "label_scumble": lab_sc, "label_scumble_cv": lab_cv,
+        "label_scumble": lab_sc,
+        "label_scumble_cv": lab_cv,
     }
 
 
@@ -368,16 +401,29 @@ def test_printed_digits_match_mldr(mulan_measures):
 
     total = differ = 0
     for folder, _, _, m in mulan_measures.values():
-        ref = dict(line.split("\t") for line in (folder / "reference_measures.tsv").read_text().split("\n") if line)
-        for key, got in (("cardinality", m.cardinality), ("density", m.density),
-                         ("meanIR", m.mean_ir), ("scumble", m.scumble),
-                         ("scumble.cv", m.scumble_cv), ("tcs", m.tcs)):
+        ref = dict(
+            line.split("\t")
+            for line in (folder / "reference_measures.tsv").read_text().split("\n")
+            if line
+        )
+        for key, got in (
+            ("cardinality", m.cardinality),
+            ("density", m.density),
+            ("meanIR", m.mean_ir),
+            ("scumble", m.scumble),
+            ("scumble.cv", m.scumble_cv),
+            ("tcs", m.tcs),
+        ):
             total += 1
             differ += f"{got:.15g}" != ref[key]
         rows = list(csv.reader((folder / "reference_labels.csv").open()))[1:]
         for i, row in enumerate(rows):
-            for col, arr in ((3, m.frequency), (4, m.irlbl), (5, m.label_scumble),
-                             (6, m.label_scumble_cv)):
+            for col, arr in (
+                (3, m.frequency),
+                (4, m.irlbl),
+                (5, m.label_scumble),
+                (6, m.label_scumble_cv),
+            ):
                 if row[col] != "NA":
                     total += 1
                     differ += f"{arr[i]:.15g}" != row[col]
@@ -387,8 +433,9 @@ def test_printed_digits_match_mldr(mulan_measures):
 
 def test_labelsets_of_a_matrix_with_unsorted_indices():
     # a LabelMatrix built directly from a CSR whose rows list their labels out of order
-    m = sp.csr_matrix((np.ones(4, dtype=np.uint8), np.array([1, 0, 0, 1]), np.array([0, 2, 4])),
-                      shape=(2, 2))
+    m = sp.csr_matrix(
+        (np.ones(4, dtype=np.uint8), np.array([1, 0, 0, 1]), np.array([0, 2, 4])), shape=(2, 2)
+    )
     m.has_sorted_indices = False
     y = LabelMatrix(m, ("a", "b"))
     assert M.labelset_stats(y) == M.LabelsetStats(1, 0, 2)

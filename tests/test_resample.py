@@ -162,8 +162,11 @@ def _reference_mlros(Y: np.ndarray, n_clone: int, u: np.ndarray) -> list[int]:
     counts = Y.sum(0).astype(float)
     target = mean_ir(counts)
     ir = irlbl(counts)
-    bags = [(lab, list(np.flatnonzero(Y[:, lab]))) for lab in range(Y.shape[1])
-            if np.isfinite(ir[lab]) and ir[lab] > target]
+    bags = [
+        (lab, list(np.flatnonzero(Y[:, lab])))
+        for lab in range(Y.shape[1])
+        if np.isfinite(ir[lab]) and ir[lab] > target
+    ]
     active = [True] * len(bags)
     clones: list[int] = []
     while len(clones) < n_clone and any(active):
@@ -304,8 +307,26 @@ def test_mlrus_bag_leaves():
 # --- MLSMOTE ---------------------------------------------------------------------------------------
 def _smote_case():
     # label m (minority) on rows 0-3; label a on everything else (majority)
-    X = np.array([[0.0], [1.0], [2.0], [10.0], [0.1], [50], [51], [52], [53], [54], [55],
-                  [56], [57], [58], [59], [60]])
+    X = np.array(
+        [
+            [0.0],
+            [1.0],
+            [2.0],
+            [10.0],
+            [0.1],
+            [50],
+            [51],
+            [52],
+            [53],
+            [54],
+            [55],
+            [56],
+            [57],
+            [58],
+            [59],
+            [60],
+        ]
+    )
     rows = [["m", "a"], ["m", "a"], ["m", "a"], ["m"]] + [["a"]] * 12
     return X, rows  # IRLbl a=1, m=3.75; MeanIR 2.375: m is the only minority label
 
@@ -327,7 +348,7 @@ def test_mlsmote_interpolates_toward_the_neighbour():
     X, rows = _smote_case()
     r = MLSMOTE(k_neighbors=2, random_state=0)
     Xr, _ = r.fit_resample(X, rows)
-    syn = Xr[len(X):, 0]
+    syn = Xr[len(X) :, 0]
     s, nb = X[r.source_rows_, 0], X[r.neighbour_rows_, 0]
     assert ((syn >= np.minimum(s, nb)) & (syn <= np.maximum(s, nb))).all()
 
@@ -341,7 +362,7 @@ def test_mlsmote_label_generation(rule, expected):
     rows = [["m", "a"], ["m", "a"], ["m", "b"]] + [["a", "b"]] * 20  # only m is minority
     r = MLSMOTE(k_neighbors=2, label_generation=rule, random_state=0)
     _, Yr = r.fit_resample(X, rows)
-    syn = Yr[len(X):]
+    syn = Yr[len(X) :]
     # with k=2 each seed's neighbours are the other two bag rows: votes m=3, a=2, b=1
     assert all(set(labs) == expected for labs in syn)
     assert len(syn) == 3

@@ -16,8 +16,18 @@ from mlbalance.resample.base import imbalance_measures
 
 pytestmark = pytest.mark.mulan
 
-SETS = ("bibtex", "birds", "cal500", "emotions", "enron", "flags", "genbase", "medical",
-        "scene", "yeast")
+SETS = (
+    "bibtex",
+    "birds",
+    "cal500",
+    "emotions",
+    "enron",
+    "flags",
+    "genbase",
+    "medical",
+    "scene",
+    "yeast",
+)
 # MLSMOTE doubles each minority bag (every row of the label seeds one synthetic row). On the
 # two sets below that *raises* MeanIR: scene is nearly balanced (MeanIR 1.33), so a doubled
 # minority label becomes the new head label; cal500 has 26 labels per row, so synthetic rows
@@ -86,7 +96,8 @@ def test_mlsmote_mean_ir(mulan, name):
         with pytest.raises(InputError, match="numeric"):
             MLSMOTE(random_state=0).fit_resample(
                 np.column_stack([c.to_numpy(zero_copy_only=False) for c in data.table.columns]),
-                data.labels)
+                data.labels,
+            )
         return
     before = imbalance_measures(data.labels)["mean_ir"]
     with warnings.catch_warnings():

@@ -27,20 +27,37 @@ def _data(n: int = 2000, seed: int = 0) -> pa.Table:
     p = 0.5 / (1 + np.arange(20)) ** 1.2
     Y = rng.random((n, 20)) < p
     Y[np.arange(n), rng.integers(0, 2, n)] = True
-    return pa.table({"id": np.arange(n), "text": [f"t{i}" for i in range(n)],
-                     "labels": [[f"L{j:02d}" for j in np.flatnonzero(r)] for r in Y]})
+    return pa.table(
+        {
+            "id": np.arange(n),
+            "text": [f"t{i}" for i in range(n)],
+            "labels": [[f"L{j:02d}" for j in np.flatnonzero(r)] for r in Y],
+        }
+    )
 
 
 def test_prepare_splits_and_resamples_train_only(run_cli, tmp_path, capsys):
     src = tmp_path / "all.parquet"
     pq.write_table(_data(), src)
     out = tmp_path / "prep"
-    assert run_cli("prepare", src, "--ratios", "0.8,0.1,0.1", "--method", "ml-ros",
-                   "--out", out, "--seed", "1") == 0
+    assert (
+        run_cli(
+            "prepare",
+            src,
+            "--ratios",
+            "0.8,0.1,0.1",
+            "--method",
+            "ml-ros",
+            "--out",
+            out,
+            "--seed",
+            "1",
+        )
+        == 0
+    )
     text = capsys.readouterr().out
     assert "train:" in text and "val: untouched" in text
-    assert sorted(p.name for p in out.iterdir()) == ["prepare_report.json", "test", "train",
-                                                     "val"]
+    assert sorted(p.name for p in out.iterdir()) == ["prepare_report.json", "test", "train", "val"]
     report = json.loads((out / "prepare_report.json").read_text())
     assert report["method"] == "ml-ros" and report["split"]["rows"] == 2000
     val = pd.read_parquet(sorted((out / "val").glob("*.parquet")))
@@ -64,8 +81,7 @@ def test_prepare_bad_ratios_writes_nothing(run_cli, tmp_path, capsys):
     src = tmp_path / "all.parquet"
     pq.write_table(_data(300), src)
     out = tmp_path / "prep"
-    assert run_cli("prepare", src, "--ratios", "0.8,0.5", "--method", "ml-ros",
-                   "--out", out) == 2
+    assert run_cli("prepare", src, "--ratios", "0.8,0.5", "--method", "ml-ros", "--out", out) == 2
     assert "mlbalance: error:" in capsys.readouterr().err
     assert not out.exists()
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]

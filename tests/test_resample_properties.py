@@ -30,8 +30,7 @@ def _accounted(res) -> None:
     assert rep["kept"] + rep["extra_copies"] + rep["synthetic"] == rep["output_rows"]
 
 
-SETTINGS = settings(max_examples=60, deadline=None,
-                    suppress_health_check=[HealthCheck.too_slow])
+SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 @SETTINGS
@@ -40,7 +39,7 @@ def test_mlros_rules(y, p, seed):
     r = MLROS(percentage=p, random_state=seed)
     res = r.sample(y)
     _accounted(res)
-    clones = res.indices[y.n_rows:]
+    clones = res.indices[y.n_rows :]
     assert len(clones) <= int(np.floor(y.n_rows * p / 100 + 1e-9))
     np.testing.assert_array_equal(res.indices[: y.n_rows], np.arange(y.n_rows))
     counts = y.counts()
@@ -82,8 +81,7 @@ def test_remedial_rules(y):
 
 
 @SETTINGS
-@given(y=label_matrices(), lo=st.integers(1, 30), cap=st.integers(1, 5),
-       seed=st.integers(0, 1000))
+@given(y=label_matrices(), lo=st.integers(1, 30), cap=st.integers(1, 5), seed=st.integers(0, 1000))
 def test_target_rules(y, lo, cap, seed):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

@@ -36,8 +36,11 @@ def _long_tail(n: int = 3000, seed: int = 0, dim: int = 0) -> pa.Table:
     Y = rng.random((n, n_labels)) < p
     Y[np.arange(n), rng.integers(0, 3, n)] = True
     labels = [[f"L{j:02d}" for j in np.flatnonzero(row)] for row in Y]
-    cols = {"id": np.arange(n), "text": [f"row {i} " + "x" * int(rng.integers(5, 40))
-                                          for i in range(n)], "labels": labels}
+    cols = {
+        "id": np.arange(n),
+        "text": [f"row {i} " + "x" * int(rng.integers(5, 40)) for i in range(n)],
+        "labels": labels,
+    }
     table = pa.table(cols)
     if dim:
         emb = rng.normal(size=(n, dim)).astype(np.float32)
@@ -59,14 +62,36 @@ def _shards(folder: Path) -> list[str]:
 
 def test_ml_ros_shards_and_manifest(run_cli, train_file, tmp_path, capsys):
     out = tmp_path / "out"
-    assert run_cli("resample", train_file, "--method", "ml-ros", "--out", out,
-                   "--rows-per-shard", "1000", "--seed", "3") == 0
+    assert (
+        run_cli(
+            "resample",
+            train_file,
+            "--method",
+            "ml-ros",
+            "--out",
+            out,
+            "--rows-per-shard",
+            "1000",
+            "--seed",
+            "3",
+        )
+        == 0
+    )
     text = capsys.readouterr().out
     assert "mean_ir" in text and "ml-ros" in text
     manifest = json.loads((out / MANIFEST).read_text())
-    for key in ("labels", "method", "parameters", "seed", "mlbalance_version",
-                "label_counts_before", "label_counts_after", "measures_before",
-                "measures_after", "shards"):
+    for key in (
+        "labels",
+        "method",
+        "parameters",
+        "seed",
+        "mlbalance_version",
+        "label_counts_before",
+        "label_counts_after",
+        "measures_before",
+        "measures_after",
+        "shards",
+    ):
         assert key in manifest
     for side in ("measures_before", "measures_after"):
         assert {"mean_ir", "max_ir", "scumble"} <= set(manifest[side])
@@ -96,29 +121,61 @@ def test_ml_ros_shards_and_manifest(run_cli, train_file, tmp_path, capsys):
 
 def test_shards_load_with_pyarrow_pandas_and_datasets(run_cli, train_file, tmp_path):
     out = tmp_path / "out"
-    assert run_cli("resample", train_file, "--method", "ml-rus", "--out", out,
-                   "--rows-per-shard", "800") == 0
+    assert (
+        run_cli(
+            "resample", train_file, "--method", "ml-rus", "--out", out, "--rows-per-shard", "800"
+        )
+        == 0
+    )
     files = _shards(out)
     n = json.loads((out / MANIFEST).read_text())["rows"]
     assert pads.dataset(files, format="parquet").count_rows() == n
-    assert pads.dataset(str(out), format="parquet",
-                        exclude_invalid_files=True).count_rows() == n
+    assert pads.dataset(str(out), format="parquet", exclude_invalid_files=True).count_rows() == n
     assert len(pd.read_parquet(files)) == n
     datasets = pytest.importorskip("datasets")
-    ds = datasets.load_dataset("parquet", data_files=str(out / "*.parquet"), split="train",
-                               cache_dir=str(tmp_path / "hf"))
+    ds = datasets.load_dataset(
+        "parquet", data_files=str(out / "*.parquet"), split="train", cache_dir=str(tmp_path / "hf")
+    )
     assert ds.num_rows == n and set(ds.column_names) == {"id", "text", "labels"}
 
 
 def test_same_seed_same_bytes(run_cli, train_file, tmp_path):
     for name in ("a", "b"):
-        assert run_cli("resample", train_file, "--method", "target", "--min-rows", "40",
-                       "--max-rows", "900", "--out", tmp_path / name, "--seed", "9") == 0
+        assert (
+            run_cli(
+                "resample",
+                train_file,
+                "--method",
+                "target",
+                "--min-rows",
+                "40",
+                "--max-rows",
+                "900",
+                "--out",
+                tmp_path / name,
+                "--seed",
+                "9",
+            )
+            == 0
+        )
     a = json.loads((tmp_path / "a" / MANIFEST).read_text())
     b = json.loads((tmp_path / "b" / MANIFEST).read_text())
     assert [s["sha256"] for s in a["shards"]] == [s["sha256"] for s in b["shards"]]
-    assert run_cli("resample", train_file, "--method", "target", "--min-rows", "40",
-                   "--out", tmp_path / "c", "--seed", "10") == 0
+    assert (
+        run_cli(
+            "resample",
+            train_file,
+            "--method",
+            "target",
+            "--min-rows",
+            "40",
+            "--out",
+            tmp_path / "c",
+            "--seed",
+            "10",
+        )
+        == 0
+    )
 
 
 def test_verify_detects_changes(run_cli, train_file, tmp_path, capsys):
@@ -152,8 +209,9 @@ def test_verify_detects_extra_shard_and_counts(run_cli, train_file, tmp_path, ca
     assert run_cli("verify", out, "--quick") == 0
 
 
-def test_refuses_non_empty_output_and_writes_nothing_on_error(run_cli, train_file, tmp_path,
-                                                              capsys):
+def test_refuses_non_empty_output_and_writes_nothing_on_error(
+    run_cli, train_file, tmp_path, capsys
+):
     out = tmp_path / "out"
     out.mkdir()
     (out / "keep.txt").write_text("mine")
@@ -161,24 +219,27 @@ def test_refuses_non_empty_output_and_writes_nothing_on_error(run_cli, train_fil
     assert "not empty" in capsys.readouterr().err
     assert [p.name for p in out.iterdir()] == ["keep.txt"]
     bad = tmp_path / "bad"
-    assert run_cli("resample", train_file, "--method", "ml-ros", "--percentage", "150",
-                   "--out", bad) == 2
+    assert (
+        run_cli("resample", train_file, "--method", "ml-ros", "--percentage", "150", "--out", bad)
+        == 2
+    )
     err = capsys.readouterr().err
     assert "percentage must be in (0, 100]" in err and "Traceback" not in err
     assert not bad.exists()
-    assert run_cli("resample", train_file, "--method", "ml-ros", "--min-rows", "5",
-                   "--out", bad) == 2
+    assert (
+        run_cli("resample", train_file, "--method", "ml-ros", "--min-rows", "5", "--out", bad) == 2
+    )
     assert "does not use --min-rows" in capsys.readouterr().err
     assert not any(p.name.startswith(".") for p in tmp_path.iterdir())  # no temp folder left
-    assert run_cli("resample", train_file, "--method", "ml-ros", "--out", out,
-                   "--overwrite") == 0
+    assert run_cli("resample", train_file, "--method", "ml-ros", "--out", out, "--overwrite") == 0
     assert (out / MANIFEST).is_file() and not (out / "keep.txt").exists()
 
 
 def test_nothing_to_do(run_cli, tmp_path, capsys):
     path = tmp_path / "flat.parquet"
-    pq.write_table(pa.table({"text": ["a", "b", "c", "d"],
-                             "labels": [["x"], ["y"], ["x"], ["y"]]}), path)
+    pq.write_table(
+        pa.table({"text": ["a", "b", "c", "d"], "labels": [["x"], ["y"], ["x"], ["y"]]}), path
+    )
     out = tmp_path / "out"
     assert run_cli("resample", path, "--method", "ml-ros", "--out", out) == 0
     assert "nothing to do" in capsys.readouterr().out
@@ -221,8 +282,7 @@ def test_remedial_on_csv_with_delimited_labels(run_cli, tmp_path):
     path = tmp_path / "train.csv"
     t.to_csv(path, index=False)
     out = tmp_path / "out"
-    assert run_cli("resample", path, "--label-sep", "|", "--method", "remedial",
-                   "--out", out) == 0
+    assert run_cli("resample", path, "--label-sep", "|", "--method", "remedial", "--out", out) == 0
     got = pd.read_parquet(_shards(out))
     assert got["labels"].map(lambda s: isinstance(s, str)).all()
     lm = read_labels(out)
@@ -257,8 +317,12 @@ def test_mlsmote_bad_features(run_cli, tmp_path, capsys):
     path = tmp_path / "train.parquet"
     t = _long_tail(300, seed=1, dim=4)
     pq.write_table(t, path)
-    assert run_cli("resample", path, "--method", "mlsmote", "--features", "vec",
-                   "--out", tmp_path / "o") == 2
+    assert (
+        run_cli(
+            "resample", path, "--method", "mlsmote", "--features", "vec", "--out", tmp_path / "o"
+        )
+        == 2
+    )
     assert "no feature column 'vec'" in capsys.readouterr().err
     bad = t.column("embedding").to_pylist()
     bad[7][2] = float("nan")
@@ -274,8 +338,12 @@ def test_mlsmote_bad_features(run_cli, tmp_path, capsys):
 
 
 def test_json_stdout(run_cli, train_file, tmp_path, capsys):
-    assert run_cli("resample", train_file, "--method", "ml-ros", "--out", tmp_path / "o",
-                   "--json", "-") == 0
+    assert (
+        run_cli(
+            "resample", train_file, "--method", "ml-ros", "--out", tmp_path / "o", "--json", "-"
+        )
+        == 0
+    )
     data = json.loads(capsys.readouterr().out)
     assert data["rows"] > 3000 and len(data["shards"]) == 1
 
@@ -284,13 +352,20 @@ def test_goemotions_ids_with_names_file(run_cli, goemotions_dir, tmp_path):
     """Real text, label ids joined by ',' with a names file: copies keep the cell as it was,
     REMEDIAL's relabelled rows are written back as ids."""
     src = goemotions_dir / "train.tsv"
-    flags = ["--header-names", "text,labels,id", "--label-sep", ",",
-             "--label-names", str(goemotions_dir / "labels.txt")]
+    flags = [
+        "--header-names",
+        "text,labels,id",
+        "--label-sep",
+        ",",
+        "--label-names",
+        str(goemotions_dir / "labels.txt"),
+    ]
     out = tmp_path / "ros"
     assert run_cli("resample", src, *flags, "--method", "ml-ros", "--out", out) == 0
     got = pd.read_parquet(_shards(out))
-    src_df = pd.read_csv(src, sep="\t", names=["text", "labels", "id"], dtype=str,
-                         quoting=3, keep_default_na=False)
+    src_df = pd.read_csv(
+        src, sep="\t", names=["text", "labels", "id"], dtype=str, quoting=3, keep_default_na=False
+    )
     by_id = src_df.set_index("id")
     sample = got.sample(500, random_state=0)
     assert (sample["text"].to_numpy() == by_id.loc[sample["id"], "text"].to_numpy()).all()

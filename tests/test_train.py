@@ -34,8 +34,9 @@ def _one_thread():
 
 
 # ------------------------------------------------------------------------------ data helpers
-def write_text_splits(folder: Path, n_rows: int = 360, n_labels: int = N_LABELS,
-                      seed: int = 0) -> dict[str, Path]:
+def write_text_splits(
+    folder: Path, n_rows: int = 360, n_labels: int = N_LABELS, seed: int = 0
+) -> dict[str, Path]:
     """Synthetic text splits (train/val/test Parquet with one shared vocabulary)."""
     from mlbalance.synth import label_names, make_synthetic_table
 
@@ -61,13 +62,18 @@ def embedding_table(n_rows: int, n_labels: int, dim: int, seed: int) -> tuple[pa
     names = [f"lab{i:02d}" for i in range(n_labels)]
     labels = [[names[j] for j in np.flatnonzero(row)] for row in y]
     flat = pa.array(x.reshape(-1), type=pa.float32())
-    table = pa.table({"embedding": pa.FixedSizeListArray.from_arrays(flat, dim),
-                      "labels": pa.array(labels, type=pa.list_(pa.string()))})
+    table = pa.table(
+        {
+            "embedding": pa.FixedSizeListArray.from_arrays(flat, dim),
+            "labels": pa.array(labels, type=pa.list_(pa.string())),
+        }
+    )
     return table, names
 
 
-def write_embedding_splits(folder: Path, n_rows: int = 900, n_labels: int = 8, dim: int = 16,
-                           seed: int = 0) -> dict[str, Path]:
+def write_embedding_splits(
+    folder: Path, n_rows: int = 900, n_labels: int = 8, dim: int = 16, seed: int = 0
+) -> dict[str, Path]:
     table, names = embedding_table(n_rows, n_labels, dim, seed)
     folder.mkdir(parents=True, exist_ok=True)
     a, b = int(n_rows * 0.6), int(n_rows * 0.8)
@@ -86,8 +92,9 @@ def text_data(tmp_path_factory) -> dict[str, Path]:
     folder = tmp_path_factory.mktemp("text")
     paths = write_text_splits(folder)
     corpus = pq.read_table(paths["train"]).column("text").to_pylist()
-    paths["model"] = make_tiny_model(folder / "tiny", corpus, vocab_size=600, hidden_size=32,
-                                     num_layers=2, num_heads=2)
+    paths["model"] = make_tiny_model(
+        folder / "tiny", corpus, vocab_size=600, hidden_size=32, num_layers=2, num_heads=2
+    )
     return paths
 
 
@@ -99,9 +106,19 @@ def emb_data(tmp_path_factory) -> dict[str, Path]:
 def text_config(paths: dict[str, Path], out: Path, **kw):
     from mlbalance.train.config import TrainConfig
 
-    base = dict(train=str(paths["train"]), val=str(paths["val"]), test=str(paths["test"]),
-                out=str(out), model=str(paths["model"]), epochs=1, batch_size=16,
-                max_length=32, lr=1e-3, head_lr=3e-3, log_every=5)
+    base = dict(
+        train=str(paths["train"]),
+        val=str(paths["val"]),
+        test=str(paths["test"]),
+        out=str(out),
+        model=str(paths["model"]),
+        epochs=1,
+        batch_size=16,
+        max_length=32,
+        lr=1e-3,
+        head_lr=3e-3,
+        log_every=5,
+    )
     base.update(kw)
     return TrainConfig(**base)
 
@@ -109,8 +126,16 @@ def text_config(paths: dict[str, Path], out: Path, **kw):
 def emb_config(paths: dict[str, Path], out: Path, **kw):
     from mlbalance.train.config import TrainConfig
 
-    base = dict(train=str(paths["train"]), val=str(paths["val"]), test=str(paths["test"]),
-                out=str(out), epochs=3, batch_size=32, head_lr=0.05, warmup_ratio=0.0)
+    base = dict(
+        train=str(paths["train"]),
+        val=str(paths["val"]),
+        test=str(paths["test"]),
+        out=str(out),
+        epochs=3,
+        batch_size=32,
+        head_lr=0.05,
+        warmup_ratio=0.0,
+    )
     base.update(kw)
     return TrainConfig(**base)
 
@@ -140,12 +165,25 @@ class TestConfig:
         from mlbalance.train.config import config_from_args
 
         cfg_file = tmp_path / "run.yaml"
-        cfg_file.write_text("train: a.parquet\nval: b.parquet\nout: o\nlr: 3e-5\n"
-                            "batch-size: 8\nloss: asl\nloss_params: {gamma_neg: 4}\n"
-                            "sampler: repeat-factor\n")
-        args = self.parser().parse_args(["--config", str(cfg_file), "--batch-size", "64",
-                                         "--loss-params", "clip=0.05", "gamma_pos=1",
-                                         "--loss-param", "gamma_neg=3", "--no-prior-bias"])
+        cfg_file.write_text(
+            "train: a.parquet\nval: b.parquet\nout: o\nlr: 3e-5\n"
+            "batch-size: 8\nloss: asl\nloss_params: {gamma_neg: 4}\n"
+            "sampler: repeat-factor\n"
+        )
+        args = self.parser().parse_args(
+            [
+                "--config",
+                str(cfg_file),
+                "--batch-size",
+                "64",
+                "--loss-params",
+                "clip=0.05",
+                "gamma_pos=1",
+                "--loss-param",
+                "gamma_neg=3",
+                "--no-prior-bias",
+            ]
+        )
         cfg = config_from_args(args)
         assert cfg.lr == pytest.approx(3e-5)  # YAML "3e-5" is a string: coerced
         assert cfg.batch_size == 64  # the flag wins
@@ -188,7 +226,10 @@ class TestData:
         width = batch["input_ids"].shape[1]
         assert width < 16
         assert batch["attention_mask"].sum(1).tolist() == [
-            len(tok("one two")["input_ids"]), 2, len(tok("three")["input_ids"])]
+            len(tok("one two")["input_ids"]),
+            2,
+            len(tok("three")["input_ids"]),
+        ]
         assert (batch["input_ids"][1, 2:] == tok.pad_token_id).all()
         assert batch["labels"].tolist() == [[1, 0], [0, 0], [1, 1]]
         long = ds[[2, 0]]
@@ -199,8 +240,7 @@ class TestData:
     def test_empty_text_is_counted_and_warned(self, tmp_path):
         from mlbalance.train.data import load_split
 
-        table = pa.table({"text": ["a b", "", None, "  "],
-                          "labels": [["x"], ["y"], ["x"], ["y"]]})
+        table = pa.table({"text": ["a b", "", None, "  "], "labels": [["x"], ["y"], ["x"], ["y"]]})
         path = tmp_path / "d.parquet"
         write_parquet(table, path, labels=["x", "y"], spec=LabelSpec())
         with pytest.warns(UserWarning, match="3 rows have empty or missing text"):
@@ -264,8 +304,9 @@ class TestModel:
         assert n_all > n_last > n_head > 0
         trainable = {n for n, p in model.named_parameters() if p.requires_grad}
         assert "classifier.weight" in trainable and "bert.pooler.dense.weight" in trainable
-        assert not any(n.startswith("bert.encoder") or n.startswith("bert.embeddings")
-                       for n in trainable)
+        assert not any(
+            n.startswith("bert.encoder") or n.startswith("bert.embeddings") for n in trainable
+        )
         freeze_encoder_layers(model, 1)
         trainable = {n for n, p in model.named_parameters() if p.requires_grad}
         assert any(n.startswith("bert.encoder.layer.1.") for n in trainable)
@@ -320,8 +361,15 @@ def trained(text_data, tmp_path_factory):
 class TestTrainText:
     def test_output_folder(self, trained):
         out, result, lines = trained
-        for name in ("config.json", "model.safetensors", "tokenizer.json", "thresholds.json",
-                     "metrics.json", "label_counts.json", "training_args.json"):
+        for name in (
+            "config.json",
+            "model.safetensors",
+            "tokenizer.json",
+            "thresholds.json",
+            "metrics.json",
+            "label_counts.json",
+            "training_args.json",
+        ):
             assert (out / name).is_file(), name
         assert not Path(str(out) + ".ckpt").exists()  # checkpoints removed after success
         metrics = json.loads((out / "metrics.json").read_text())
@@ -364,7 +412,8 @@ class TestTrainText:
         for key in ("micro_f1", "macro_recall", "macro_map"):
             assert report["metrics"][key] == pytest.approx(result.metrics["test"][key], abs=1e-6)
             assert report["metrics_at_0.5"][key] == pytest.approx(
-                result.metrics["test_at_0.5"][key], abs=1e-6)
+                result.metrics["test_at_0.5"][key], abs=1e-6
+            )
         pred_path = tmp_path / "pred.parquet"
         info = predict_file(out, str(text_data["test"]), pred_path)
         table = pq.read_table(pred_path)
@@ -373,8 +422,9 @@ class TestTrainText:
         assert table.column("text").equals(src.column("text"))  # input columns kept
         scores = np.array(table.column("scores").to_pylist())
         pred = load_predictor(out)
-        expect = [[n for n, s, t in zip(pred.names, row, pred.thresholds) if s >= t]
-                  for row in scores]
+        expect = [
+            [n for n, s, t in zip(pred.names, row, pred.thresholds) if s >= t] for row in scores
+        ]
         assert table.column("predicted_labels").to_pylist() == expect
         with pytest.raises(ParameterError, match="exists"):
             predict_file(out, str(text_data["test"]), pred_path)
@@ -390,8 +440,11 @@ class TestTrainText:
         run_train(text_config(text_data, tmp_path / "m", train_last_layers=0, max_steps=4))
         before = load_file(str(text_data["model"] / "model.safetensors"))
         after = load_file(str(tmp_path / "m" / "model.safetensors"))
-        for key in ("encoder.layer.0.attention.self.query.weight",
-                    "encoder.layer.1.output.dense.weight", "embeddings.word_embeddings.weight"):
+        for key in (
+            "encoder.layer.0.attention.self.query.weight",
+            "encoder.layer.1.output.dense.weight",
+            "embeddings.word_embeddings.weight",
+        ):
             assert torch.equal(before[key], after["bert." + key]), key  # frozen
         assert not torch.equal(before["pooler.dense.weight"], after["bert.pooler.dense.weight"])
 
@@ -406,40 +459,87 @@ class TestTrainEmbedding:
     def test_deterministic_for_a_seed(self, emb_data, tmp_path):
         from safetensors.torch import load_file
 
-        run_train(emb_config(emb_data, tmp_path / "a", epochs=2, sampler="repeat-factor",
-                             rfs_threshold=0.2))
-        run_train(emb_config(emb_data, tmp_path / "b", epochs=2, sampler="repeat-factor",
-                             rfs_threshold=0.2))
-        run_train(emb_config(emb_data, tmp_path / "c", epochs=2, sampler="repeat-factor",
-                             rfs_threshold=0.2, seed=1))
+        run_train(
+            emb_config(
+                emb_data, tmp_path / "a", epochs=2, sampler="repeat-factor", rfs_threshold=0.2
+            )
+        )
+        run_train(
+            emb_config(
+                emb_data, tmp_path / "b", epochs=2, sampler="repeat-factor", rfs_threshold=0.2
+            )
+        )
+        run_train(
+            emb_config(
+                emb_data,
+                tmp_path / "c",
+                epochs=2,
+                sampler="repeat-factor",
+                rfs_threshold=0.2,
+                seed=1,
+            )
+        )
         a, b, c = (load_file(str(tmp_path / x / "head.safetensors")) for x in "abc")
         assert torch.equal(a["classifier.weight"], b["classifier.weight"])
         assert not torch.equal(a["classifier.weight"], c["classifier.weight"])
 
-    @pytest.mark.parametrize("loss,sampler,params", [
-        ("asl", "class-aware", {"gamma_neg": 4, "clip": 0.05}),
-        ("db", "none", {}),
-        ("weighted-bce", "none", {"scheme": "log"}),
-        ("focal", "repeat-factor", {"gamma": 2.0}),
-    ])
+    @pytest.mark.parametrize(
+        "loss,sampler,params",
+        [
+            ("asl", "class-aware", {"gamma_neg": 4, "clip": 0.05}),
+            ("db", "none", {}),
+            ("weighted-bce", "none", {"scheme": "log"}),
+            ("focal", "repeat-factor", {"gamma": 2.0}),
+        ],
+    )
     def test_losses_and_samplers(self, emb_data, tmp_path, loss, sampler, params):
-        result, _ = run_train(emb_config(emb_data, tmp_path / "m", epochs=1, loss=loss,
-                                         sampler=sampler, loss_params=params,
-                                         rfs_threshold=0.2))
+        result, _ = run_train(
+            emb_config(
+                emb_data,
+                tmp_path / "m",
+                epochs=1,
+                loss=loss,
+                sampler=sampler,
+                loss_params=params,
+                rfs_threshold=0.2,
+            )
+        )
         assert np.isfinite(result.history[0]["train_loss"])
         assert result.metrics["val"]["macro_recall"] > 0.3
 
     def test_grad_accumulation_matches_the_larger_batch(self, emb_data, tmp_path):
         from safetensors.torch import load_file
 
-        run_train(emb_config(emb_data, tmp_path / "big", epochs=1, batch_size=32, dropout=0.0,
-                             max_grad_norm=0.0))
-        run_train(emb_config(emb_data, tmp_path / "acc", epochs=1, batch_size=16, grad_accum=2,
-                             dropout=0.0, max_grad_norm=0.0))
-        run_train(emb_config(emb_data, tmp_path / "small", epochs=1, batch_size=16,
-                             dropout=0.0, max_grad_norm=0.0))
-        big, acc, small = (load_file(str(tmp_path / x / "head.safetensors"))["classifier.weight"]
-                           for x in ("big", "acc", "small"))
+        run_train(
+            emb_config(
+                emb_data, tmp_path / "big", epochs=1, batch_size=32, dropout=0.0, max_grad_norm=0.0
+            )
+        )
+        run_train(
+            emb_config(
+                emb_data,
+                tmp_path / "acc",
+                epochs=1,
+                batch_size=16,
+                grad_accum=2,
+                dropout=0.0,
+                max_grad_norm=0.0,
+            )
+        )
+        run_train(
+            emb_config(
+                emb_data,
+                tmp_path / "small",
+                epochs=1,
+                batch_size=16,
+                dropout=0.0,
+                max_grad_norm=0.0,
+            )
+        )
+        big, acc, small = (
+            load_file(str(tmp_path / x / "head.safetensors"))["classifier.weight"]
+            for x in ("big", "acc", "small")
+        )
         # equal up to float rounding (and the last, partial batch: 28 rows vs 16 + 12)
         assert (big - acc).abs().max() < 1e-3
         assert (big - small).abs().max() > 10 * (big - acc).abs().max()
@@ -449,8 +549,11 @@ class TestTrainEmbedding:
         assert result.metrics["test"]["macro_recall"] > 0.5
 
     def test_early_stopping_on_val_loss(self, emb_data, tmp_path):
-        result, lines = run_train(emb_config(emb_data, tmp_path / "m", epochs=30, patience=1,
-                                             metric="val_loss", head_lr=1.0))
+        result, lines = run_train(
+            emb_config(
+                emb_data, tmp_path / "m", epochs=30, patience=1, metric="val_loss", head_lr=1.0
+            )
+        )
         assert result.stopped_early and len(result.history) < 30
         best = min(h["val_loss"] for h in result.history)
         assert result.history[result.best_epoch - 1]["val_loss"] == best
@@ -462,8 +565,9 @@ class TestTrainEmbedding:
 
     def test_bad_loss_param(self, emb_data, tmp_path):
         with pytest.raises(ParameterError):
-            run_train(emb_config(emb_data, tmp_path / "m", loss="focal",
-                                 loss_params={"nonsense": 1}))
+            run_train(
+                emb_config(emb_data, tmp_path / "m", loss="focal", loss_params={"nonsense": 1})
+            )
 
     def test_resume_mid_epoch_is_exact(self, emb_data, tmp_path, monkeypatch):
         from safetensors.torch import load_file
@@ -482,14 +586,29 @@ class TestTrainEmbedding:
         monkeypatch.setattr(trainer, "loader", crash_after_8_batches)
         ckpt = tmp_path / "ckpt"
         with pytest.raises(KeyboardInterrupt):
-            run_train(emb_config(emb_data, tmp_path / "part", epochs=2, dropout=0.3,
-                                 checkpoint_dir=str(ckpt), save_steps=3))
+            run_train(
+                emb_config(
+                    emb_data,
+                    tmp_path / "part",
+                    epochs=2,
+                    dropout=0.3,
+                    checkpoint_dir=str(ckpt),
+                    save_steps=3,
+                )
+            )
         monkeypatch.setattr(trainer, "loader", real)
         state = json.loads((ckpt / "last" / "state.json").read_text())
         assert (state["epoch"], state["step"], state["batch_in_epoch"]) == (0, 6, 6)
-        result, lines = run_train(emb_config(emb_data, tmp_path / "resumed", epochs=2,
-                                             dropout=0.3, checkpoint_dir=str(ckpt),
-                                             resume=True))
+        result, lines = run_train(
+            emb_config(
+                emb_data,
+                tmp_path / "resumed",
+                epochs=2,
+                dropout=0.3,
+                checkpoint_dir=str(ckpt),
+                resume=True,
+            )
+        )
         assert any(line.startswith("resumed from") for line in lines)
         assert [h["epoch"] for h in result.history] == [1, 2]
         full = load_file(str(tmp_path / "full" / "head.safetensors"))
@@ -514,23 +633,31 @@ class TestTrainEmbedding:
 
         monkeypatch.setattr(trainer, "predict_logits", crash_in_second_eval)
         with pytest.raises(KeyboardInterrupt):
-            run_train(emb_config(emb_data, tmp_path / "part", epochs=2,
-                                 checkpoint_dir=str(ckpt)))
+            run_train(emb_config(emb_data, tmp_path / "part", epochs=2, checkpoint_dir=str(ckpt)))
         monkeypatch.setattr(trainer, "predict_logits", real)
         assert not (tmp_path / "part").exists()  # nothing half-written
-        run_train(emb_config(emb_data, tmp_path / "resumed", epochs=2,
-                             checkpoint_dir=str(ckpt), resume=True))
+        run_train(
+            emb_config(
+                emb_data, tmp_path / "resumed", epochs=2, checkpoint_dir=str(ckpt), resume=True
+            )
+        )
         full = load_file(str(tmp_path / "full" / "head.safetensors"))
         resumed = load_file(str(tmp_path / "resumed" / "head.safetensors"))
         assert torch.allclose(full["classifier.weight"], resumed["classifier.weight"])
 
     def test_resume_with_other_vocabulary(self, emb_data, tmp_path):
         ckpt = tmp_path / "ckpt"
-        run_train(emb_config(emb_data, tmp_path / "a", epochs=1, checkpoint_dir=str(ckpt),
-                             keep_checkpoints=True))
+        run_train(
+            emb_config(
+                emb_data, tmp_path / "a", epochs=1, checkpoint_dir=str(ckpt), keep_checkpoints=True
+            )
+        )
         other = write_embedding_splits(tmp_path / "other", n_labels=9)
-        with pytest.raises(ParameterError, match=r"label vocabulary .*does not match.*"
-                                                 r"only in the data: lab08"):
+        with pytest.raises(
+            ParameterError,
+            match=r"label vocabulary .*does not match.*"
+            r"only in the data: lab08",
+        ):
             run_train(emb_config(other, tmp_path / "b", checkpoint_dir=str(ckpt), resume=True))
         with pytest.raises(ParameterError, match="holds a run; pass --resume"):
             run_train(emb_config(emb_data, tmp_path / "c", checkpoint_dir=str(ckpt)))
@@ -541,12 +668,14 @@ class TestTrainEmbedding:
         val_labels = [[*row, "brand_new"] if i % 7 == 0 else row for i, row in enumerate(labels)]
         folder = tmp_path / "d"
         folder.mkdir()
-        write_parquet(table.slice(0, 400), folder / "train.parquet", labels=names,
-                      spec=LabelSpec())
+        write_parquet(table.slice(0, 400), folder / "train.parquet", labels=names, spec=LabelSpec())
         val = table.slice(400).set_column(1, "labels", pa.array(val_labels[400:]))
         pq.write_table(val, folder / "val.parquet")  # plain Parquet, its own vocabulary
-        paths = {"train": folder / "train.parquet", "val": folder / "val.parquet",
-                 "test": folder / "val.parquet"}
+        paths = {
+            "train": folder / "train.parquet",
+            "val": folder / "val.parquet",
+            "test": folder / "val.parquet",
+        }
         result, lines = run_train(emb_config(paths, tmp_path / "m", epochs=1))
         assert result.data["unseen_labels"]["val"] == {"brand_new": len(range(406, 600, 7))}
         assert any("train never saw" in line and "brand_new" in line for line in lines)
@@ -559,11 +688,30 @@ class TestCli:
         from mlbalance.cli import main
 
         cfg = tmp_path / "run.json"
-        cfg.write_text(json.dumps({"train": str(emb_data["train"]), "val": str(emb_data["val"]),
-                                   "epochs": 2, "head_lr": 0.05}))
+        cfg.write_text(
+            json.dumps(
+                {
+                    "train": str(emb_data["train"]),
+                    "val": str(emb_data["val"]),
+                    "epochs": 2,
+                    "head_lr": 0.05,
+                }
+            )
+        )
         out = tmp_path / "model"
-        code = main(["train", "--config", str(cfg), "--out", str(out), "--loss", "asl",
-                     "--json", str(tmp_path / "t.json")])
+        code = main(
+            [
+                "train",
+                "--config",
+                str(cfg),
+                "--out",
+                str(out),
+                "--loss",
+                "asl",
+                "--json",
+                str(tmp_path / "t.json"),
+            ]
+        )
         text = capsys.readouterr().out
         assert code == 0
         assert "val, tuned thresholds" in text and "macro" in text
@@ -571,14 +719,32 @@ class TestCli:
         assert len(summary["history"]) == 2
         assert json.loads((out / "training_args.json").read_text())["loss"] == "asl"
 
-        code = main(["evaluate", "--model", str(out), "--data", str(emb_data["test"]),
-                     "--json", str(tmp_path / "e.json")])
+        code = main(
+            [
+                "evaluate",
+                "--model",
+                str(out),
+                "--data",
+                str(emb_data["test"]),
+                "--json",
+                str(tmp_path / "e.json"),
+            ]
+        )
         assert code == 0
         report = json.loads((tmp_path / "e.json").read_text())
         assert report["rows"] == 180 and 0 <= report["metrics"]["macro_f1"] <= 1
 
-        code = main(["predict", "--model", str(out), "--data", str(emb_data["test"]),
-                     "--out", str(tmp_path / "p.parquet")])
+        code = main(
+            [
+                "predict",
+                "--model",
+                str(out),
+                "--data",
+                str(emb_data["test"]),
+                "--out",
+                str(tmp_path / "p.parquet"),
+            ]
+        )
         assert code == 0
         assert pq.read_table(tmp_path / "p.parquet").num_rows == 180
 
@@ -587,12 +753,27 @@ class TestCli:
 
         assert main(["train", "--train", str(emb_data["train"]), "--out", str(tmp_path)]) == 2
         assert "missing required option(s): --val" in capsys.readouterr().err
-        assert main(["evaluate", "--model", str(tmp_path / "nope"), "--data",
-                     str(emb_data["test"])]) == 2
+        assert (
+            main(["evaluate", "--model", str(tmp_path / "nope"), "--data", str(emb_data["test"])])
+            == 2
+        )
         assert "no such folder" in capsys.readouterr().err
         text_only = tmp_path / "t.parquet"
-        write_parquet(pa.table({"text": ["a"], "labels": [["x"]]}), text_only, labels=["x"],
-                      spec=LabelSpec())
-        assert main(["train", "--train", str(text_only), "--val", str(text_only), "--out",
-                     str(tmp_path / "o")]) == 2
+        write_parquet(
+            pa.table({"text": ["a"], "labels": [["x"]]}), text_only, labels=["x"], spec=LabelSpec()
+        )
+        assert (
+            main(
+                [
+                    "train",
+                    "--train",
+                    str(text_only),
+                    "--val",
+                    str(text_only),
+                    "--out",
+                    str(tmp_path / "o"),
+                ]
+            )
+            == 2
+        )
         assert "--model is required" in capsys.readouterr().err

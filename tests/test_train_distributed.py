@@ -22,17 +22,48 @@ def test_torchrun_two_cpu_processes(tmp_path):
 
     paths = write_text_splits(tmp_path / "data")
     corpus = pq.read_table(paths["train"]).column("text").to_pylist()
-    model = make_tiny_model(tmp_path / "tiny", corpus, vocab_size=600, hidden_size=32,
-                            num_layers=2, num_heads=2)
+    model = make_tiny_model(
+        tmp_path / "tiny", corpus, vocab_size=600, hidden_size=32, num_layers=2, num_heads=2
+    )
     out = tmp_path / "model"
-    env = dict(os.environ, OMP_NUM_THREADS="1", MLBALANCE_NO_PROGRESS="1",
-               TOKENIZERS_PARALLELISM="false")
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node",
-           "2", "-m", "mlbalance", "train", "--train", str(paths["train"]), "--val",
-           str(paths["val"]), "--test", str(paths["test"]), "--model", str(model), "--out",
-           str(out), "--epochs", "1", "--batch-size", "16", "--max-length", "32",
-           "--sampler", "repeat-factor", "--rfs-threshold", "0.1", "--loss", "asl",
-           "--json", str(tmp_path / "summary.json")]
+    env = dict(
+        os.environ, OMP_NUM_THREADS="1", MLBALANCE_NO_PROGRESS="1", TOKENIZERS_PARALLELISM="false"
+    )
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node",
+        "2",
+        "-m",
+        "mlbalance",
+        "train",
+        "--train",
+        str(paths["train"]),
+        "--val",
+        str(paths["val"]),
+        "--test",
+        str(paths["test"]),
+        "--model",
+        str(model),
+        "--out",
+        str(out),
+        "--epochs",
+        "1",
+        "--batch-size",
+        "16",
+        "--max-length",
+        "32",
+        "--sampler",
+        "repeat-factor",
+        "--rfs-threshold",
+        "0.1",
+        "--loss",
+        "asl",
+        "--json",
+        str(tmp_path / "summary.json"),
+    ]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     # only rank 0 prints the summary and writes

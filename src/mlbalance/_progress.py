@@ -17,8 +17,15 @@ def progress_enabled() -> bool:
     return sys.stderr.isatty()
 
 
-def progress(iterable: Iterable[T], *, desc: str = "", total: int | None = None,
-             unit: str = "it", enabled: bool | None = None, **kwargs: Any) -> Iterator[T]:
+def progress(
+    iterable: Iterable[T],
+    *,
+    desc: str = "",
+    total: int | None = None,
+    unit: str = "it",
+    enabled: bool | None = None,
+    **kwargs: Any,
+) -> Iterator[T]:
     """Wrap *iterable* in a tqdm bar when progress is enabled, else return it unchanged."""
     if enabled is None:
         enabled = progress_enabled()
@@ -29,8 +36,14 @@ def progress(iterable: Iterable[T], *, desc: str = "", total: int | None = None,
     return iter(tqdm(iterable, desc=desc, total=total, unit=unit, leave=False, **kwargs))
 
 
-def progress_bar(*, desc: str = "", total: int | None = None, unit: str = "it",
-                 enabled: bool | None = None, **kwargs: Any) -> Any:
+def progress_bar(
+    *,
+    desc: str = "",
+    total: int | None = None,
+    unit: str = "it",
+    enabled: bool | None = None,
+    **kwargs: Any,
+) -> Any:
     """A manual tqdm bar (``.update(n)``, ``.set_postfix()``, ``.close()``), inert when disabled."""
     from tqdm.auto import tqdm
 

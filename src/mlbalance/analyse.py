@@ -36,7 +36,14 @@ from mlbalance.measures import top_pairs as _top_pairs
 __all__ = ["analyse", "format_summary", "plot_report", "write_per_label_csv"]
 
 PER_LABEL_FIELDS = (
-    "label", "count", "frequency", "irlbl", "scumble", "scumble_cv", "bucket", "minority",
+    "label",
+    "count",
+    "frequency",
+    "irlbl",
+    "scumble",
+    "scumble_cv",
+    "bucket",
+    "minority",
 )
 MEAN_IR_IMBALANCED = 1.5
 SCUMBLE_HIGH = 0.1
@@ -202,8 +209,10 @@ def _reading(r: dict[str, Any]) -> list[str]:
         lines.append("No label has any row: there is nothing to balance.")
         return lines
     if mean_ir <= MEAN_IR_IMBALANCED:
-        lines.append(f"Balanced: MeanIR {mean_ir:.2f} ≤ {MEAN_IR_IMBALANCED} — labels have "
-                     "similar row counts.")
+        lines.append(
+            f"Balanced: MeanIR {mean_ir:.2f} ≤ {MEAN_IR_IMBALANCED} — labels have "
+            "similar row counts."
+        )
     else:
         how = "Strongly" if mean_ir > 10 else "Moderately"
         lines.append(
@@ -213,14 +222,20 @@ def _reading(r: dict[str, Any]) -> list[str]:
         )
     sc = r["scumble"]
     if sc > SCUMBLE_HIGH:
-        lines.append(f"High label concurrence (SCUMBLE {sc:.3f} > {SCUMBLE_HIGH}): rare labels "
-                     "share rows with frequent ones, so copying rows also copies head labels.")
+        lines.append(
+            f"High label concurrence (SCUMBLE {sc:.3f} > {SCUMBLE_HIGH}): rare labels "
+            "share rows with frequent ones, so copying rows also copies head labels."
+        )
     else:
-        lines.append(f"Low label concurrence (SCUMBLE {sc:.3f}): rare labels mostly sit on "
-                     "their own rows, so row resampling targets them cleanly.")
+        lines.append(
+            f"Low label concurrence (SCUMBLE {sc:.3f}): rare labels mostly sit on "
+            "their own rows, so row resampling targets them cleanly."
+        )
     s = r["splits"]
     if s["absent"]:
-        lines.append(f"{len(s['absent'])} label(s) have no row at all: {_names_preview(s['absent'])}.")
+        lines.append(
+            f"{len(s['absent'])} label(s) have no row at all: {_names_preview(s['absent'])}."
+        )
     if s["rare_for_folds"]:
         lines.append(
             f"With {s['folds']} folds, {len(s['rare_for_folds'])} label(s) have fewer than "
@@ -232,18 +247,28 @@ def _reading(r: dict[str, Any]) -> list[str]:
             f"With a {s['test_size']:g} test split, {len(s['rare_for_test'])} label(s) are too "
             f"rare for a proportional share of at least one test row: "
             f"{_names_preview(s['rare_for_test'])}."
-            + (f" {len(s['single_row'])} of them have a single row and can only be on one side."
-               if s["single_row"] else "")
+            + (
+                f" {len(s['single_row'])} of them have a single row and can only be on one side."
+                if s["single_row"]
+                else ""
+            )
         )
     if not (s["rare_for_folds"] or s["rare_for_test"]):
-        lines.append("Every label has enough rows to reach each part of a "
-                     f"{s['folds']}-fold or {s['test_size']:g} test split.")
-    nxt = ["`mlbalance split` (iterative stratification; it spreads a label's rows over the "
-           "parts whenever the label has enough rows)"]
+        lines.append(
+            "Every label has enough rows to reach each part of a "
+            f"{s['folds']}-fold or {s['test_size']:g} test split."
+        )
+    nxt = [
+        "`mlbalance split` (iterative stratification; it spreads a label's rows over the "
+        "parts whenever the label has enough rows)"
+    ]
     if mean_ir > MEAN_IR_IMBALANCED:
-        nxt.append("then balance the training part: `mlbalance resample` (ML-ROS/ML-RUS, "
-                   "MLSMOTE" + (", REMEDIAL for the high concurrence" if sc > SCUMBLE_HIGH else "")
-                   + ") or, without copying data, the repeat-factor sampler in `mlbalance train`")
+        nxt.append(
+            "then balance the training part: `mlbalance resample` (ML-ROS/ML-RUS, "
+            "MLSMOTE"
+            + (", REMEDIAL for the high concurrence" if sc > SCUMBLE_HIGH else "")
+            + ") or, without copying data, the repeat-factor sampler in `mlbalance train`"
+        )
     else:
         nxt.append("then `mlbalance train` as is; resampling is not needed")
     lines.append("Next: " + "; ".join(nxt) + ".")
@@ -289,13 +314,24 @@ def format_summary(report: dict[str, Any], *, source: str | None = None, top: in
         rare = [p for p in reversed(per) if p["count"] > 0][:top]
         out.append(_fit("rarest        ", [f"{p['label']} {p['count']:,}" for p in rare]))
     if r["top_pairs"]:
-        out.append(_fit("top pairs     ", [
-            f"{a}+{c} {p['rows']:,}" for p in r["top_pairs"][:top] for a, c in [p["labels"]]]))
+        out.append(
+            _fit(
+                "top pairs     ",
+                [f"{a}+{c} {p['rows']:,}" for p in r["top_pairs"][:top] for a, c in [p["labels"]]],
+            )
+        )
     out.append("")
     out.append("Reading:")
     for line in _reading(r):
-        out.append(textwrap.fill(line, width=100, initial_indent="  ", subsequent_indent="    ",
-                                 break_on_hyphens=False))
+        out.append(
+            textwrap.fill(
+                line,
+                width=100,
+                initial_indent="  ",
+                subsequent_indent="    ",
+                break_on_hyphens=False,
+            )
+        )
     return "\n".join(out)
 
 
@@ -350,14 +386,26 @@ def plot_report(
     shown = np.maximum(counts[order], 0.8)  # a label with 0 rows sits just under 1
     ax1.plot(ranks, shown, lw=1.6, color="#1f77b4")
     ax1.set_yscale("log")
-    ax1.axhline(b["head_min"], color="#2ca02c", ls="--", lw=1,
-                label=f"head > {b['head_min']} rows ({b['head']} labels)")
-    ax1.axhline(b["tail_max"], color="#d62728", ls="--", lw=1,
-                label=f"tail < {b['tail_max']} rows ({b['tail']} labels)")
+    ax1.axhline(
+        b["head_min"],
+        color="#2ca02c",
+        ls="--",
+        lw=1,
+        label=f"head > {b['head_min']} rows ({b['head']} labels)",
+    )
+    ax1.axhline(
+        b["tail_max"],
+        color="#d62728",
+        ls="--",
+        lw=1,
+        label=f"tail < {b['tail_max']} rows ({b['tail']} labels)",
+    )
     ax1.set_xlabel("label rank (most to least frequent)")
     ax1.set_ylabel("rows with the label (log)")
-    ax1.set_title(f"Long tail: {report['rows']:,} rows, {report['labels']} labels, "
-                  f"MeanIR {_fmt(report['mean_ir'], 3)}")
+    ax1.set_title(
+        f"Long tail: {report['rows']:,} rows, {report['labels']} labels, "
+        f"MeanIR {_fmt(report['mean_ir'], 3)}"
+    )
     ax1.legend(loc="upper right", fontsize=9)
     ax1.grid(True, which="both", alpha=0.25)
 

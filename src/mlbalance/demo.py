@@ -74,8 +74,10 @@ def stage_split(ctx: DemoContext) -> None:
     ctx.paths["split"] = out
     ctx.results["split"] = doc
     print(report.summary())
-    print(f"-> {out}/{{train,val,test}}.parquet, split_report.json "
-          f"(split in {doc['seconds']['split']:.2f} s)")
+    print(
+        f"-> {out}/{{train,val,test}}.parquet, split_report.json "
+        f"(split in {doc['seconds']['split']:.2f} s)"
+    )
 
 
 def stage_resample(ctx: DemoContext) -> None:
@@ -87,9 +89,15 @@ def stage_resample(ctx: DemoContext) -> None:
 
     source = ctx.paths.get("train", ctx.paths["data"])
     out = ctx.path("resample")
-    run = resample_dataset(source, out, MLROS(percentage=25, random_state=ctx.seed),
-                           method="ml-ros", rows_per_shard=10_000, overwrite=True,
-                           progress=False)
+    run = resample_dataset(
+        source,
+        out,
+        MLROS(percentage=25, random_state=ctx.seed),
+        method="ml-ros",
+        rows_per_shard=10_000,
+        overwrite=True,
+        progress=False,
+    )
     ctx.paths["resample"] = out
     if run.manifest is None:
         print(run.nothing_to_do)
@@ -97,8 +105,10 @@ def stage_resample(ctx: DemoContext) -> None:
     ctx.results["resample"] = run.manifest
     print(summary(run.manifest, str(out)))
     check = verify_shards(out, progress=False)
-    print(f"verify: {'OK' if check['ok'] else 'FAILED'} ({check['shards']} shards, "
-          f"{check['rows']:,} rows); val/test stay untouched")
+    print(
+        f"verify: {'OK' if check['ok'] else 'FAILED'} ({check['shards']} shards, "
+        f"{check['rows']:,} rows); val/test stay untouched"
+    )
 
 
 def stage_sample(ctx: DemoContext) -> None:
@@ -120,19 +130,26 @@ def stage_sample(ctx: DemoContext) -> None:
     cas = class_aware_exposure(y)
     print(rfs.summary(top=3))
     tail = {b["bucket"]: b for b in cas.bucket_table()}
-    print(f"class-aware sampling ({y.n_rows:,} draws): head/medium/tail share of positives "
-          + " / ".join(f"{tail[b]['share_after']:.1%}" for b in ("head", "medium", "tail"))
-          + " (plain epoch: " + " / ".join(f"{tail[b]['share_before']:.1%}"
-                                             for b in ("head", "medium", "tail")) + ")")
+    print(
+        f"class-aware sampling ({y.n_rows:,} draws): head/medium/tail share of positives "
+        + " / ".join(f"{tail[b]['share_after']:.1%}" for b in ("head", "medium", "tail"))
+        + " (plain epoch: "
+        + " / ".join(f"{tail[b]['share_before']:.1%}" for b in ("head", "medium", "tail"))
+        + ")"
+    )
     ranks = [RepeatFactorSampler(y, t, seed=ctx.seed, num_replicas=2, rank=r) for r in (0, 1)]
-    print(f"RepeatFactorSampler, 2 ranks, epoch 0: {ranks[0].epoch_length():,} indices "
-          f"(expected {rfs.expected_epoch_length:,.0f}), {len(ranks[0]):,} per rank")
+    print(
+        f"RepeatFactorSampler, 2 ranks, epoch 0: {ranks[0].epoch_length():,} indices "
+        f"(expected {rfs.expected_epoch_length:,.0f}), {len(ranks[0]):,} per rank"
+    )
     shards = ctx.paths.get("resample", source)
     stream = RepeatFactorIterableDataset(shards, t, seed=ctx.seed)
     per_reader = [sum(hi - lo for _, lo, hi in part) for part in stream.assignment(0, 4)]
-    print(f"streaming over {shards.name}/ ({len(stream.files)} files, {len(stream.units)} row "
-          f"groups): epoch 0 emits {int(stream.epoch_counts(0).sum()):,} rows; 2 ranks x 2 "
-          f"workers read {', '.join(f'{n:,}' for n in per_reader)} source rows")
+    print(
+        f"streaming over {shards.name}/ ({len(stream.files)} files, {len(stream.units)} row "
+        f"groups): epoch 0 emits {int(stream.epoch_counts(0).sum()):,} rows; 2 ranks x 2 "
+        f"workers read {', '.join(f'{n:,}' for n in per_reader)} source rows"
+    )
     ctx.results["sample"] = {"repeat": rfs.to_dict(), "class_aware": cas.to_dict()}
     out = ctx.path("sample.json")
     out.write_text(json.dumps(ctx.results["sample"], indent=1))
@@ -165,34 +182,63 @@ def stage_train(ctx: DemoContext) -> None:
         x = features.transform(table.column("text").to_pylist()).astype(np.float32).toarray()
         emb = pa.FixedSizeListArray.from_arrays(pa.array(x.reshape(-1)), x.shape[1])
         paths[split] = folder / f"{split}.parquet"
-        write_parquet(table.append_column("embedding", emb), paths[split],
-                      labels=meta.get("labels", []),
-                      spec=LabelSpec.from_dict(meta.get("label_spec", {})))
-    common = dict(train=str(paths["train"]), val=str(paths["val"]), test=str(paths["test"]),
-                  epochs=6, batch_size=256, head_lr=0.1, warmup_ratio=0.0, seed=ctx.seed,
-                  overwrite=True, eval_batch_size=1024)
-    plain = train(TrainConfig(out=str(ctx.path("model-bce")), loss="bce", prior_bias=False,
-                              **common), log=lambda line: None)
-    remedies = train(TrainConfig(out=str(ctx.path("model-remedies")), loss="asl",
-                                 sampler="repeat-factor", rfs_threshold=0.001,
-                                 prior_bias=True, **common), log=lambda line: None)
+        write_parquet(
+            table.append_column("embedding", emb),
+            paths[split],
+            labels=meta.get("labels", []),
+            spec=LabelSpec.from_dict(meta.get("label_spec", {})),
+        )
+    common = dict(
+        train=str(paths["train"]),
+        val=str(paths["val"]),
+        test=str(paths["test"]),
+        epochs=6,
+        batch_size=256,
+        head_lr=0.1,
+        warmup_ratio=0.0,
+        seed=ctx.seed,
+        overwrite=True,
+        eval_batch_size=1024,
+    )
+    plain = train(
+        TrainConfig(out=str(ctx.path("model-bce")), loss="bce", prior_bias=False, **common),
+        log=lambda line: None,
+    )
+    remedies = train(
+        TrainConfig(
+            out=str(ctx.path("model-remedies")),
+            loss="asl",
+            sampler="repeat-factor",
+            rfs_threshold=0.001,
+            prior_bias=True,
+            **common,
+        ),
+        log=lambda line: None,
+    )
     rows = [
         ("BCE, threshold 0.5 (the usual setup)", plain.metrics["test_at_0.5"]),
         ("BCE + per-label thresholds", plain.metrics["test"]),
         ("ASL + repeat-factor + prior bias, threshold 0.5", remedies.metrics["test_at_0.5"]),
         ("ASL + repeat-factor + prior bias + thresholds", remedies.metrics["test"]),
     ]
-    ctx.results["train"] = {name: {k: m[k] for k in ("micro_recall", "macro_recall",
-                                                      "micro_f1", "macro_f1")}
-                            for name, m in rows}
-    print(f"linear head on hashed bag-of-words features, {common['epochs']} epochs; "
-          f"test split ({plain.data['test_rows']:,} rows):")
+    ctx.results["train"] = {
+        name: {k: m[k] for k in ("micro_recall", "macro_recall", "micro_f1", "macro_f1")}
+        for name, m in rows
+    }
+    print(
+        f"linear head on hashed bag-of-words features, {common['epochs']} epochs; "
+        f"test split ({plain.data['test_rows']:,} rows):"
+    )
     print(f"  {'':48} {'micro R':>8} {'macro R':>8} {'micro F1':>8} {'macro F1':>8}")
     for name, m in rows:
-        print(f"  {name:48} {m['micro_recall']:>8.3f} {m['macro_recall']:>8.3f} "
-              f"{m['micro_f1']:>8.3f} {m['macro_f1']:>8.3f}")
-    print(f"  ({len(remedies.fallback)} labels had too few val positives to tune: global "
-          f"threshold) -> {ctx.path('model-remedies')}/")
+        print(
+            f"  {name:48} {m['micro_recall']:>8.3f} {m['macro_recall']:>8.3f} "
+            f"{m['micro_f1']:>8.3f} {m['macro_f1']:>8.3f}"
+        )
+    print(
+        f"  ({len(remedies.fallback)} labels had too few val positives to tune: global "
+        f"threshold) -> {ctx.path('model-remedies')}/"
+    )
 
 
 STAGES: list[tuple[str, Callable[[DemoContext], None]]] = [
@@ -205,8 +251,15 @@ STAGES: list[tuple[str, Callable[[DemoContext], None]]] = [
 ]
 
 
-def run_demo(out: str | Path = "demo-output", *, rows: int = 20_000, labels: int = 500,
-             seed: int = 0, overwrite: bool = False, stages: list[str] | None = None) -> DemoContext:
+def run_demo(
+    out: str | Path = "demo-output",
+    *,
+    rows: int = 20_000,
+    labels: int = 500,
+    seed: int = 0,
+    overwrite: bool = False,
+    stages: list[str] | None = None,
+) -> DemoContext:
     """Run the pipeline stages in order and return the shared context."""
     from mlbalance.errors import ParameterError
 

@@ -95,9 +95,15 @@ class Encoder:
         Allow model code shipped with the model folder (off unless asked for).
     """
 
-    def __init__(self, model: str | os.PathLike[str], *, device: str = "auto",
-                 max_length: int = 256, normalize: bool | None = None,
-                 trust_remote_code: bool = False) -> None:
+    def __init__(
+        self,
+        model: str | os.PathLike[str],
+        *,
+        device: str = "auto",
+        max_length: int = 256,
+        normalize: bool | None = None,
+        trust_remote_code: bool = False,
+    ) -> None:
         if max_length < 1:
             raise ParameterError(f"max_length must be >= 1, got {max_length}")
         import torch
@@ -113,15 +119,19 @@ class Encoder:
             raise ParameterError(f"device {device!r}: {exc}") from None
         try:
             self.tokenizer = AutoTokenizer.from_pretrained(
-                self.folder, trust_remote_code=trust_remote_code, local_files_only=True)
+                self.folder, trust_remote_code=trust_remote_code, local_files_only=True
+            )
             self.model = AutoModel.from_pretrained(
-                self.folder, trust_remote_code=trust_remote_code, local_files_only=True)
+                self.folder, trust_remote_code=trust_remote_code, local_files_only=True
+            )
         except (OSError, ValueError) as exc:
-            raise ParameterError(f"cannot load the model in {self.folder}: "
-                                 f"{str(exc).splitlines()[0]}") from None
+            raise ParameterError(
+                f"cannot load the model in {self.folder}: {str(exc).splitlines()[0]}"
+            ) from None
         self.model.to(self.device).eval()
-        self.max_length = int(min(max_length, getattr(self.tokenizer, "model_max_length", max_length)
-                                  or max_length))
+        self.max_length = int(
+            min(max_length, getattr(self.tokenizer, "model_max_length", max_length) or max_length)
+        )
         self.normalize = _default_normalize(self.folder) if normalize is None else normalize
         self.dim = int(self.model.config.hidden_size)
 
@@ -131,8 +141,13 @@ class Encoder:
 
         if not len(texts):
             return np.zeros((0, self.dim), dtype=np.float32)
-        enc = self.tokenizer(list(texts), padding=True, truncation=True,
-                             max_length=self.max_length, return_tensors="pt")
+        enc = self.tokenizer(
+            list(texts),
+            padding=True,
+            truncation=True,
+            max_length=self.max_length,
+            return_tensors="pt",
+        )
         enc = {k: v.to(self.device) for k, v in enc.items()}
         with torch.inference_mode():
             hidden = self.model(**enc).last_hidden_state.float()
@@ -143,8 +158,9 @@ class Encoder:
         return pooled.cpu().numpy().astype(np.float32, copy=False)
 
 
-def embed_texts(texts: Sequence[str], encoder: Encoder, *, batch_size: int = 64,
-                progress: bool | None = None) -> np.ndarray:
+def embed_texts(
+    texts: Sequence[str], encoder: Encoder, *, batch_size: int = 64, progress: bool | None = None
+) -> np.ndarray:
     """Embed *texts* in batches (sorted by length to limit padding; output in input order).
 
     Returns
@@ -205,29 +221,50 @@ def embed_dataset(
     spec, vocab = resolve_spec(source, spec, None) if fmt != "arff" else (spec, None)
     labels = read_labels(source, spec, format=format, vocabulary=vocab)
     text_col = text_column or (spec.text_column if spec is not None else "text")
-    meta = json.dumps(mlbalance_metadata(labels, spec, {"embedding": {
-        "column": column, "model": encoder.name, "dim": encoder.dim,
-        "normalized": encoder.normalize, "pooling": "mean"}})).encode()
+    meta = json.dumps(
+        mlbalance_metadata(
+            labels,
+            spec,
+            {
+                "embedding": {
+                    "column": column,
+                    "model": encoder.name,
+                    "dim": encoder.dim,
+                    "normalized": encoder.normalize,
+                    "pooling": "mean",
+                }
+            },
+        )
+    ).encode()
     from mlbalance._progress import progress_bar
 
     rows = 0
-    with atomic_path(target) as tmp, progress_bar(
-            desc="embedding", total=labels.n_rows, unit="rows", enabled=progress) as bar:
+    with (
+        atomic_path(target) as tmp,
+        progress_bar(desc="embedding", total=labels.n_rows, unit="rows", enabled=progress) as bar,
+    ):
         writer = None
         try:
-            for batch in iter_input_batches(source, format=format, spec=spec,
-                                            batch_rows=max(batch_size * 64, 4096)):
+            for batch in iter_input_batches(
+                source, format=format, spec=spec, batch_rows=max(batch_size * 64, 4096)
+            ):
                 if text_col not in batch.column_names:
-                    raise InputError(f"{source}: no text column {text_col!r} (columns: "
-                                     f"{', '.join(batch.column_names[:12])}); use --text-column")
+                    raise InputError(
+                        f"{source}: no text column {text_col!r} (columns: "
+                        f"{', '.join(batch.column_names[:12])}); use --text-column"
+                    )
                 if column in batch.column_names:
                     raise InputError(f"{source}: already has a column {column!r}")
                 texts = batch.column(text_col)
                 if texts.null_count:
                     row = rows + int(np.flatnonzero(np.asarray(texts.is_null()))[0])
                     raise InputError(f"{source}: column {text_col!r}, row {row} is null")
-                vecs = embed_texts([str(t) for t in texts.to_pylist()], encoder,
-                                   batch_size=batch_size, progress=False)
+                vecs = embed_texts(
+                    [str(t) for t in texts.to_pylist()],
+                    encoder,
+                    batch_size=batch_size,
+                    progress=False,
+                )
                 arr = pa.FixedSizeListArray.from_arrays(pa.array(vecs.ravel()), encoder.dim)
                 batch = batch.append_column(column, arr.cast(pa.list_(pa.float32())))
                 if writer is None:
@@ -241,6 +278,13 @@ def embed_dataset(
                 writer.close()
         if writer is None:
             raise InputError(f"{source}: the dataset has no rows")
-    return {"input": str(source), "output": str(target), "rows": rows, "column": column,
-            "dim": encoder.dim, "model": str(encoder.folder), "device": str(encoder.device),
-            "normalized": encoder.normalize}
+    return {
+        "input": str(source),
+        "output": str(target),
+        "rows": rows,
+        "column": column,
+        "dim": encoder.dim,
+        "model": str(encoder.folder),
+        "device": str(encoder.device),
+        "normalized": encoder.normalize,
+    }

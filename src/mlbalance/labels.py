@@ -26,8 +26,9 @@ def _canonical_csr(matrix: sp.spmatrix | sp.sparray, *, collapse: bool = True) -
     """
     csr = sp.csr_matrix(matrix, dtype=np.int64 if not collapse else None)
     if collapse:
-        csr = sp.csr_matrix((np.ones(csr.nnz, dtype=np.int64), csr.indices, csr.indptr),
-                            shape=csr.shape)
+        csr = sp.csr_matrix(
+            (np.ones(csr.nnz, dtype=np.int64), csr.indices, csr.indptr), shape=csr.shape
+        )
         csr.sum_duplicates()
         csr.data[:] = 1
     csr.eliminate_zeros()
@@ -123,9 +124,7 @@ class LabelMatrix:
             raise InputError(f"labels {missing[:5]} are not in the target vocabulary")
         remap = np.array([index[n] for n in self.names], dtype=np.int64)
         m = self.matrix
-        new = sp.csr_matrix(
-            (m.data, remap[m.indices], m.indptr), shape=(self.n_rows, len(names))
-        )
+        new = sp.csr_matrix((m.data, remap[m.indices], m.indptr), shape=(self.n_rows, len(names)))
         return LabelMatrix(_canonical_csr(new), tuple(names))
 
     def to_dense(self, dtype: Any = np.uint8) -> np.ndarray:
@@ -178,9 +177,7 @@ class LabelMatrix:
         arr = np.asarray(array)
         if arr.ndim != 2:
             raise InputError(f"label array must be 2-D (rows x labels), got shape {arr.shape}")
-        if arr.dtype == object or not (
-            np.issubdtype(arr.dtype, np.number) or arr.dtype == bool
-        ):
+        if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
             raise InputError(f"label array must be numeric 0/1, got dtype {arr.dtype}")
         if arr.size and np.issubdtype(arr.dtype, np.floating) and not np.isfinite(arr).all():
             raise InputError("label array contains NaN or infinite values")
@@ -189,8 +186,10 @@ class LabelMatrix:
             r, c = np.argwhere(bad)[0]
             raise InputError(f"label array must be 0/1: row {r}, column {c} is {arr[r, c]!r}")
         names = _default_names(arr.shape[1]) if names is None else names
-        return cls(_canonical_csr(sp.csr_matrix(arr.astype(np.uint8)), collapse=False),
-                   tuple(map(str, names)))
+        return cls(
+            _canonical_csr(sp.csr_matrix(arr.astype(np.uint8)), collapse=False),
+            tuple(map(str, names)),
+        )
 
     @classmethod
     def from_sparse(cls, matrix: Any, names: Sequence[str] | None = None) -> LabelMatrix:
@@ -236,7 +235,9 @@ def as_label_matrix(y: Any, names: Sequence[str] | None = None) -> LabelMatrix:
         if not seq:
             raise InputError("label input is empty: no rows")
         if not all(isinstance(r, (list, tuple, set, frozenset, np.ndarray)) for r in seq):
-            bad = next(r for r in seq if not isinstance(r, (list, tuple, set, frozenset, np.ndarray)))
+            bad = next(
+                r for r in seq if not isinstance(r, (list, tuple, set, frozenset, np.ndarray))
+            )
             raise InputError(
                 "label input must be a 2-D 0/1 array, a sparse matrix, a DataFrame or a list "
                 f"of label lists; found a row of type {type(bad).__name__}"

@@ -85,7 +85,6 @@ __all__ = [
 ]
 
 
-
 # --------------------------------------------------------------------------------------------
 # counts and imbalance ratios
 # --------------------------------------------------------------------------------------------
@@ -285,7 +284,9 @@ class LabelsetStats:
     max_frequency: int
 
 
-def _rows_as_matrix(indptr: np.ndarray, indices: np.ndarray, rows: np.ndarray, k: int) -> np.ndarray:
+def _rows_as_matrix(
+    indptr: np.ndarray, indices: np.ndarray, rows: np.ndarray, k: int
+) -> np.ndarray:
     """Label ids of *rows* (each with exactly *k* labels) as an ``(len(rows), k)`` int64 array."""
     pos = indptr[rows][:, None] + np.arange(k, dtype=np.int64)[None, :]
     return indices[pos].astype(np.int64)
@@ -456,7 +457,9 @@ def cooccurrence(y: Any) -> sp.csr_matrix:
     return sp.csr_matrix(upper + upper.T + diag, dtype=np.int64)
 
 
-def top_pairs(y: Any, k: int = 20, *, cooc: sp.csr_matrix | None = None) -> list[tuple[int, int, int]]:
+def top_pairs(
+    y: Any, k: int = 20, *, cooc: sp.csr_matrix | None = None
+) -> list[tuple[int, int, int]]:
     """The *k* label pairs ``(i, j, rows)`` with ``i < j`` that co-occur on the most rows.
 
     Ties are broken by label ids, so the order is deterministic.

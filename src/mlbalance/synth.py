@@ -57,8 +57,9 @@ def label_names(n_labels: int) -> list[str]:
     return [f"label_{i:0{width}d}" for i in range(n_labels)]
 
 
-def _check(n_rows: int, n_labels: int, head_fraction: float, tail_count: int,
-           cardinality: float) -> None:
+def _check(
+    n_rows: int, n_labels: int, head_fraction: float, tail_count: int, cardinality: float
+) -> None:
     if n_rows < 1:
         raise ParameterError(f"rows must be >= 1, got {n_rows}")
     if n_labels < 2:
@@ -139,19 +140,32 @@ def synth_label_matrix(
     LabelMatrix
     """
     rng = np.random.default_rng(seed)
-    return _label_matrix(rng, n_rows, n_labels, head_fraction, tail_count, cardinality,
-                         clusters, cluster_affinity)
+    return _label_matrix(
+        rng, n_rows, n_labels, head_fraction, tail_count, cardinality, clusters, cluster_affinity
+    )
 
 
-def _label_matrix(rng: np.random.Generator, n_rows: int, n_labels: int, head_fraction: float,
-                  tail_count: int, cardinality: float, clusters: int,
-                  cluster_affinity: float) -> LabelMatrix:
+def _label_matrix(
+    rng: np.random.Generator,
+    n_rows: int,
+    n_labels: int,
+    head_fraction: float,
+    tail_count: int,
+    cardinality: float,
+    clusters: int,
+    cluster_affinity: float,
+) -> LabelMatrix:
     if clusters < 1:
         raise ParameterError(f"clusters must be >= 1, got {clusters}")
     if not 0 <= cluster_affinity <= 1:
         raise ParameterError(f"cluster_affinity must be in [0, 1], got {cluster_affinity}")
-    counts = target_label_counts(n_rows, n_labels, head_fraction=head_fraction,
-                                 tail_count=tail_count, cardinality=cardinality)
+    counts = target_label_counts(
+        n_rows,
+        n_labels,
+        head_fraction=head_fraction,
+        tail_count=tail_count,
+        cardinality=cardinality,
+    )
     topic = rng.integers(0, clusters, size=n_rows)
     order = np.argsort(topic, kind="stable")
     bounds = np.searchsorted(topic[order], np.arange(clusters + 1))
@@ -167,8 +181,9 @@ def _label_matrix(rng: np.random.Generator, n_rows: int, n_labels: int, head_fra
         label_parts.append(np.full(rows.size, label, dtype=np.int32))
     rows = np.concatenate(row_parts)
     cols = np.concatenate(label_parts)
-    mat = sp.csr_matrix((np.ones(rows.size, dtype=np.uint8), (rows, cols)),
-                        shape=(n_rows, n_labels))
+    mat = sp.csr_matrix(
+        (np.ones(rows.size, dtype=np.uint8), (rows, cols)), shape=(n_rows, n_labels)
+    )
     mat.sort_indices()
     return LabelMatrix(mat, tuple(label_names(n_labels)))
 
@@ -189,9 +204,16 @@ def _pseudo_words(rng: np.random.Generator, n: int, syllables: int) -> np.ndarra
     return np.array(words, dtype=object)
 
 
-def _texts(rng: np.random.Generator, labels: sp.csr_matrix, vocab: pa.Array, k: int,
-           n_signature: int, filler_p: np.ndarray, words_per_row: int,
-           word_noise: float) -> pa.Array:
+def _texts(
+    rng: np.random.Generator,
+    labels: sp.csr_matrix,
+    vocab: pa.Array,
+    k: int,
+    n_signature: int,
+    filler_p: np.ndarray,
+    words_per_row: int,
+    word_noise: float,
+) -> pa.Array:
     """One text per row: two signature words per label (kept with 1 - noise) plus filler.
 
     Works on integer word ids (label ``l`` owns ids ``l*k .. l*k+k-1``; filler ids follow) and
@@ -221,8 +243,9 @@ def _texts(rng: np.random.Generator, labels: sp.csr_matrix, vocab: pa.Array, k: 
     return pc.binary_join(lists, " ")
 
 
-def _shuffle_within_rows(rng: np.random.Generator, sizes: np.ndarray,
-                         offsets: np.ndarray) -> np.ndarray:
+def _shuffle_within_rows(
+    rng: np.random.Generator, sizes: np.ndarray, offsets: np.ndarray
+) -> np.ndarray:
     """A gather index that shuffles each row's words, in O(total) time.
 
     For each row length a small bank of random permutations is drawn, and each row uses one of
@@ -300,16 +323,24 @@ def make_synthetic_table(
         for i, start in enumerate(range(0, n_rows, chunk_rows)):
             crng = np.random.default_rng([seed, i])
             part = ym.matrix[start : start + chunk_rows]
-            chunks.append(_texts(crng, part, vocab, words_per_label, n_signature, p,
-                                 words_per_row, word_noise))
+            chunks.append(
+                _texts(
+                    crng, part, vocab, words_per_label, n_signature, p, words_per_row, word_noise
+                )
+            )
         columns["text"] = pa.chunked_array(chunks, type=pa.string())
     columns["labels"] = label_col
     return pa.table(columns)
 
 
 def _label_kwargs(options: dict[str, float]) -> dict[str, Any]:
-    allowed = {"head_fraction": 0.15, "tail_count": 5, "cardinality": 3.0, "clusters": 50,
-               "cluster_affinity": 0.7}
+    allowed = {
+        "head_fraction": 0.15,
+        "tail_count": 5,
+        "cardinality": 3.0,
+        "clusters": 50,
+        "cluster_affinity": 0.7,
+    }
     unknown = set(options) - set(allowed)
     if unknown:
         raise ParameterError(f"unknown synthetic-data options: {sorted(unknown)}")
@@ -319,8 +350,9 @@ def _label_kwargs(options: dict[str, float]) -> dict[str, Any]:
     return out
 
 
-def make_synthetic(n_rows: int = 10_000, n_labels: int = 500, seed: int = 0,
-                   **options: float) -> pd.DataFrame:
+def make_synthetic(
+    n_rows: int = 10_000, n_labels: int = 500, seed: int = 0, **options: float
+) -> pd.DataFrame:
     """The synthetic dataset as a pandas DataFrame (``id``, ``text``, ``labels`` as lists).
 
     Same arguments as :func:`make_synthetic_table`.
@@ -331,8 +363,15 @@ def make_synthetic(n_rows: int = 10_000, n_labels: int = 500, seed: int = 0,
     return df
 
 
-def write_synthetic(path: str | Path, n_rows: int = 10_000, n_labels: int = 500, seed: int = 0,
-                    *, overwrite: bool = False, **options: float) -> pa.Table:
+def write_synthetic(
+    path: str | Path,
+    n_rows: int = 10_000,
+    n_labels: int = 500,
+    seed: int = 0,
+    *,
+    overwrite: bool = False,
+    **options: float,
+) -> pa.Table:
     """Write the synthetic dataset to a Parquet file (atomically) and return the table."""
     from mlbalance.io import LabelSpec, write_parquet
 

@@ -34,27 +34,49 @@ def add_label_arguments(parser: argparse.ArgumentParser) -> None:
         "Where the labels are. Default: the layout stored in files mlbalance wrote, else a "
         "list column named 'labels'.",
     )
-    g.add_argument("--label-column", metavar="COL",
-                   help="label column: a list, a delimited string or label ids (default: labels)")
-    g.add_argument("--label-sep", metavar="SEP",
-                   help="delimiter of a string label column, e.g. '|' or ','")
-    g.add_argument("--label-names", metavar="FILE",
-                   help="file with one label name per line; integer label ids index it")
-    g.add_argument("--label-columns", metavar="A,B,...", type=comma_list,
-                   help="one 0/1 column per label, comma-separated")
-    g.add_argument("--label-prefix", metavar="PREFIX",
-                   help="every column starting with PREFIX is a 0/1 label column")
+    g.add_argument(
+        "--label-column",
+        metavar="COL",
+        help="label column: a list, a delimited string or label ids (default: labels)",
+    )
+    g.add_argument(
+        "--label-sep", metavar="SEP", help="delimiter of a string label column, e.g. '|' or ','"
+    )
+    g.add_argument(
+        "--label-names",
+        metavar="FILE",
+        help="file with one label name per line; integer label ids index it",
+    )
+    g.add_argument(
+        "--label-columns",
+        metavar="A,B,...",
+        type=comma_list,
+        help="one 0/1 column per label, comma-separated",
+    )
+    g.add_argument(
+        "--label-prefix",
+        metavar="PREFIX",
+        help="every column starting with PREFIX is a 0/1 label column",
+    )
     g.add_argument("--text-column", metavar="COL", help="text column (default: text)")
-    g.add_argument("--header-names", metavar="A,B,...", type=comma_list,
-                   help="column names of a CSV/TSV file that has no header row")
-    g.add_argument("--format", choices=("parquet", "csv", "tsv", "jsonl", "arff"),
-                   help="input format (default: from the file suffix)")
+    g.add_argument(
+        "--header-names",
+        metavar="A,B,...",
+        type=comma_list,
+        help="column names of a CSV/TSV file that has no header row",
+    )
+    g.add_argument(
+        "--format",
+        choices=("parquet", "csv", "tsv", "jsonl", "arff"),
+        help="input format (default: from the file suffix)",
+    )
 
 
 def add_input_arguments(parser: argparse.ArgumentParser, *, help: str | None = None) -> None:
     """The positional INPUT plus the label layout options."""
     parser.add_argument(
-        "input", metavar="INPUT",
+        "input",
+        metavar="INPUT",
         help=help or "dataset: a Parquet file or folder of shards, CSV, TSV, JSONL or ARFF",
     )
     add_label_arguments(parser)
@@ -62,8 +84,15 @@ def add_input_arguments(parser: argparse.ArgumentParser, *, help: str | None = N
 
 def spec_from_args(args: argparse.Namespace) -> LabelSpec | None:
     """The LabelSpec the flags ask for, or None when no label flag was given."""
-    keys = ("label_column", "label_sep", "label_names", "label_columns", "label_prefix",
-            "text_column", "header_names")
+    keys = (
+        "label_column",
+        "label_sep",
+        "label_names",
+        "label_columns",
+        "label_prefix",
+        "text_column",
+        "header_names",
+    )
     if all(getattr(args, k, None) is None for k in keys):
         return None
     if getattr(args, "label_columns", None) and getattr(args, "label_prefix", None):
@@ -79,24 +108,31 @@ def spec_from_args(args: argparse.Namespace) -> LabelSpec | None:
     )
 
 
-def add_output_arguments(parser: argparse.ArgumentParser, *, required: bool = True,
-                         help: str = "output folder") -> None:
+def add_output_arguments(
+    parser: argparse.ArgumentParser, *, required: bool = True, help: str = "output folder"
+) -> None:
     """``--out DIR`` and ``--overwrite``."""
     parser.add_argument("--out", metavar="DIR", required=required, help=help)
-    parser.add_argument("--overwrite", action="store_true",
-                        help="replace a non-empty output folder")
+    parser.add_argument(
+        "--overwrite", action="store_true", help="replace a non-empty output folder"
+    )
 
 
 def add_json_argument(parser: argparse.ArgumentParser) -> None:
     """``--json PATH`` (``-`` for stdout)."""
-    parser.add_argument("--json", metavar="PATH",
-                        help="also write the results as JSON to PATH ('-' for stdout)")
+    parser.add_argument(
+        "--json", metavar="PATH", help="also write the results as JSON to PATH ('-' for stdout)"
+    )
 
 
 def add_seed_argument(parser: argparse.ArgumentParser, default: int = 0) -> None:
     """``--seed S``."""
-    parser.add_argument("--seed", type=int, default=default,
-                        help=f"random seed; the same seed gives the same output (default {default})")
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=default,
+        help=f"random seed; the same seed gives the same output (default {default})",
+    )
 
 
 def emit_json(obj: Any, dest: str | None) -> None:

@@ -82,24 +82,52 @@ def register(subparsers: Any) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_input_arguments(p)
-    p.add_argument("--xml", metavar="PATH",
-                   help="MULAN XML label file of an ARFF input (default: NAME.xml beside it)")
+    p.add_argument(
+        "--xml",
+        metavar="PATH",
+        help="MULAN XML label file of an ARFF input (default: NAME.xml beside it)",
+    )
     add_json_argument(p)
     p.add_argument("--per-label", metavar="CSV", help="write the per-label table as CSV")
-    p.add_argument("--plot", metavar="PNG",
-                   help="save the long-tail curve and co-occurrence heatmap as PNG")
+    p.add_argument(
+        "--plot", metavar="PNG", help="save the long-tail curve and co-occurrence heatmap as PNG"
+    )
     g = p.add_argument_group("thresholds")
-    g.add_argument("--head-min", type=_positive_int, default=DEFAULT_HEAD_MIN, metavar="N",
-                   help=f"head labels have more than N rows (default {DEFAULT_HEAD_MIN})")
-    g.add_argument("--tail-max", type=_positive_int, default=DEFAULT_TAIL_MAX, metavar="N",
-                   help=f"tail labels have fewer than N rows (default {DEFAULT_TAIL_MAX})")
-    g.add_argument("--folds", type=_positive_int, default=5, metavar="K",
-                   help="flag labels with fewer than K rows (missing from some of K folds; "
-                        "default 5)")
-    g.add_argument("--test-size", type=_fraction, default=0.1, metavar="F",
-                   help="flag labels a test split of fraction F would miss (default 0.1)")
-    g.add_argument("--top-pairs", type=_positive_int, default=20, metavar="N",
-                   help="co-occurring label pairs to report (default 20)")
+    g.add_argument(
+        "--head-min",
+        type=_positive_int,
+        default=DEFAULT_HEAD_MIN,
+        metavar="N",
+        help=f"head labels have more than N rows (default {DEFAULT_HEAD_MIN})",
+    )
+    g.add_argument(
+        "--tail-max",
+        type=_positive_int,
+        default=DEFAULT_TAIL_MAX,
+        metavar="N",
+        help=f"tail labels have fewer than N rows (default {DEFAULT_TAIL_MAX})",
+    )
+    g.add_argument(
+        "--folds",
+        type=_positive_int,
+        default=5,
+        metavar="K",
+        help="flag labels with fewer than K rows (missing from some of K folds; default 5)",
+    )
+    g.add_argument(
+        "--test-size",
+        type=_fraction,
+        default=0.1,
+        metavar="F",
+        help="flag labels a test split of fraction F would miss (default 0.1)",
+    )
+    g.add_argument(
+        "--top-pairs",
+        type=_positive_int,
+        default=20,
+        metavar="N",
+        help="co-occurring label pairs to report (default 20)",
+    )
     for add_flags, _ in EXTENSIONS:
         add_flags(p)
     p.set_defaults(func=run)
@@ -123,8 +151,7 @@ def _load(args: argparse.Namespace, stats: dict[str, int]) -> tuple[Any, int | N
         raise ParameterError("--xml applies to ARFF input only")
     from mlbalance.io import read_labels
 
-    labels = read_labels(path, spec_from_args(args), format=args.format, progress=True,
-                         stats=stats)
+    labels = read_labels(path, spec_from_args(args), format=args.format, progress=True, stats=stats)
     return labels, None
 
 
@@ -145,8 +172,13 @@ def run(args: argparse.Namespace) -> int:
     stats: dict[str, int] = {}
     labels, n_features = _load(args, stats)
     report = analyse(
-        labels, head_min=args.head_min, tail_max=args.tail_max, folds=args.folds,
-        test_size=args.test_size, top_pairs=args.top_pairs, n_features=n_features,
+        labels,
+        head_min=args.head_min,
+        tail_max=args.tail_max,
+        folds=args.folds,
+        test_size=args.test_size,
+        top_pairs=args.top_pairs,
+        n_features=n_features,
     )
     report = {"source": str(args.input), **report}
     duplicates = int(stats.get("duplicate_labels", 0))
@@ -163,13 +195,21 @@ def run(args: argparse.Namespace) -> int:
     to_stdout = args.json == "-"
     summary = format_summary(report, source=str(args.input))
     if duplicates:
-        summary += (f"\nnote: {duplicates:,} label(s) repeated within a row were counted once "
-                    "(the input lists them twice)")
+        summary += (
+            f"\nnote: {duplicates:,} label(s) repeated within a row were counted once "
+            "(the input lists them twice)"
+        )
     if extra:
         summary += "\n" + "\n".join(extra)
-    written = [f"{what} {p}" for what, p in (("per-label table", args.per_label),
-                                            ("plot", args.plot), ("JSON", args.json))
-               if p and p != "-"]
+    written = [
+        f"{what} {p}"
+        for what, p in (
+            ("per-label table", args.per_label),
+            ("plot", args.plot),
+            ("JSON", args.json),
+        )
+        if p and p != "-"
+    ]
     if written:
         summary += "\nwrote " + ", ".join(written)
     if to_stdout:

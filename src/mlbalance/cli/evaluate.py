@@ -11,22 +11,34 @@ from mlbalance.cli._options import add_json_argument, add_label_arguments, emit_
 def register(subparsers: Any) -> None:
     """Add the ``evaluate`` command."""
     parser = subparsers.add_parser(
-        "evaluate", help="metrics of a trained model on a labelled split",
+        "evaluate",
+        help="metrics of a trained model on a labelled split",
         description="Score a labelled split with a model folder from `mlbalance train` and "
-                    "report micro/macro precision, recall, F1, macro mAP and head/medium/tail "
-                    "recall, at the per-label thresholds tuned on val (thresholds.json) and "
-                    "at 0.5. Labels the model never saw in training are reported and left "
-                    "out.")
-    parser.add_argument("--model", required=True, metavar="DIR",
-                        help="model folder written by `mlbalance train`")
-    parser.add_argument("--data", required=True, metavar="INPUT",
-                        help="labelled data: Parquet file or folder, CSV, TSV or JSONL")
-    parser.add_argument("--threshold", type=float, metavar="T",
-                        help="one global threshold instead of the tuned ones")
+        "report micro/macro precision, recall, F1, macro mAP and head/medium/tail "
+        "recall, at the per-label thresholds tuned on val (thresholds.json) and "
+        "at 0.5. Labels the model never saw in training are reported and left "
+        "out.",
+    )
+    parser.add_argument(
+        "--model", required=True, metavar="DIR", help="model folder written by `mlbalance train`"
+    )
+    parser.add_argument(
+        "--data",
+        required=True,
+        metavar="INPUT",
+        help="labelled data: Parquet file or folder, CSV, TSV or JSONL",
+    )
+    parser.add_argument(
+        "--threshold",
+        type=float,
+        metavar="T",
+        help="one global threshold instead of the tuned ones",
+    )
     parser.add_argument("--batch-size", type=int, default=128, help="rows per batch (default 128)")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
-    parser.add_argument("--trust-remote-code", action="store_true",
-                        help="allow the model folder's own Python code")
+    parser.add_argument(
+        "--trust-remote-code", action="store_true", help="allow the model folder's own Python code"
+    )
     add_label_arguments(parser)
     add_json_argument(parser)
     parser.set_defaults(func=run)
@@ -42,17 +54,25 @@ def run(args: argparse.Namespace) -> int:
     if args.batch_size < 1:
         raise ParameterError(f"--batch-size must be >= 1, got {args.batch_size}")
     with progress_bar(desc="evaluating", unit="rows") as bar:
-        report = evaluate_file(args.model, args.data, spec=spec_from_args(args),
-                               batch_size=args.batch_size, threshold=args.threshold,
-                               device=args.device, trust_remote_code=args.trust_remote_code,
-                               progress=bar.update)
+        report = evaluate_file(
+            args.model,
+            args.data,
+            spec=spec_from_args(args),
+            batch_size=args.batch_size,
+            threshold=args.threshold,
+            device=args.device,
+            trust_remote_code=args.trust_remote_code,
+            progress=bar.update,
+        )
     which = "tuned thresholds" if args.threshold is None else f"threshold {args.threshold}"
     print(f"mlbalance evaluate: {report['rows']:,} rows of {args.data} with {args.model}")
     if report["truncated"]:
         print(f"  {report['truncated']:,} texts truncated at the model's max length")
     if report["unseen_labels"]:
-        print(f"  {len(report['unseen_labels'])} label(s) without training rows, left out: "
-              + ", ".join(list(report["unseen_labels"])[:5]))
+        print(
+            f"  {len(report['unseen_labels'])} label(s) without training rows, left out: "
+            + ", ".join(list(report["unseen_labels"])[:5])
+        )
     print(format_metrics(report["metrics_at_0.5"], title="threshold 0.5"))
     print(format_metrics(report["metrics"], title=which))
     emit_json(report, args.json)

@@ -11,24 +11,36 @@ from mlbalance.cli._options import add_json_argument, emit_json
 def register(subparsers: Any) -> None:
     """Add the ``predict`` command."""
     parser = subparsers.add_parser(
-        "predict", help="predict labels with a trained model",
+        "predict",
+        help="predict labels with a trained model",
         description="Score every row of INPUT with a model folder from `mlbalance train` and "
-                    "write every input column plus `predicted_labels` (label names whose "
-                    "score reaches the label's tuned threshold) and `scores` (probabilities "
-                    "in the model's label order) to a Parquet file.")
-    parser.add_argument("--model", required=True, metavar="DIR",
-                        help="model folder written by `mlbalance train`")
-    parser.add_argument("--data", required=True, metavar="INPUT",
-                        help="Parquet file or folder, CSV, TSV or JSONL with the text (or "
-                             "embedding) column the model was trained on")
+        "write every input column plus `predicted_labels` (label names whose "
+        "score reaches the label's tuned threshold) and `scores` (probabilities "
+        "in the model's label order) to a Parquet file.",
+    )
+    parser.add_argument(
+        "--model", required=True, metavar="DIR", help="model folder written by `mlbalance train`"
+    )
+    parser.add_argument(
+        "--data",
+        required=True,
+        metavar="INPUT",
+        help="Parquet file or folder, CSV, TSV or JSONL with the text (or "
+        "embedding) column the model was trained on",
+    )
     parser.add_argument("--out", required=True, metavar="OUT.parquet", help="output file")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing OUT")
-    parser.add_argument("--threshold", type=float, metavar="T",
-                        help="one global threshold instead of the tuned ones")
+    parser.add_argument(
+        "--threshold",
+        type=float,
+        metavar="T",
+        help="one global threshold instead of the tuned ones",
+    )
     parser.add_argument("--batch-size", type=int, default=128, help="rows per batch (default 128)")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
-    parser.add_argument("--trust-remote-code", action="store_true",
-                        help="allow the model folder's own Python code")
+    parser.add_argument(
+        "--trust-remote-code", action="store_true", help="allow the model folder's own Python code"
+    )
     add_json_argument(parser)
     parser.set_defaults(func=run)
 
@@ -42,13 +54,22 @@ def run(args: argparse.Namespace) -> int:
     if args.batch_size < 1:
         raise ParameterError(f"--batch-size must be >= 1, got {args.batch_size}")
     with progress_bar(desc="predicting", unit="rows") as bar:
-        report = predict_file(args.model, args.data, args.out, batch_size=args.batch_size,
-                              threshold=args.threshold, overwrite=args.overwrite,
-                              device=args.device, trust_remote_code=args.trust_remote_code,
-                              progress=bar.update)
-    print(f"mlbalance predict: {report['rows']:,} rows -> {report['out']}; "
-          f"{report['mean_labels_per_row']:.2f} labels per row on average; "
-          f"{report['labels_never_predicted']} label(s) never predicted"
-          + (f"; {report['truncated']:,} texts truncated" if report["truncated"] else ""))
+        report = predict_file(
+            args.model,
+            args.data,
+            args.out,
+            batch_size=args.batch_size,
+            threshold=args.threshold,
+            overwrite=args.overwrite,
+            device=args.device,
+            trust_remote_code=args.trust_remote_code,
+            progress=bar.update,
+        )
+    print(
+        f"mlbalance predict: {report['rows']:,} rows -> {report['out']}; "
+        f"{report['mean_labels_per_row']:.2f} labels per row on average; "
+        f"{report['labels_never_predicted']} label(s) never predicted"
+        + (f"; {report['truncated']:,} texts truncated" if report["truncated"] else "")
+    )
     emit_json(report, args.json)
     return 0

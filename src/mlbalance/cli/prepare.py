@@ -21,8 +21,9 @@ def _ratios(value: str) -> list[float]:
     try:
         return [float(v) for v in value.split(",") if v.strip()]
     except ValueError:
-        raise argparse.ArgumentTypeError(f"ratios must be numbers like 0.8,0.1,0.1, got {value!r}") \
-            from None
+        raise argparse.ArgumentTypeError(
+            f"ratios must be numbers like 0.8,0.1,0.1, got {value!r}"
+        ) from None
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -35,10 +36,20 @@ def register(sub: argparse._SubParsersAction) -> None:
         "of the whole run (DIR/prepare_report.json).",
     )
     add_input_arguments(p)
-    p.add_argument("--ratios", type=_ratios, default=[0.8, 0.1, 0.1], metavar="R,R,R",
-                   help="split proportions train,val,test (default 0.8,0.1,0.1)")
-    p.add_argument("--order", type=int, choices=(1, 2), default=1,
-                   help="stratify on labels (1, default) or label pairs (2)")
+    p.add_argument(
+        "--ratios",
+        type=_ratios,
+        default=[0.8, 0.1, 0.1],
+        metavar="R,R,R",
+        help="split proportions train,val,test (default 0.8,0.1,0.1)",
+    )
+    p.add_argument(
+        "--order",
+        type=int,
+        choices=(1, 2),
+        default=1,
+        help="stratify on labels (1, default) or label pairs (2)",
+    )
     add_method_arguments(p)
     add_output_arguments(p, help="output folder (train/, val/, test/, prepare_report.json)")
     add_seed_argument(p)
@@ -54,28 +65,41 @@ def run(args: argparse.Namespace) -> int:
     with warnings.catch_warnings(record=True) as seen:
         warnings.simplefilter("always")
         report = prepare_dataset(
-            args.input, args.out, resampler, method=args.method, ratios=args.ratios,
-            order=args.order, seed=args.seed, spec=spec_from_args(args),
-            rows_per_shard=args.rows_per_shard, features=args.features,
+            args.input,
+            args.out,
+            resampler,
+            method=args.method,
+            ratios=args.ratios,
+            order=args.order,
+            seed=args.seed,
+            spec=spec_from_args(args),
+            rows_per_shard=args.rows_per_shard,
+            features=args.features,
             overwrite=args.overwrite,
         )
     for w in seen:
         print(f"mlbalance: warning: {w.message}", file=sys.stderr)
     if args.json != "-":
         split = report["split"]
-        print(f"prepare {args.input} -> {args.out}: {split['rows']:,} rows split "
-              f"{','.join(str(r) for r in split['ratios'])} (seed {args.seed})")
+        print(
+            f"prepare {args.input} -> {args.out}: {split['rows']:,} rows split "
+            f"{','.join(str(r) for r in split['ratios'])} (seed {args.seed})"
+        )
         res = report["resample"]
         if res is None:
             print(f"  train: {report['nothing_to_do']} (written as split)")
         else:
             rep, b, a = res["report"], res["measures_before"], res["measures_after"]
-            print(f"  train: {rep['input_rows']:,} -> {rep['output_rows']:,} rows by "
-                  f"{report['method']}; MeanIR {b['mean_ir']:.3g} -> {a['mean_ir']:.3g}, "
-                  f"MaxIR {b['max_ir']:.3g} -> {a['max_ir']:.3g}")
+            print(
+                f"  train: {rep['input_rows']:,} -> {rep['output_rows']:,} rows by "
+                f"{report['method']}; MeanIR {b['mean_ir']:.3g} -> {a['mean_ir']:.3g}, "
+                f"MaxIR {b['max_ir']:.3g} -> {a['max_ir']:.3g}"
+            )
         for name in list(report["splits"])[1:]:
             print(f"  {name}: untouched")
-        print(f"  report: {args.out}/{REPORT_NAME}; shards: {args.out}/train/ "
-              f"(mlbalance verify {args.out}/train)")
+        print(
+            f"  report: {args.out}/{REPORT_NAME}; shards: {args.out}/train/ "
+            f"(mlbalance verify {args.out}/train)"
+        )
     emit_json(report, args.json)
     return 0

@@ -22,26 +22,55 @@ METHOD_NAMES = ("ml-ros", "ml-rus", "mlsmote", "remedial", "target")
 def add_method_arguments(p: argparse.ArgumentParser) -> None:
     """``--method`` and the parameters of each method (shared with ``prepare``)."""
     g = p.add_argument_group("resampling")
-    g.add_argument("--method", required=True, choices=METHOD_NAMES,
-                   help="ml-ros / ml-rus: random over/undersampling of label bags (Charte 2015); "
-                   "mlsmote: synthetic rows from an embedding column (Charte 2015); remedial: "
-                   "split rows mixing rare and frequent labels (Charte 2019); target: raise "
-                   "labels to --min-rows and/or cap them at --max-rows")
-    g.add_argument("--percentage", type=float, metavar="P",
-                   help="ml-ros/ml-rus: rows to add/delete as %% of the input (default 25)")
-    g.add_argument("--k", type=int, metavar="K", dest="k_neighbors",
-                   help="mlsmote: nearest neighbours within each label's bag (default 5)")
-    g.add_argument("--label-generation", choices=("ranking", "union", "intersection"),
-                   help="mlsmote: labels of a synthetic row (default ranking)")
-    g.add_argument("--features", default="embedding", metavar="COL",
-                   help="mlsmote: numeric list column to interpolate (default embedding; "
-                   "see `mlbalance embed`)")
+    g.add_argument(
+        "--method",
+        required=True,
+        choices=METHOD_NAMES,
+        help="ml-ros / ml-rus: random over/undersampling of label bags (Charte 2015); "
+        "mlsmote: synthetic rows from an embedding column (Charte 2015); remedial: "
+        "split rows mixing rare and frequent labels (Charte 2019); target: raise "
+        "labels to --min-rows and/or cap them at --max-rows",
+    )
+    g.add_argument(
+        "--percentage",
+        type=float,
+        metavar="P",
+        help="ml-ros/ml-rus: rows to add/delete as %% of the input (default 25)",
+    )
+    g.add_argument(
+        "--k",
+        type=int,
+        metavar="K",
+        dest="k_neighbors",
+        help="mlsmote: nearest neighbours within each label's bag (default 5)",
+    )
+    g.add_argument(
+        "--label-generation",
+        choices=("ranking", "union", "intersection"),
+        help="mlsmote: labels of a synthetic row (default ranking)",
+    )
+    g.add_argument(
+        "--features",
+        default="embedding",
+        metavar="COL",
+        help="mlsmote: numeric list column to interpolate (default embedding; "
+        "see `mlbalance embed`)",
+    )
     g.add_argument("--min-rows", type=int, metavar="N", help="target: raise every label to N rows")
     g.add_argument("--max-rows", type=int, metavar="M", help="target: cap labels at M rows")
-    g.add_argument("--max-copies", type=int, metavar="C",
-                   help="target: most extra copies of one row (default 10)")
-    g.add_argument("--rows-per-shard", type=int, default=500_000, metavar="N",
-                   help="most rows per output shard (default 500000)")
+    g.add_argument(
+        "--max-copies",
+        type=int,
+        metavar="C",
+        help="target: most extra copies of one row (default 10)",
+    )
+    g.add_argument(
+        "--rows-per-shard",
+        type=int,
+        default=500_000,
+        metavar="N",
+        help="most rows per output shard (default 500000)",
+    )
 
 
 def resampler_from_args(args: argparse.Namespace) -> Any:
@@ -54,14 +83,25 @@ def resampler_from_args(args: argparse.Namespace) -> Any:
         "ml-rus": {"percentage": args.percentage},
         "mlsmote": {"k_neighbors": args.k_neighbors, "label_generation": args.label_generation},
         "remedial": {},
-        "target": {"min_rows": args.min_rows, "max_rows": args.max_rows,
-                   "max_copies": args.max_copies},
+        "target": {
+            "min_rows": args.min_rows,
+            "max_rows": args.max_rows,
+            "max_copies": args.max_copies,
+        },
     }[args.method]
-    flags = {"percentage": "--percentage", "k_neighbors": "--k",
-             "label_generation": "--label-generation", "min_rows": "--min-rows",
-             "max_rows": "--max-rows", "max_copies": "--max-copies"}
-    stray = [flag for key, flag in flags.items()
-             if getattr(args, key, None) is not None and key not in params]
+    flags = {
+        "percentage": "--percentage",
+        "k_neighbors": "--k",
+        "label_generation": "--label-generation",
+        "min_rows": "--min-rows",
+        "max_rows": "--max-rows",
+        "max_copies": "--max-copies",
+    }
+    stray = [
+        flag
+        for key, flag in flags.items()
+        if getattr(args, key, None) is not None and key not in params
+    ]
     if stray:
         raise ParameterError(f"--method {args.method} does not use {', '.join(stray)}")
     return make_resampler(args.method, **params, random_state=args.seed)
@@ -90,9 +130,11 @@ def warn_if_evaluation(path: str) -> None:
     from mlbalance.resample.dataset import looks_like_evaluation
 
     if looks_like_evaluation(path):
-        print(f"mlbalance: warning: {path} looks like evaluation data (val/dev/test); "
-              "resampling it corrupts the metrics, resample the training split only",
-              file=sys.stderr)
+        print(
+            f"mlbalance: warning: {path} looks like evaluation data (val/dev/test); "
+            "resampling it corrupts the metrics, resample the training split only",
+            file=sys.stderr,
+        )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -103,9 +145,16 @@ def run(args: argparse.Namespace) -> int:
     with warnings.catch_warnings(record=True) as seen:
         warnings.simplefilter("always")
         outcome = resample_dataset(
-            args.input, args.out, resampler, method=args.method, spec=spec_from_args(args),
-            format=args.format, rows_per_shard=args.rows_per_shard, overwrite=args.overwrite,
-            features=args.features, progress=None,
+            args.input,
+            args.out,
+            resampler,
+            method=args.method,
+            spec=spec_from_args(args),
+            format=args.format,
+            rows_per_shard=args.rows_per_shard,
+            overwrite=args.overwrite,
+            features=args.features,
+            progress=None,
         )
     for w in seen:
         print(f"mlbalance: warning: {w.message}", file=sys.stderr)

@@ -30,8 +30,11 @@ def register(subparsers: Any) -> None:
     from mlbalance.train.config import add_config_arguments
 
     parser = subparsers.add_parser(
-        "train", help="train a multilabel text classifier with imbalance remedies",
-        description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
+        "train",
+        help="train a multilabel text classifier with imbalance remedies",
+        description=DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     add_config_arguments(parser)
     add_json_argument(parser)
     parser.set_defaults(func=run)
@@ -52,15 +55,21 @@ def format_summary(result: Any, cfg: Any) -> str:
     ]
     if d.get("max_length"):
         tr = d["truncated"]
-        lines.append(f"  text: truncated at {d['max_length']} tokens: {tr['train_first_epoch']:,} "
-                     f"train rows (epoch 1), {tr['val']:,} val; empty: "
-                     f"{d['empty_text']['train']:,} train, {d['empty_text']['val']:,} val")
+        lines.append(
+            f"  text: truncated at {d['max_length']} tokens: {tr['train_first_epoch']:,} "
+            f"train rows (epoch 1), {tr['val']:,} val; empty: "
+            f"{d['empty_text']['train']:,} train, {d['empty_text']['val']:,} val"
+        )
     for which, labels in d["unseen_labels"].items():
         if labels:
-            lines.append(f"  {which}: {len(labels)} label(s) train never saw, left out: "
-                         + ", ".join(list(labels)[:5]))
-    lines.append(f"  thresholds: tuned per label on val ({cfg.threshold_mode}); "
-                 f"{len(result.fallback)} label(s) fell back (too few val positives)")
+            lines.append(
+                f"  {which}: {len(labels)} label(s) train never saw, left out: "
+                + ", ".join(list(labels)[:5])
+            )
+    lines.append(
+        f"  thresholds: tuned per label on val ({cfg.threshold_mode}); "
+        f"{len(result.fallback)} label(s) fell back (too few val positives)"
+    )
     m = result.metrics
     lines.append(format_metrics(m["val_at_0.5"], title="val, threshold 0.5"))
     lines.append(format_metrics(m["val"], title="val, tuned thresholds"))

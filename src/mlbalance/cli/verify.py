@@ -16,8 +16,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         "label counts read back equal to the manifest's. Exit 0 when all holds, 1 otherwise.",
     )
     p.add_argument("folder", metavar="DIR", help="a folder written by `mlbalance resample`")
-    p.add_argument("--quick", action="store_true",
-                   help="skip re-reading the labels (hashes, sizes and row counts only)")
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help="skip re-reading the labels (hashes, sizes and row counts only)",
+    )
     add_json_argument(p)
     p.set_defaults(func=run)
 
@@ -28,8 +31,10 @@ def run(args: argparse.Namespace) -> int:
     report = verify_shards(args.folder, check_labels=not args.quick)
     if args.json != "-":
         if report["ok"]:
-            print(f"{args.folder}: OK ({report['shards']} shard(s), {report['rows']:,} rows, "
-                  f"method {report['method']})")
+            print(
+                f"{args.folder}: OK ({report['shards']} shard(s), {report['rows']:,} rows, "
+                f"method {report['method']})"
+            )
         else:
             print(f"{args.folder}: FAILED, {len(report['problems'])} problem(s):")
             for line in report["problems"][:20]:

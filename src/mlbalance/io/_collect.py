@@ -22,9 +22,16 @@ from mlbalance.io.spec import LabelSpec
 from mlbalance.labels import LabelMatrix, _canonical_csr
 
 _NUMPY_TYPES = {
-    pa.int8(): np.int8, pa.int16(): np.int16, pa.int32(): np.int32, pa.int64(): np.int64,
-    pa.uint8(): np.uint8, pa.uint16(): np.uint16, pa.uint32(): np.uint32,
-    pa.uint64(): np.uint64, pa.float32(): np.float32, pa.float64(): np.float64,
+    pa.int8(): np.int8,
+    pa.int16(): np.int16,
+    pa.int32(): np.int32,
+    pa.int64(): np.int64,
+    pa.uint8(): np.uint8,
+    pa.uint16(): np.uint16,
+    pa.uint32(): np.uint32,
+    pa.uint64(): np.uint64,
+    pa.float32(): np.float32,
+    pa.float64(): np.float64,
 }
 
 
@@ -40,12 +47,14 @@ def _numpy(arr: pa.Array) -> np.ndarray:
         dtype = _NUMPY_TYPES.get(arr.type)
         if dtype is not None:
             dt = np.dtype(dtype)
-            return np.frombuffer(arr.buffers()[1], dtype=dt, count=len(arr),
-                                 offset=arr.offset * dt.itemsize)
+            return np.frombuffer(
+                arr.buffers()[1], dtype=dt, count=len(arr), offset=arr.offset * dt.itemsize
+            )
         if pa.types.is_boolean(arr.type):
             bits = np.frombuffer(arr.buffers()[1], dtype=np.uint8)
-            return np.unpackbits(bits, bitorder="little")[arr.offset : arr.offset + len(arr)
-                                                          ].astype(bool)
+            return np.unpackbits(bits, bitorder="little")[
+                arr.offset : arr.offset + len(arr)
+            ].astype(bool)
     return np.asarray(arr.to_numpy(zero_copy_only=False))
 
 
@@ -56,8 +65,13 @@ def _first_null(arr: pa.Array | pa.ChunkedArray) -> int:
 class LabelCollector:
     """Accumulate label batches; :meth:`finish` returns the LabelMatrix."""
 
-    def __init__(self, spec: LabelSpec, source: str, vocabulary: Sequence[str] | None = None,
-                 id_names: Sequence[str] | None = None) -> None:
+    def __init__(
+        self,
+        spec: LabelSpec,
+        source: str,
+        vocabulary: Sequence[str] | None = None,
+        id_names: Sequence[str] | None = None,
+    ) -> None:
         self.spec = spec
         self.source = source
         self.vocabulary = list(vocabulary) if vocabulary is not None else None
@@ -213,8 +227,9 @@ class LabelCollector:
         self._length_parts.append(lengths.astype(np.int64, copy=False))
         self.rows += len(lengths)
 
-    def _dictionary_ids(self, dictionary: pa.Array, codes: np.ndarray,
-                        lengths: np.ndarray) -> np.ndarray:
+    def _dictionary_ids(
+        self, dictionary: pa.Array, codes: np.ndarray, lengths: np.ndarray
+    ) -> np.ndarray:
         words = dictionary.to_pylist()
         if self.id_names is not None:
             try:
@@ -240,7 +255,7 @@ class LabelCollector:
         """Add a batch of one-0/1-column-per-label data."""
         if not columns:
             raise InputError(f"{self.source}: no label columns (prefix {self.spec.prefix!r})")
-        names = [c[len(self.spec.prefix):] if self.spec.prefix else c for c in columns]
+        names = [c[len(self.spec.prefix) :] if self.spec.prefix else c for c in columns]
         self._keep_order = True
         col_ids = self._map_names(names)
         n = table.num_rows
@@ -250,14 +265,17 @@ class LabelCollector:
             if col.null_count:
                 raise InputError(f"{self._where(self.rows + _first_null(col), name)}: null value")
             typ = col.type
-            if not (pa.types.is_integer(typ) or pa.types.is_boolean(typ)
-                    or pa.types.is_floating(typ)):
+            if not (
+                pa.types.is_integer(typ) or pa.types.is_boolean(typ) or pa.types.is_floating(typ)
+            ):
                 raise InputError(f"{self._where(None, name)}: has type {typ}; expected 0/1")
             arr = _numpy(col).astype(np.float64)
             bad = (arr != 0) & (arr != 1)
             if bad.any():
                 k = int(np.flatnonzero(bad)[0])
-                raise InputError(f"{self._where(self.rows + k, name)}: value {float(arr[k])!r} is not 0/1")
+                raise InputError(
+                    f"{self._where(self.rows + k, name)}: value {float(arr[k])!r} is not 0/1"
+                )
             rows = np.flatnonzero(arr)
             mats.append((rows, np.full(rows.size, cid, dtype=np.int64)))
         rows = np.concatenate([m[0] for m in mats])
@@ -285,11 +303,15 @@ class LabelCollector:
         final = list(given) + unseen
         pos = {n: i for i, n in enumerate(final)}
         remap = np.array([pos[n] for n in provisional], dtype=np.int32)
-        indices = (np.concatenate(self._index_parts) if self._index_parts
-                   else np.zeros(0, dtype=np.int32))
+        indices = (
+            np.concatenate(self._index_parts) if self._index_parts else np.zeros(0, dtype=np.int32)
+        )
         self._index_parts.clear()
-        lengths = (np.concatenate(self._length_parts) if self._length_parts
-                   else np.zeros(0, dtype=np.int64))
+        lengths = (
+            np.concatenate(self._length_parts)
+            if self._length_parts
+            else np.zeros(0, dtype=np.int64)
+        )
         if remap.size and not np.array_equal(remap, np.arange(remap.size)):
             indices = remap[indices]
             sorted_rows = self._sorted and bool(np.all(np.diff(remap) > 0))
@@ -301,8 +323,9 @@ class LabelCollector:
         data = np.ones(indices.size, dtype=np.uint8)
         shape = (lengths.size, len(final))
         if sorted_rows:
-            matrix = sp.csr_matrix((data, indices.astype(itype, copy=False), indptr),
-                                   shape=shape, copy=False)
+            matrix = sp.csr_matrix(
+                (data, indices.astype(itype, copy=False), indptr), shape=shape, copy=False
+            )
         else:
             matrix = _canonical_csr(sp.csr_matrix((data, indices, indptr), shape=shape))
         if stats is not None:

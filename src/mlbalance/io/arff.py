@@ -263,15 +263,24 @@ def _read_rows(path: Path, header: ArffHeader) -> tuple[int, list[_Cells], list[
         elif not dense_rows:
             cells.append(_Cells(np.asarray(sp_rows[j], dtype=np.int64), sp_vals[j]))
         else:
-            cells.append(_Cells(
-                np.concatenate([dr, np.asarray(sp_rows[j], dtype=np.int64)]),
-                list(dense_cols[j]) + sp_vals[j],
-            ))
+            cells.append(
+                _Cells(
+                    np.concatenate([dr, np.asarray(sp_rows[j], dtype=np.int64)]),
+                    list(dense_cols[j]) + sp_vals[j],
+                )
+            )
     return len(lines), cells, lines
 
 
-def _sparse_items(body: str, path: Path, lineno: int, n: int, r: int,
-                  sp_rows: list[list[int]], sp_vals: list[list[str]]) -> None:
+def _sparse_items(
+    body: str,
+    path: Path,
+    lineno: int,
+    n: int,
+    r: int,
+    sp_rows: list[list[int]],
+    sp_vals: list[list[str]],
+) -> None:
     """Parse one sparse row ``idx value, ...`` item by item (exact error messages)."""
     for item in _split_commas(body):
         parts = item.strip().split(None, 1)
@@ -287,8 +296,15 @@ def _sparse_items(body: str, path: Path, lineno: int, n: int, r: int,
         sp_vals[idx].append(_unquote(parts[1]))
 
 
-def _bulk_sparse(bodies: list[str], rows: list[int], lines: list[int], path: Path, n: int,
-                 sp_rows: list[list[int]], sp_vals: list[list[str]]) -> None:
+def _bulk_sparse(
+    bodies: list[str],
+    rows: list[int],
+    lines: list[int],
+    path: Path,
+    n: int,
+    sp_rows: list[list[int]],
+    sp_vals: list[list[str]],
+) -> None:
     """Parse unquoted sparse rows with a few big string splits instead of a loop per item."""
     counts = np.fromiter((b.count(",") + 1 for b in bodies), dtype=np.int64, count=len(bodies))
     items = ",".join(bodies).split(",")
@@ -301,9 +317,12 @@ def _bulk_sparse(bodies: list[str], rows: list[int], lines: list[int], path: Pat
             ok = False
     if not ok or (idx.size and (idx.min() < 0 or idx.max() >= n)):
         for body, r in zip(bodies, rows, strict=True):  # find the culprit, with its line
-            _sparse_items(body, path, lines[r], n, r, [[] for _ in range(n)],
-                          [[] for _ in range(n)])
-        raise AssertionError("unreachable: a malformed sparse row was not found")  # pragma: no cover
+            _sparse_items(
+                body, path, lines[r], n, r, [[] for _ in range(n)], [[] for _ in range(n)]
+            )
+        raise AssertionError(
+            "unreachable: a malformed sparse row was not found"
+        )  # pragma: no cover
     row_of = np.repeat(np.asarray(rows, dtype=np.int64), counts)
     values = np.asarray(tokens[1::2], dtype=object)
     order = np.argsort(idx, kind="stable")
@@ -484,7 +503,5 @@ def read_arff(
         if lm.names != first_names or list(f.columns) != first_cols:
             raise InputError(f"{p}: its attributes differ from {paths[0]}'s; cannot concatenate")
     feats = pd.concat([f for f, _ in parts], ignore_index=True)
-    labels = LabelMatrix(
-        sp.vstack([lm.matrix for _, lm in parts], format="csr"), first_names
-    )
+    labels = LabelMatrix(sp.vstack([lm.matrix for _, lm in parts], format="csr"), first_names)
     return feats, labels

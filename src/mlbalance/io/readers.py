@@ -36,8 +36,15 @@ __all__ = [
 METADATA_KEY = b"mlbalance"
 FORMATS = ("parquet", "csv", "tsv", "jsonl", "arff")
 _SUFFIXES = {
-    ".parquet": "parquet", ".pq": "parquet", ".csv": "csv", ".tsv": "tsv", ".tab": "tsv",
-    ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl", ".arff": "arff",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+    ".csv": "csv",
+    ".tsv": "tsv",
+    ".tab": "tsv",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".json": "jsonl",
+    ".arff": "arff",
 }
 _COMPRESSED = (".gz", ".bz2", ".zst", ".lz4")
 
@@ -81,8 +88,10 @@ def parquet_files(path: str | os.PathLike[str]) -> list[Path]:
     if p.is_file():
         return [p]
     files = sorted(
-        f for f in p.rglob("*")
-        if f.is_file() and f.suffix in (".parquet", ".pq")
+        f
+        for f in p.rglob("*")
+        if f.is_file()
+        and f.suffix in (".parquet", ".pq")
         and not any(part.startswith((".", "_")) for part in f.relative_to(p).parts)
     )
     if not files:
@@ -110,13 +119,17 @@ def read_metadata(path: str | os.PathLike[str]) -> dict[str, Any] | None:
     return value if isinstance(value, dict) else None
 
 
-def resolve_spec(path: str | os.PathLike[str], spec: LabelSpec | None,
-                 vocabulary: Sequence[str] | None) -> tuple[LabelSpec, list[str] | None]:
+def resolve_spec(
+    path: str | os.PathLike[str], spec: LabelSpec | None, vocabulary: Sequence[str] | None
+) -> tuple[LabelSpec, list[str] | None]:
     """The spec and vocabulary to use: the caller's, else those stored in the file's metadata."""
     meta = read_metadata(path) if detect_format(path) == "parquet" else None
     if spec is None:
-        spec = LabelSpec.from_dict(meta["label_spec"]) if meta and "label_spec" in meta \
+        spec = (
+            LabelSpec.from_dict(meta["label_spec"])
+            if meta and "label_spec" in meta
             else LabelSpec()
+        )
     if vocabulary is None and meta and "labels" in meta:
         vocabulary = list(meta["labels"])
     return spec, (list(vocabulary) if vocabulary is not None else None)
@@ -160,8 +173,9 @@ def _label_columns(path: Path, spec: LabelSpec, names: list[str]) -> list[str]:
     return cols
 
 
-def _add(collector: LabelCollector, spec: LabelSpec, table: pa.Table | pa.RecordBatch,
-         cols: list[str]) -> None:
+def _add(
+    collector: LabelCollector, spec: LabelSpec, table: pa.Table | pa.RecordBatch, cols: list[str]
+) -> None:
     if spec.is_indicator:
         tab = table if isinstance(table, pa.Table) else pa.Table.from_batches([table])
         collector.add_indicator(tab, cols)
@@ -181,8 +195,9 @@ def _dictionary_leaves(pf: pq.ParquetFile, column: str) -> list[str]:
     return leaves
 
 
-def _parquet_label_batches(path: Path, spec: LabelSpec, batch_rows: int
-                           ) -> Iterator[tuple[Path, pa.Table, list[str]]]:
+def _parquet_label_batches(
+    path: Path, spec: LabelSpec, batch_rows: int
+) -> Iterator[tuple[Path, pa.Table, list[str]]]:
     """The label column(s) of every row group of every file.
 
     String labels are decoded as dictionaries (no per-value hashing). Arrow cannot decode a
@@ -206,24 +221,31 @@ def _parquet_label_batches(path: Path, spec: LabelSpec, batch_rows: int
 
 
 # -- text formats ---------------------------------------------------------------------------------
-def _read_text_table(path: Path, fmt: str, spec: LabelSpec,
-                     columns: Sequence[str] | None = None) -> pa.Table:
+def _read_text_table(
+    path: Path, fmt: str, spec: LabelSpec, columns: Sequence[str] | None = None
+) -> pa.Table:
     import pyarrow.csv as pcsv
     import pyarrow.json as pjson
 
     try:
         if fmt in ("csv", "tsv"):
-            read = pcsv.ReadOptions(column_names=list(spec.header_names)
-                                    if spec.header_names else None, block_size=1 << 24)
-            parse = pcsv.ParseOptions(delimiter="\t" if fmt == "tsv" else ",",
-                                      quote_char=False if fmt == "tsv" else '"',
-                                      newlines_in_values=fmt == "csv")
-            conv = pcsv.ConvertOptions(include_columns=list(columns) if columns else None,
-                                       strings_can_be_null=False)
+            read = pcsv.ReadOptions(
+                column_names=list(spec.header_names) if spec.header_names else None,
+                block_size=1 << 24,
+            )
+            parse = pcsv.ParseOptions(
+                delimiter="\t" if fmt == "tsv" else ",",
+                quote_char=False if fmt == "tsv" else '"',
+                newlines_in_values=fmt == "csv",
+            )
+            conv = pcsv.ConvertOptions(
+                include_columns=list(columns) if columns else None, strings_can_be_null=False
+            )
             if not spec.is_indicator:
                 conv.column_types = {spec.column: pa.string()}
-            table = pcsv.read_csv(path, read_options=read, parse_options=parse,
-                                  convert_options=conv)
+            table = pcsv.read_csv(
+                path, read_options=read, parse_options=parse, convert_options=conv
+            )
         else:
             table = pjson.read_json(path, read_options=pjson.ReadOptions(block_size=1 << 24))
             if columns:
@@ -235,8 +257,9 @@ def _read_text_table(path: Path, fmt: str, spec: LabelSpec,
         msg = str(exc).splitlines()[0]
         if "include_columns" in msg or "No such column" in msg or "not found" in msg:
             try:
-                head = _read_text_table(path, fmt, LabelSpec(header_names=spec.header_names,
-                                                             column="\0"), None)
+                head = _read_text_table(
+                    path, fmt, LabelSpec(header_names=spec.header_names, column="\0"), None
+                )
                 have = head.column_names
             except InputError:
                 have = []
@@ -292,8 +315,9 @@ def read_labels(
         from mlbalance._progress import progress_bar
 
         total = sum(pq.ParquetFile(f).metadata.num_rows for f in parquet_files(p))
-        with progress_bar(desc="reading labels", total=total, unit="rows",
-                          enabled=None if progress else False) as bar:
+        with progress_bar(
+            desc="reading labels", total=total, unit="rows", enabled=None if progress else False
+        ) as bar:
             for f, part, cols in _parquet_label_batches(p, spec, batch_rows):
                 collector.source = str(f)
                 _add(collector, spec, part, cols)
@@ -387,8 +411,12 @@ def iter_batches(
         ds = read_dataset(p, spec, vocabulary=vocabulary, columns=columns)
         for start in range(0, ds.n_rows, batch_rows):
             stop = min(start + batch_rows, ds.n_rows)
-            yield Dataset(ds.table.slice(start, stop - start),
-                          ds.labels.take(range(start, stop)), spec, ds.source)
+            yield Dataset(
+                ds.table.slice(start, stop - start),
+                ds.labels.take(range(start, stop)),
+                spec,
+                ds.source,
+            )
         return
     for f in parquet_files(p):
         names = pq.read_schema(f).names
@@ -399,7 +427,7 @@ def iter_batches(
             _add(collector, spec, batch, cols)
             labels = collector.finish()
             if labels.n_labels != len(vocabulary):
-                extra = labels.names[len(vocabulary):]
+                extra = labels.names[len(vocabulary) :]
                 raise InputError(f"{f}: labels {list(extra)[:5]} are not in the vocabulary")
             yield Dataset(pa.Table.from_batches([batch]), labels, spec, str(f))
 
@@ -413,17 +441,24 @@ def _read_arff(path: Path, spec: LabelSpec | None) -> Dataset:
     from mlbalance.io.arff import read_arff
 
     features, labels = read_arff(path)
-    table = features if isinstance(features, pa.Table) else pa.Table.from_pandas(
-        features, preserve_index=False)
+    table = (
+        features
+        if isinstance(features, pa.Table)
+        else pa.Table.from_pandas(features, preserve_index=False)
+    )
     column = "labels"
     while column in table.column_names:
         column = "_" + column
     m = labels.matrix
     values = pa.array(labels.names, type=pa.string()).take(pa.array(m.indices))
     table = table.append_column(
-        column, pa.ListArray.from_arrays(pa.array(m.indptr.astype(np.int32)), values))
+        column, pa.ListArray.from_arrays(pa.array(m.indptr.astype(np.int32)), values)
+    )
     text = spec.text_column if spec is not None else "text"
-    return Dataset(table=table, labels=labels, spec=LabelSpec(column=column, text_column=text),
-                   source=str(path),
-                   stats={"duplicate_labels": 0,
-                          "empty_rows": int((labels.row_sizes() == 0).sum())})
+    return Dataset(
+        table=table,
+        labels=labels,
+        spec=LabelSpec(column=column, text_column=text),
+        source=str(path),
+        stats={"duplicate_labels": 0, "empty_rows": int((labels.row_sizes() == 0).sum())},
+    )

@@ -70,8 +70,9 @@ def write_json(obj: Any, path: str | os.PathLike[str]) -> None:
         tmp.write_text(json.dumps(obj, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
-def mlbalance_metadata(labels: LabelMatrix | Sequence[str], spec: LabelSpec,
-                       extra: dict[str, Any] | None = None) -> dict[str, Any]:
+def mlbalance_metadata(
+    labels: LabelMatrix | Sequence[str], spec: LabelSpec, extra: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """The metadata stored under key ``mlbalance`` in every Parquet file mlbalance writes."""
     names = list(labels.names) if isinstance(labels, LabelMatrix) else list(labels)
     meta = {"labels": names, "label_spec": spec.to_dict(), "mlbalance_version": __version__}
@@ -116,8 +117,9 @@ def write_parquet(
         pq.write_table(table, tmp, row_group_size=row_group_size, compression=compression)
 
 
-def check_not_input(output: str | os.PathLike[str],
-                    inputs: Sequence[str | os.PathLike[str]]) -> None:
+def check_not_input(
+    output: str | os.PathLike[str], inputs: Sequence[str | os.PathLike[str]]
+) -> None:
     """Refuse an output path that is, contains or lies inside one of the *inputs*."""
     out = Path(output).resolve()
     for item in inputs:
@@ -127,8 +129,12 @@ def check_not_input(output: str | os.PathLike[str],
 
 
 @contextlib.contextmanager
-def output_dir(path: str | os.PathLike[str], *, overwrite: bool = False,
-               inputs: Sequence[str | os.PathLike[str]] = ()) -> Iterator[Path]:
+def output_dir(
+    path: str | os.PathLike[str],
+    *,
+    overwrite: bool = False,
+    inputs: Sequence[str | os.PathLike[str]] = (),
+) -> Iterator[Path]:
     """Build an output folder atomically.
 
     Yields a temporary folder beside *path*; when the block succeeds the folder is renamed onto
@@ -146,8 +152,9 @@ def output_dir(path: str | os.PathLike[str], *, overwrite: bool = False,
         if not target.is_dir():
             raise ParameterError(f"output {target} exists and is not a folder")
         if any(target.iterdir()) and not overwrite:
-            raise ParameterError(f"output folder {target} is not empty; pass --overwrite to "
-                                 "replace it")
+            raise ParameterError(
+                f"output folder {target} is not empty; pass --overwrite to replace it"
+            )
     parent = target.parent if str(target.parent) else Path(".")
     parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=parent))

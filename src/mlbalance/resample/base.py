@@ -108,9 +108,7 @@ class Interval:
             return
         integral = self.kind is int
         ok_type = (
-            isinstance(value, numbers.Integral)
-            if integral
-            else isinstance(value, numbers.Real)
+            isinstance(value, numbers.Integral) if integral else isinstance(value, numbers.Real)
         ) and not isinstance(value, bool)
         if not ok_type or (not integral and not math.isfinite(float(value))):
             want = "an integer" if integral else "a finite number"
@@ -145,7 +143,9 @@ def _check_random_state(name: str, value: Any) -> None:
         return
     if isinstance(value, numbers.Integral) and not isinstance(value, bool) and int(value) >= 0:
         return
-    raise ParameterError(f"{name} must be None, a non-negative int or a numpy Generator, got {value!r}")
+    raise ParameterError(
+        f"{name} must be None, a non-negative int or a numpy Generator, got {value!r}"
+    )
 
 
 # --- results -----------------------------------------------------------------------------------

@@ -31,8 +31,13 @@ from mlbalance.resample.shards import (
     write_shards,
 )
 
-__all__ = ["ResampleRun", "looks_like_evaluation", "make_resampler", "read_features",
-           "resample_dataset"]
+__all__ = [
+    "ResampleRun",
+    "looks_like_evaluation",
+    "make_resampler",
+    "read_features",
+    "resample_dataset",
+]
 
 _EVAL_WORDS = {"val", "valid", "validation", "dev", "test", "eval"}
 
@@ -60,8 +65,13 @@ def make_resampler(method: str, **params: Any) -> BaseResampler:
     return cls(**given)
 
 
-def read_features(path: str | os.PathLike[str], column: str, *, format: str | None = None,
-                  spec: LabelSpec | None = None) -> np.ndarray:
+def read_features(
+    path: str | os.PathLike[str],
+    column: str,
+    *,
+    format: str | None = None,
+    spec: LabelSpec | None = None,
+) -> np.ndarray:
     """A fixed-length numeric list column (e.g. ``embedding``) as a float32 ``(rows, dim)`` array."""
     fmt = detect_format(path, format)
     if fmt == "parquet":
@@ -69,9 +79,11 @@ def read_features(path: str | os.PathLike[str], column: str, *, format: str | No
         for f in parquet_files(path):
             names = pq.read_schema(f).names
             if column not in names:
-                raise InputError(f"{f}: no feature column {column!r} (columns: "
-                                 f"{', '.join(names[:12])}); run `mlbalance embed` first or "
-                                 "pass --features")
+                raise InputError(
+                    f"{f}: no feature column {column!r} (columns: "
+                    f"{', '.join(names[:12])}); run `mlbalance embed` first or "
+                    "pass --features"
+                )
             chunks.append(pq.read_table(f, columns=[column]).column(column))
         col = pa.chunked_array([c for ch in chunks for c in ch.chunks])
     else:
@@ -82,8 +94,11 @@ def read_features(path: str | os.PathLike[str], column: str, *, format: str | No
             raise InputError(f"{path}: no feature column {column!r}")
         col = table.column(column)
     col = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
-    if not (pa.types.is_list(col.type) or pa.types.is_large_list(col.type)
-            or pa.types.is_fixed_size_list(col.type)):
+    if not (
+        pa.types.is_list(col.type)
+        or pa.types.is_large_list(col.type)
+        or pa.types.is_fixed_size_list(col.type)
+    ):
         raise InputError(f"{path}: column {column!r} must be a list of numbers, got {col.type}")
     if col.null_count:
         row = int(np.flatnonzero(np.asarray(col.is_null()))[0])
@@ -98,8 +113,9 @@ def read_features(path: str | os.PathLike[str], column: str, *, format: str | No
         dim = int(lengths[0]) if len(lengths) else 0
         if len(lengths) and (lengths != dim).any():
             row = int(np.flatnonzero(lengths != dim)[0])
-            raise InputError(f"{path}: column {column!r}, row {row} has {lengths[row]} values, "
-                             f"row 0 has {dim}")
+            raise InputError(
+                f"{path}: column {column!r}, row {row} has {lengths[row]} values, row 0 has {dim}"
+            )
     values = np.asarray(col.flatten().to_numpy(zero_copy_only=False), dtype=np.float32)
     out = values.reshape(len(col), dim)
     if not np.isfinite(out).all():
@@ -142,14 +158,18 @@ def resample_dataset(
     """
     if rows_per_shard < 1:
         raise ParameterError(f"rows per shard must be >= 1, got {rows_per_shard}")
-    spec, vocab = resolve_spec(source, spec, None) if detect_format(source, format) != "arff" \
+    spec, vocab = (
+        resolve_spec(source, spec, None)
+        if detect_format(source, format) != "arff"
         else (spec or LabelSpec(), None)
+    )
     caught: list[str] = []
     with warnings.catch_warnings(record=True) as seen:
         warnings.simplefilter("always")
         if labels is None:
-            labels = read_labels(source, spec, format=format, vocabulary=vocab,
-                                 progress=bool(progress))
+            labels = read_labels(
+                source, spec, format=format, vocabulary=vocab, progress=bool(progress)
+            )
         if isinstance(resampler, MLSMOTE):
             X = read_features(source, features, format=format, spec=spec)
             resampler.fit_resample(X, labels)
@@ -177,16 +197,31 @@ def resample_dataset(
     seed = resampler.random_state if isinstance(resampler.random_state, int) else None
     with output_dir(out, overwrite=overwrite, inputs=[source]) as tmp:
         shards = write_shards(
-            source, result, tmp, spec=spec, format=format, rows_per_shard=rows_per_shard,
-            synthetic=synthetic, add_columns=added,
-            extra_metadata={"method": method, "seed": seed}, progress=progress,
+            source,
+            result,
+            tmp,
+            spec=spec,
+            format=format,
+            rows_per_shard=rows_per_shard,
+            synthetic=synthetic,
+            add_columns=added,
+            extra_metadata={"method": method, "seed": seed},
+            progress=progress,
         )
         extra = {"warnings": caught, **(extra_manifest or {})}
         if isinstance(resampler, MLSMOTE):
             extra["features"] = features
         manifest = build_manifest(
-            method=method, parameters=params, seed=seed, source=str(source), spec=spec,
-            before=labels, result=result, shards=shards, columns_added=added, extra=extra,
+            method=method,
+            parameters=params,
+            seed=seed,
+            source=str(source),
+            spec=spec,
+            before=labels,
+            result=result,
+            shards=shards,
+            columns_added=added,
+            extra=extra,
         )
         from mlbalance.io import write_json
 
@@ -194,29 +229,38 @@ def resample_dataset(
     return ResampleRun(manifest, result, labels, warnings=caught)
 
 
-def _check_no_clash(source: str | os.PathLike[str], format: str | None, added: list[str],
-                    spec: LabelSpec) -> None:
+def _check_no_clash(
+    source: str | os.PathLike[str], format: str | None, added: list[str], spec: LabelSpec
+) -> None:
     if not added:
         return
     if detect_format(source, format) == "parquet":
         names = pq.read_schema(parquet_files(source)[0]).names
         clash = [c for c in added if c in names]
         if clash:
-            raise InputError(f"{source}: already has column {clash[0]!r}, which this method adds "
-                             "(is it already a resampled output?)")
+            raise InputError(
+                f"{source}: already has column {clash[0]!r}, which this method adds "
+                "(is it already a resampled output?)"
+            )
 
 
 def _nothing_to_do(resampler: BaseResampler, result: Resampled) -> str | None:
-    if result.n_output == result.n_input and result.index_only and np.array_equal(
-            result.indices, np.arange(result.n_input)):
+    if (
+        result.n_output == result.n_input
+        and result.index_only
+        and np.array_equal(result.indices, np.arange(result.n_input))
+    ):
         name = type(resampler).__name__
         if hasattr(resampler, "minority_labels_") and not len(resampler.minority_labels_):
             return f"{name}: no minority label (IRLbl > MeanIR); nothing to do"
         if hasattr(resampler, "majority_labels_") and not len(resampler.majority_labels_):
             return f"{name}: no majority label (IRLbl < MeanIR); nothing to do"
         return f"{name}: the output would equal the input; nothing to do"
-    if result.n_output == result.n_input and not result.synthetic.any() and \
-            not result.relabelled.any():
+    if (
+        result.n_output == result.n_input
+        and not result.synthetic.any()
+        and not result.relabelled.any()
+    ):
         return None
     if isinstance(resampler, MLSMOTE) and not result.synthetic.any():
         return "MLSMOTE: no synthetic row could be made (no minority label with 2+ rows)"

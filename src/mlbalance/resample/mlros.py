@@ -20,8 +20,9 @@ __all__ = ["MLROS"]
 
 
 @njit(cache=True)
-def _mlros_kernel(indptr, indices, counts, bag_labels, bag_ptr, bag_rows, target_ir,
-                  n_clone, u):  # pragma: no cover - compiled
+def _mlros_kernel(
+    indptr, indices, counts, bag_labels, bag_ptr, bag_rows, target_ir, n_clone, u
+):  # pragma: no cover - compiled
     """Clone one random row of each minority bag in turn (see :class:`MLROS`)."""
     nb = bag_labels.shape[0]
     clones = np.empty(n_clone, dtype=np.int64)
@@ -137,8 +138,15 @@ class MLROS(BaseResampler):
         indptr, indices = csr_arrays(labels)
         u = rng.random(n_clone)
         clones, left_at = _mlros_kernel(
-            indptr, indices, counts.astype(np.int64).copy(), minority, bag_ptr, bag_rows,
-            float(target), n_clone, u,
+            indptr,
+            indices,
+            counts.astype(np.int64).copy(),
+            minority,
+            bag_ptr,
+            bag_rows,
+            float(target),
+            n_clone,
+            u,
         )
         self.bag_left_at_ = left_at
         idx = np.concatenate([np.arange(n, dtype=np.int64), clones])

@@ -32,8 +32,19 @@ def _find(indices, lo, hi, value):  # pragma: no cover - compiled
 
 
 @njit(cache=True)
-def _mlrus_kernel(indptr, indices, counts, bag_of_label, bag_labels, bag_ptr, bag_rows, pos,
-                  target_ir, n_delete, u):  # pragma: no cover - compiled
+def _mlrus_kernel(
+    indptr,
+    indices,
+    counts,
+    bag_of_label,
+    bag_labels,
+    bag_ptr,
+    bag_rows,
+    pos,
+    target_ir,
+    n_delete,
+    u,
+):  # pragma: no cover - compiled
     """Delete one random row of each majority bag in turn (see :class:`MLRUS`).
 
     ``pos[p]`` is, for CSR entry ``p`` (row r, label l) with l a majority label, the position
@@ -166,8 +177,17 @@ class MLRUS(BaseResampler):
         pos[order] = np.arange(len(indices), dtype=np.int64) - starts[indices[order]]
         u = rng.random(n_delete)
         deleted, left_at = _mlrus_kernel(
-            indptr, indices, counts.astype(np.int64).copy(), bag_of_label, majority, bag_ptr,
-            bag_rows.copy(), pos, float(target), n_delete, u,
+            indptr,
+            indices,
+            counts.astype(np.int64).copy(),
+            bag_of_label,
+            majority,
+            bag_ptr,
+            bag_rows.copy(),
+            pos,
+            float(target),
+            n_delete,
+            u,
         )
         self.bag_left_at_ = left_at
         idx = np.flatnonzero(~deleted).astype(np.int64)

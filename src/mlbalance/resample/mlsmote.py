@@ -47,7 +47,9 @@ def check_features(X: Any, *, name: str = "X") -> np.ndarray | sp.csr_matrix:
     try:
         arr = np.asarray(X)
     except ValueError as exc:
-        raise InputError(f"{name} must be a 2-D numeric array (rows of equal length): {exc}") from None
+        raise InputError(
+            f"{name} must be a 2-D numeric array (rows of equal length): {exc}"
+        ) from None
     if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
         raise InputError(f"{name} must be numeric, got dtype {arr.dtype}")
     if arr.ndim != 2:
@@ -161,8 +163,11 @@ class MLSMOTE(BaseResampler):
             # labels from the seed and its k_eff neighbours
             group = np.concatenate([np.arange(len(bag))[:, None], nbr], axis=1)
             g = sp.csr_matrix(
-                (np.ones(group.size, dtype=np.int32), group.ravel(),
-                 np.arange(0, group.size + 1, k_eff + 1)),
+                (
+                    np.ones(group.size, dtype=np.int32),
+                    group.ravel(),
+                    np.arange(0, group.size + 1, k_eff + 1),
+                ),
                 shape=(len(bag), len(bag)),
             )
             votes = (g @ ymat[bag].astype(np.int32)).tocsr()
@@ -198,7 +203,8 @@ class MLSMOTE(BaseResampler):
         else:
             self.synthetic_features_ = (
                 sp.csr_matrix((0, feats.shape[1]), dtype=feats.dtype)
-                if sp.issparse(feats) else np.zeros((0, feats.shape[1]), dtype=feats.dtype)
+                if sp.issparse(feats)
+                else np.zeros((0, feats.shape[1]), dtype=feats.dtype)
             )
             syn_labels = sp.csr_matrix((0, labels.n_labels), dtype=np.uint8)
         out_labels = LabelMatrix(
@@ -265,8 +271,7 @@ def _drop_self(nbr: np.ndarray, k_eff: int) -> np.ndarray:
     return out
 
 
-def _interpolate(feats: Any, seeds: np.ndarray, refs: np.ndarray,
-                 rng: np.random.Generator) -> Any:
+def _interpolate(feats: Any, seeds: np.ndarray, refs: np.ndarray, rng: np.random.Generator) -> Any:
     """``seed + u * (ref - seed)``, one ``u ~ U(0, 1)`` per feature (dense) or per stored value."""
     if sp.issparse(feats):
         a = feats[seeds]

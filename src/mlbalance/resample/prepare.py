@@ -49,18 +49,25 @@ def prepare_dataset(
     with output_dir(out, overwrite=overwrite, inputs=[source]) as tmp:
         tmp = Path(tmp)
         splits = tmp / "_splits"
-        _, split_doc = split_to_folder(source, splits, ratios=ratios, order=order, seed=seed,
-                                       spec=spec, names=names)
+        _, split_doc = split_to_folder(
+            source, splits, ratios=ratios, order=order, seed=seed, spec=spec, names=names
+        )
         train_file = splits / f"{names[0]}.parquet"
-        train_rows = int(split_doc["rows"] - sum(
-            _rows(splits / f"{n}.parquet") for n in names[1:]))
+        train_rows = int(split_doc["rows"] - sum(_rows(splits / f"{n}.parquet") for n in names[1:]))
         from mlbalance.resample.dataset import resample_dataset
 
         run = resample_dataset(
-            train_file, tmp / names[0], resampler, method=method, spec=spec,
-            rows_per_shard=rows_per_shard, features=features, progress=progress,
-            extra_manifest={"input": {"path": f"{source} (split {names[0]!r})",
-                                      "rows": train_rows}},
+            train_file,
+            tmp / names[0],
+            resampler,
+            method=method,
+            spec=spec,
+            rows_per_shard=rows_per_shard,
+            features=features,
+            progress=progress,
+            extra_manifest={
+                "input": {"path": f"{source} (split {names[0]!r})", "rows": train_rows}
+            },
         )
         if run.nothing_to_do:  # the train split is written as it is
             (tmp / names[0]).mkdir()
@@ -77,9 +84,19 @@ def prepare_dataset(
             "resampled": names[0],
             "method": method,
             "nothing_to_do": run.nothing_to_do,
-            "resample": None if run.manifest is None else {
-                k: run.manifest[k] for k in ("parameters", "seed", "rows", "report",
-                                             "measures_before", "measures_after", "shards")
+            "resample": None
+            if run.manifest is None
+            else {
+                k: run.manifest[k]
+                for k in (
+                    "parameters",
+                    "seed",
+                    "rows",
+                    "report",
+                    "measures_before",
+                    "measures_after",
+                    "shards",
+                )
             },
             "warnings": run.warnings,
         }

@@ -76,8 +76,11 @@ class REMEDIAL(BaseResampler):
         self.mean_ir_ = target
         keep_mask = ~(split[row_of] & minority[m.indices])  # originals drop their rare labels
         kept = sp.csr_matrix(
-            (m.data[keep_mask], m.indices[keep_mask], np.concatenate(
-                [[0], np.cumsum(np.bincount(row_of[keep_mask], minlength=n))])),
+            (
+                m.data[keep_mask],
+                m.indices[keep_mask],
+                np.concatenate([[0], np.cumsum(np.bincount(row_of[keep_mask], minlength=n))]),
+            ),
             shape=m.shape,
         )
         rare = sp.csr_matrix(m[rows].multiply(minority[np.newaxis, :].astype(np.uint8)))

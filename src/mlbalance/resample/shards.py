@@ -56,9 +56,13 @@ def shard_name(i: int, n: int) -> str:
 
 
 # --- reading the input in order ----------------------------------------------------------------
-def iter_input_batches(path: str | os.PathLike[str], *, format: str | None = None,
-                       spec: LabelSpec | None = None, batch_rows: int = 1 << 17
-                       ) -> Iterator[pa.Table]:
+def iter_input_batches(
+    path: str | os.PathLike[str],
+    *,
+    format: str | None = None,
+    spec: LabelSpec | None = None,
+    batch_rows: int = 1 << 17,
+) -> Iterator[pa.Table]:
     """The input's rows, every column, in order, as tables of about *batch_rows* rows.
 
     Parquet is streamed file by file (its metadata dropped); other formats are read whole by
@@ -82,12 +86,18 @@ def iter_input_batches(path: str | os.PathLike[str], *, format: str | None = Non
         # older readers returned only the features; add the labels as a list column
         column = (spec or LabelSpec()).column
         if column in table.column_names:
-            raise InputError(f"{path}: a feature is named {column!r}; choose another "
-                             "--label-column for the output")
+            raise InputError(
+                f"{path}: a feature is named {column!r}; choose another "
+                "--label-column for the output"
+            )
         m = data.labels.matrix
         names = np.asarray(data.labels.names, dtype=object)
-        table = table.append_column(column, pa.ListArray.from_arrays(
-            pa.array(m.indptr.astype(np.int32)), pa.array(names[m.indices], type=pa.string())))
+        table = table.append_column(
+            column,
+            pa.ListArray.from_arrays(
+                pa.array(m.indptr.astype(np.int32)), pa.array(names[m.indices], type=pa.string())
+            ),
+        )
     for start in range(0, table.num_rows, batch_rows):
         yield table.slice(start, batch_rows)
 
@@ -134,8 +144,11 @@ def _prefetch(items: Iterator[pa.Table], depth: int = 2) -> Iterator[pa.Table]:
 def _names_file(spec: LabelSpec) -> list[str] | None:
     if spec.names_file is None:
         return None
-    return [s.strip() for s in Path(spec.names_file).read_text(encoding="utf-8").splitlines()
-            if s.strip()]
+    return [
+        s.strip()
+        for s in Path(spec.names_file).read_text(encoding="utf-8").splitlines()
+        if s.strip()
+    ]
 
 
 def encode_labels(labels: LabelMatrix, spec: LabelSpec, schema: pa.Schema) -> dict[str, pa.Array]:
@@ -150,7 +163,7 @@ def encode_labels(labels: LabelMatrix, spec: LabelSpec, schema: pa.Schema) -> di
         out = {}
         index = labels.label_index()
         for col in spec.label_columns(schema.names):
-            name = col[len(spec.prefix):] if spec.prefix is not None and not spec.columns else col
+            name = col[len(spec.prefix) :] if spec.prefix is not None and not spec.columns else col
             j = index[name]
             values = np.asarray(m[:, j].toarray()).ravel()
             out[col] = pa.array(values).cast(schema.field(col).type)
@@ -177,8 +190,10 @@ def encode_labels(labels: LabelMatrix, spec: LabelSpec, schema: pa.Schema) -> di
     if pa.types.is_integer(ftype):
         bad = next((i for i, r in enumerate(rows) if len(r) != 1), None)
         if bad is not None:
-            raise InputError(f"column {spec.column!r} holds one label id per row; an output row "
-                             f"has {len(rows[bad])} labels")
+            raise InputError(
+                f"column {spec.column!r} holds one label id per row; an output row "
+                f"has {len(rows[bad])} labels"
+            )
         return {spec.column: pa.array([int(lookup[r[0]]) for r in rows]).cast(ftype)}
     if spec.sep is not None:
         text = [spec.sep.join(str(lookup[n]) for n in r) for r in rows]
@@ -216,8 +231,15 @@ class _ShardWriter:
     next; at most ``workers`` shards are in flight, which bounds memory.
     """
 
-    def __init__(self, folder: Path, n_rows: int, rows_per_shard: int, metadata: bytes,
-                 progress: Any, workers: int | None = None) -> None:
+    def __init__(
+        self,
+        folder: Path,
+        n_rows: int,
+        rows_per_shard: int,
+        metadata: bytes,
+        progress: Any,
+        workers: int | None = None,
+    ) -> None:
         self.folder = folder
         self.rows_per_shard = rows_per_shard
         self.n_shards = max(1, -(-n_rows // rows_per_shard))
@@ -239,8 +261,11 @@ class _ShardWriter:
             self._flush(self.rows_per_shard)
 
     def _flush(self, rows: int) -> None:
-        table = pa.concat_tables(self.pending, promote_options="default") if len(
-            self.pending) > 1 else self.pending[0]
+        table = (
+            pa.concat_tables(self.pending, promote_options="default")
+            if len(self.pending) > 1
+            else self.pending[0]
+        )
         head, rest = table.slice(0, rows), table.slice(rows)
         self.pending = [rest] if rest.num_rows else []
         self.pending_rows = rest.num_rows
@@ -250,9 +275,14 @@ class _ShardWriter:
         in_flight = [f for f in self.hashes if not f.done()]
         if len(in_flight) >= self.workers:
             in_flight[0].result()
-        self.hashes.append(self.pool.submit(
-            _write_and_hash, head.replace_schema_metadata(meta), self.folder / name,
-            min(rows, 1 << 17)))
+        self.hashes.append(
+            self.pool.submit(
+                _write_and_hash,
+                head.replace_schema_metadata(meta),
+                self.folder / name,
+                min(rows, 1 << 17),
+            )
+        )
         self.shards.append({"file": name, "rows": head.num_rows})
         self.progress.update(head.num_rows)
 
@@ -323,8 +353,7 @@ def write_shards(
     # batch through untouched (no copy of the text) and append that batch's extra copies.
     pass_through = not relabel and bool((copies >= 1).all()) and not add_columns
     meta = json.dumps(mlbalance_metadata(result.labels, spec, extra_metadata)).encode()
-    bar = progress_bar(desc="writing shards", total=result.n_output, unit="rows",
-                       enabled=progress)
+    bar = progress_bar(desc="writing shards", total=result.n_output, unit="rows", enabled=progress)
     writer = _ShardWriter(folder, result.n_output, rows_per_shard, meta, bar)
     schema: pa.Schema | None = None
     offset = 0
@@ -346,21 +375,26 @@ def write_shards(
             part = batch.take(take)
             if relabel:
                 part = _replace_columns(
-                    part, encode_labels(result.labels.take(order[a:b]), spec, part.schema))
+                    part, encode_labels(result.labels.take(order[a:b]), spec, part.schema)
+                )
             part = _provenance(part, src[a:b], add_columns, synthetic_rows=None)
             writer.add(part)
         if offset != result.n_input:
-            raise InputError(f"{source}: has {offset} rows but the labels read had "
-                             f"{result.n_input}; did the input change while running?")
+            raise InputError(
+                f"{source}: has {offset} rows but the labels read had "
+                f"{result.n_input}; did the input change while running?"
+            )
         n_syn = int(result.synthetic.sum())
         if n_syn:
             assert schema is not None
             syn_pos = np.flatnonzero(result.synthetic)
             part = _synthetic_table(schema, n_syn, synthetic)
             part = _replace_columns(
-                part, encode_labels(result.labels.take(syn_pos), spec, part.schema))
-            part = _provenance(part, result.indices[syn_pos], add_columns,
-                               synthetic_rows=result.neighbour[syn_pos])
+                part, encode_labels(result.labels.take(syn_pos), spec, part.schema)
+            )
+            part = _provenance(
+                part, result.indices[syn_pos], add_columns, synthetic_rows=result.neighbour[syn_pos]
+            )
             writer.add(part)
         return writer.close()
     finally:
@@ -378,8 +412,9 @@ def _synthetic_table(schema: pa.Schema, n: int, columns: pa.Table | None) -> pa.
     return pa.Table.from_arrays(arrays, schema=schema)
 
 
-def _provenance(table: pa.Table, source_rows: np.ndarray, add: Sequence[str],
-                synthetic_rows: np.ndarray | None) -> pa.Table:
+def _provenance(
+    table: pa.Table, source_rows: np.ndarray, add: Sequence[str], synthetic_rows: np.ndarray | None
+) -> pa.Table:
     n = table.num_rows
     for name in add:
         if name == "source_row":
@@ -387,8 +422,11 @@ def _provenance(table: pa.Table, source_rows: np.ndarray, add: Sequence[str],
         elif name == "synthetic":
             arr = pa.array(np.full(n, synthetic_rows is not None))
         elif name == "neighbour_row":
-            arr = (pa.array(synthetic_rows.astype(np.int64)) if synthetic_rows is not None
-                   else pa.nulls(n, pa.int64()))
+            arr = (
+                pa.array(synthetic_rows.astype(np.int64))
+                if synthetic_rows is not None
+                else pa.nulls(n, pa.int64())
+            )
         else:  # pragma: no cover - programming error
             raise ValueError(name)
         table = table.append_column(pa.field(name, arr.type), arr)
@@ -439,8 +477,9 @@ def build_manifest(
 
 
 # --- verification --------------------------------------------------------------------------------
-def verify_shards(folder: str | os.PathLike[str], *, check_labels: bool = True,
-                  progress: bool | None = None) -> dict[str, Any]:
+def verify_shards(
+    folder: str | os.PathLike[str], *, check_labels: bool = True, progress: bool | None = None
+) -> dict[str, Any]:
     """Check a shard folder against its manifest.
 
     Checks that the manifest is readable; every listed shard exists with the recorded size,
@@ -480,8 +519,10 @@ def verify_shards(folder: str | os.PathLike[str], *, check_labels: bool = True,
             problems.append(f"{s['file']}: {f.stat().st_size} bytes, manifest says {s['bytes']}")
         digest = _sha256(f)
         if digest != s["sha256"]:
-            problems.append(f"{s['file']}: sha256 {digest[:12]}... differs from the manifest's "
-                            f"{s['sha256'][:12]}...")
+            problems.append(
+                f"{s['file']}: sha256 {digest[:12]}... differs from the manifest's "
+                f"{s['sha256'][:12]}..."
+            )
             continue
         try:
             md = pq.ParquetFile(f).metadata
@@ -507,7 +548,15 @@ def verify_shards(folder: str | os.PathLike[str], *, check_labels: bool = True,
         diff = [n for n in names if got.get(n, 0) != want.get(n, 0)]
         if diff:
             n = diff[0]
-            problems.append(f"label counts differ from the manifest for {len(diff)} label(s), "
-                            f"e.g. {n!r}: {got.get(n, 0)} rows, manifest says {want.get(n, 0)}")
-    return {"folder": str(folder), "ok": not problems, "problems": problems,
-            "shards": len(shards), "rows": total, "method": manifest.get("method")}
+            problems.append(
+                f"label counts differ from the manifest for {len(diff)} label(s), "
+                f"e.g. {n!r}: {got.get(n, 0)} rows, manifest says {want.get(n, 0)}"
+            )
+    return {
+        "folder": str(folder),
+        "ok": not problems,
+        "problems": problems,
+        "shards": len(shards),
+        "rows": total,
+        "method": manifest.get("method"),
+    }

@@ -138,7 +138,10 @@ class TargetCounts(BaseResampler):
         return Resampled(idx, labels.take(idx), n)
 
     def _raise(
-        self, labels: LabelMatrix, counts: np.ndarray, keep: np.ndarray,
+        self,
+        labels: LabelMatrix,
+        counts: np.ndarray,
+        keep: np.ndarray,
         rng: np.random.Generator,
     ) -> np.ndarray:
         n = labels.n_rows
@@ -174,9 +177,7 @@ class TargetCounts(BaseResampler):
                 counts += np.asarray(csr[cand[nz]].T @ add[nz]).ravel().astype(np.int64)
         return copies
 
-    def _penalty(
-        self, csr: Any, cand: np.ndarray, counts: np.ndarray, lab: int
-    ) -> np.ndarray:
+    def _penalty(self, csr: Any, cand: np.ndarray, counts: np.ndarray, lab: int) -> np.ndarray:
         """Per candidate row: co-labels already at ``min_rows`` (twice if at ``max_rows``)."""
         sub = csr[cand]
         full = (counts >= self.min_rows).astype(np.int64)

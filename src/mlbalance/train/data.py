@@ -92,8 +92,11 @@ def detect_embedding(path: str, embedding_column: str) -> bool:
 def embeddings_matrix(column: pa.ChunkedArray | pa.Array, source: str, name: str) -> np.ndarray:
     """A list / fixed-size-list float column as an ``(n, dim)`` float32 matrix."""
     arr = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
-    if not (pa.types.is_list(arr.type) or pa.types.is_large_list(arr.type)
-            or pa.types.is_fixed_size_list(arr.type)):
+    if not (
+        pa.types.is_list(arr.type)
+        or pa.types.is_large_list(arr.type)
+        or pa.types.is_fixed_size_list(arr.type)
+    ):
         raise InputError(f"{source}: column {name!r} must hold float lists, found {arr.type}")
     if arr.null_count:
         row = int(np.flatnonzero(np.asarray(arr.is_null()))[0])
@@ -105,8 +108,10 @@ def embeddings_matrix(column: pa.ChunkedArray | pa.Array, source: str, name: str
         dim = int(lengths[0]) if len(lengths) else 0
         bad = np.flatnonzero(lengths != dim)
         if len(bad):
-            raise InputError(f"{source}: column {name!r}, row {int(bad[0])}: embedding of "
-                             f"length {int(lengths[bad[0]])}, expected {dim}")
+            raise InputError(
+                f"{source}: column {name!r}, row {int(bad[0])}: embedding of "
+                f"length {int(lengths[bad[0]])}, expected {dim}"
+            )
     values = np.asarray(pc.list_flatten(arr).to_numpy(zero_copy_only=False), dtype=np.float32)
     if dim == 0:
         raise InputError(f"{source}: column {name!r} has empty embeddings")
@@ -153,8 +158,9 @@ def load_split(
         raise InputError(f"{path}: no such file or folder")
     ds = read_dataset(path, spec, vocabulary=vocabulary, columns=[column])
     if column not in ds.table.column_names:
-        raise InputError(f"{path}: no column {column!r} (columns: "
-                         f"{', '.join(ds.table.column_names[:12])})")
+        raise InputError(
+            f"{path}: no column {column!r} (columns: {', '.join(ds.table.column_names[:12])})"
+        )
     stats = {"rows": ds.n_rows}
     if embedding_column:
         emb = embeddings_matrix(ds.table.column(column), str(path), column)
@@ -163,11 +169,15 @@ def load_split(
     if not (pa.types.is_string(col.type) or pa.types.is_large_string(col.type)):
         raise InputError(f"{path}: text column {column!r} holds {col.type}, not strings")
     texts = pc.fill_null(col, "").combine_chunks()
-    stats["empty_text"] = int(pc.sum(pc.equal(pc.utf8_length(pc.utf8_trim_whitespace(texts)),
-                                              0)).as_py() or 0)
+    stats["empty_text"] = int(
+        pc.sum(pc.equal(pc.utf8_length(pc.utf8_trim_whitespace(texts)), 0)).as_py() or 0
+    )
     if stats["empty_text"]:
-        warnings.warn(f"{path}: {stats['empty_text']} rows have empty or missing text (kept: "
-                      "they are read as an empty string)", stacklevel=2)
+        warnings.warn(
+            f"{path}: {stats['empty_text']} rows have empty or missing text (kept: "
+            "they are read as an empty string)",
+            stacklevel=2,
+        )
     return SplitData(ds.labels, texts, None, str(path), stats)
 
 
@@ -182,10 +192,13 @@ def read_table(path: str, columns: Sequence[str] | None = None) -> pa.Table:
         if fmt == "parquet":
             import pyarrow.parquet as pq
 
-            tables = [pq.read_table(f, columns=list(columns) if columns else None)
-                      for f in parquet_files(path)]
-            return pa.concat_tables([t.replace_schema_metadata(None) for t in tables],
-                                    promote_options="default")
+            tables = [
+                pq.read_table(f, columns=list(columns) if columns else None)
+                for f in parquet_files(path)
+            ]
+            return pa.concat_tables(
+                [t.replace_schema_metadata(None) for t in tables], promote_options="default"
+            )
         if fmt in ("csv", "tsv"):
             from pyarrow import csv
 
@@ -196,8 +209,9 @@ def read_table(path: str, columns: Sequence[str] | None = None) -> pa.Table:
 
             table = pj.read_json(path)
         else:
-            raise InputError(f"{path}: format {fmt} is not supported here (use Parquet, CSV, "
-                             "TSV or JSONL)")
+            raise InputError(
+                f"{path}: format {fmt} is not supported here (use Parquet, CSV, TSV or JSONL)"
+            )
     except (pa.ArrowInvalid, OSError) as exc:
         raise InputError(f"{path}: cannot read: {exc}") from None
     return table.select(list(columns)) if columns else table
@@ -235,8 +249,9 @@ class TextBatches(torch.utils.data.Dataset):
         self.token_type = "token_type_ids" in getattr(tokenizer, "model_input_names", ())
         self.max_length = max_length
         # encode_batch_fast (tokenizers >= 0.21) skips the character offsets we never use
-        self._encode = "encode_batch_fast" if hasattr(backend, "encode_batch_fast") \
-            else "encode_batch"
+        self._encode = (
+            "encode_batch_fast" if hasattr(backend, "encode_batch_fast") else "encode_batch"
+        )
 
     def __len__(self) -> int:
         return len(self.texts)
@@ -276,26 +291,31 @@ class EmbeddingBatches(torch.utils.data.Dataset):
 
     def __getitem__(self, indices: Sequence[int]) -> dict[str, torch.Tensor]:
         idx = np.asarray(indices, dtype=np.int64)
-        out = {"embedding": self.embeddings[torch.from_numpy(idx)],
-               "n_truncated": torch.tensor(0), "index": torch.from_numpy(idx)}
+        out = {
+            "embedding": self.embeddings[torch.from_numpy(idx)],
+            "n_truncated": torch.tensor(0),
+            "index": torch.from_numpy(idx),
+        }
         if self.labels is not None:
             out["labels"] = torch.from_numpy(self.labels[idx].toarray().astype(np.float32))
         return out
 
 
-def batch_indices(order: Sequence[int] | np.ndarray, batch_size: int, *,
-                  drop_last: bool = False) -> list[list[int]]:
+def batch_indices(
+    order: Sequence[int] | np.ndarray, batch_size: int, *, drop_last: bool = False
+) -> list[list[int]]:
     """Cut an index order into batches of *batch_size* (the last one shorter unless dropped)."""
     order = np.asarray(order, dtype=np.int64)
     stops = range(0, len(order), batch_size)
-    batches = [order[i:i + batch_size].tolist() for i in stops]
+    batches = [order[i : i + batch_size].tolist() for i in stops]
     if drop_last and batches and len(batches[-1]) < batch_size:
         batches.pop()
     return batches
 
 
-def _prefetch_thread(dataset: Any, batches: Sequence[Sequence[int]],
-                     depth: int) -> Iterator[dict[str, torch.Tensor]]:
+def _prefetch_thread(
+    dataset: Any, batches: Sequence[Sequence[int]], depth: int
+) -> Iterator[dict[str, torch.Tensor]]:
     """``dataset[b] for b in batches``, computed up to *depth* batches ahead in a thread."""
     import queue
     import threading
@@ -343,8 +363,13 @@ def _prefetch_thread(dataset: Any, batches: Sequence[Sequence[int]],
                 thread.join(timeout=0.05)
 
 
-def loader(dataset: torch.utils.data.Dataset, batches: Sequence[Sequence[int]], *,
-           num_workers: int = 0, pin_memory: bool = False) -> Iterator[dict[str, torch.Tensor]]:
+def loader(
+    dataset: torch.utils.data.Dataset,
+    batches: Sequence[Sequence[int]],
+    *,
+    num_workers: int = 0,
+    pin_memory: bool = False,
+) -> Iterator[dict[str, torch.Tensor]]:
     """Iterate the batches of *dataset* given as index lists, prepared ahead of the model.
 
     With ``num_workers=0`` one background thread prepares the next batches (the Rust tokenizer
@@ -355,6 +380,12 @@ def loader(dataset: torch.utils.data.Dataset, batches: Sequence[Sequence[int]], 
         yield from _prefetch_thread(dataset, batches, depth=4)
         return
     dl = torch.utils.data.DataLoader(
-        dataset, sampler=batches, batch_size=None, num_workers=num_workers,
-        pin_memory=pin_memory, persistent_workers=False, prefetch_factor=4)
+        dataset,
+        sampler=batches,
+        batch_size=None,
+        num_workers=num_workers,
+        pin_memory=pin_memory,
+        persistent_workers=False,
+        prefetch_factor=4,
+    )
     yield from dl

@@ -42,8 +42,14 @@ __all__ = [
 
 HEAD_CONFIG = "head_config.json"
 HEAD_WEIGHTS = "head.safetensors"
-_TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "vocab.json", "tokenizer.model",
-                    "spiece.model", "sentencepiece.bpe.model")
+_TOKENIZER_FILES = (
+    "tokenizer.json",
+    "vocab.txt",
+    "vocab.json",
+    "tokenizer.model",
+    "spiece.model",
+    "sentencepiece.bpe.model",
+)
 _MINILM_NAMES = ("all-minilm-l6-v2", "sentence-transformers/all-minilm-l6-v2")
 
 
@@ -101,9 +107,11 @@ def load_tokenizer(path: str, *, trust_remote_code: bool = False) -> Any:
 
     folder = Path(path)
     if folder.is_dir() and not any((folder / f).is_file() for f in _TOKENIZER_FILES):
-        raise InputError(f"{path}: the model folder has no tokenizer (none of "
-                         f"{', '.join(_TOKENIZER_FILES)}); save one with "
-                         "tokenizer.save_pretrained(folder)")
+        raise InputError(
+            f"{path}: the model folder has no tokenizer (none of "
+            f"{', '.join(_TOKENIZER_FILES)}); save one with "
+            "tokenizer.save_pretrained(folder)"
+        )
     try:
         with quiet_transformers():
             tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
@@ -114,10 +122,14 @@ def load_tokenizer(path: str, *, trust_remote_code: bool = False) -> Any:
         ) from None
     if tokenizer is not None and len(tokenizer) <= len(tokenizer.all_special_tokens):
         raise InputError(f"{path}: the tokenizer has no vocabulary beyond its special tokens")
-    if tokenizer is None or not getattr(tokenizer, "is_fast", False) or not hasattr(
-            tokenizer, "backend_tokenizer"):
-        raise InputError(f"{path}: the tokenizer is not a fast (Rust) tokenizer; mlbalance needs "
-                         "tokenizer.json")
+    if (
+        tokenizer is None
+        or not getattr(tokenizer, "is_fast", False)
+        or not hasattr(tokenizer, "backend_tokenizer")
+    ):
+        raise InputError(
+            f"{path}: the tokenizer is not a fast (Rust) tokenizer; mlbalance needs tokenizer.json"
+        )
     return tokenizer
 
 
@@ -148,8 +160,9 @@ def build_encoder_model(
         with quiet_transformers():
             config = AutoConfig.from_pretrained(path, trust_remote_code=trust_remote_code)
     except (OSError, ValueError) as exc:
-        raise InputError(f"--model {path}: cannot load a model config "
-                         f"({str(exc).splitlines()[0][:200]})") from None
+        raise InputError(
+            f"--model {path}: cannot load a model config ({str(exc).splitlines()[0][:200]})"
+        ) from None
     config.num_labels = len(names)
     config.problem_type = "multi_label_classification"
     config.id2label = dict(enumerate(names))
@@ -161,10 +174,12 @@ def build_encoder_model(
     try:
         with quiet_transformers():
             model = AutoModelForSequenceClassification.from_pretrained(
-                path, config=config, trust_remote_code=trust_remote_code)
+                path, config=config, trust_remote_code=trust_remote_code
+            )
     except (OSError, ValueError) as exc:
-        raise InputError(f"--model {path}: cannot load the model "
-                         f"({str(exc).splitlines()[0][:200]})") from None
+        raise InputError(
+            f"--model {path}: cannot load the model ({str(exc).splitlines()[0][:200]})"
+        ) from None
     return model
 
 
@@ -200,10 +215,14 @@ class EmbeddingHead(nn.Module):
         directory = Path(directory)
         state = {k: v.detach().cpu().contiguous() for k, v in self.state_dict().items()}
         save_file(state, str(directory / HEAD_WEIGHTS))
-        meta = {"kind": "embedding-head", "dim": self.dim, "dropout": self.dropout_p,
-                "embedding_column": embedding_column,
-                "problem_type": "multi_label_classification",
-                "id2label": {str(i): n for i, n in enumerate(self.names)}}
+        meta = {
+            "kind": "embedding-head",
+            "dim": self.dim,
+            "dropout": self.dropout_p,
+            "embedding_column": embedding_column,
+            "problem_type": "multi_label_classification",
+            "id2label": {str(i): n for i, n in enumerate(self.names)},
+        }
         (directory / HEAD_CONFIG).write_text(json.dumps(meta, indent=1), encoding="utf-8")
 
     @classmethod
@@ -231,17 +250,20 @@ def load_model(directory: str | Path, *, trust_remote_code: bool = False) -> tup
     if (directory / HEAD_CONFIG).is_file():
         return EmbeddingHead.load(directory), None
     if not (directory / "config.json").is_file():
-        raise InputError(f"--model {directory}: not a model folder (no config.json or "
-                         f"{HEAD_CONFIG})")
+        raise InputError(
+            f"--model {directory}: not a model folder (no config.json or {HEAD_CONFIG})"
+        )
     from transformers import AutoModelForSequenceClassification
 
     try:
         with quiet_transformers():
             model = AutoModelForSequenceClassification.from_pretrained(
-                str(directory), trust_remote_code=trust_remote_code)
+                str(directory), trust_remote_code=trust_remote_code
+            )
     except (OSError, ValueError) as exc:
-        raise InputError(f"--model {directory}: cannot load the model "
-                         f"({str(exc).splitlines()[0][:200]})") from None
+        raise InputError(
+            f"--model {directory}: cannot load the model ({str(exc).splitlines()[0][:200]})"
+        ) from None
     tokenizer = load_tokenizer(str(directory), trust_remote_code=trust_remote_code)
     return model, tokenizer
 
@@ -312,17 +334,26 @@ def freeze_encoder_layers(model: nn.Module, train_last_layers: int | None) -> in
     if train_last_layers is not None and not isinstance(model, EmbeddingHead):
         layers = _encoder_layers(model)
         if layers is None:
-            raise ParameterError("--train-last-layers: cannot find the encoder's layer list "
-                                 "in this model")
-        keep = {id(p) for layer in list(layers)[len(layers) - train_last_layers:]
-                for p in layer.parameters()} if train_last_layers else set()
+            raise ParameterError(
+                "--train-last-layers: cannot find the encoder's layer list in this model"
+            )
+        keep = (
+            {
+                id(p)
+                for layer in list(layers)[len(layers) - train_last_layers :]
+                for p in layer.parameters()
+            }
+            if train_last_layers
+            else set()
+        )
         for name, param in model.named_parameters():
             param.requires_grad = _is_head(name) or id(param) in keep
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
-def parameter_groups(model: nn.Module, *, lr: float, head_lr: float,
-                     weight_decay: float) -> list[dict[str, Any]]:
+def parameter_groups(
+    model: nn.Module, *, lr: float, head_lr: float, weight_decay: float
+) -> list[dict[str, Any]]:
     """AdamW groups: head vs encoder learning rate; no decay on biases and LayerNorm.
 
     As in transformers' ``run_classification.py``: parameters whose name holds ``bias`` or a
@@ -337,10 +368,14 @@ def parameter_groups(model: nn.Module, *, lr: float, head_lr: float,
         buckets.setdefault((is_head, no_decay), []).append(param)
     groups = []
     for (is_head, no_decay), params in sorted(buckets.items()):
-        groups.append({"params": params, "lr": head_lr if is_head else lr,
-                       "weight_decay": 0.0 if no_decay else weight_decay,
-                       "name": f"{'head' if is_head else 'encoder'}"
-                               f"{'-no-decay' if no_decay else ''}"})
+        groups.append(
+            {
+                "params": params,
+                "lr": head_lr if is_head else lr,
+                "weight_decay": 0.0 if no_decay else weight_decay,
+                "name": f"{'head' if is_head else 'encoder'}{'-no-decay' if no_decay else ''}",
+            }
+        )
     if not groups:
         raise ParameterError("no trainable parameters (check --train-last-layers)")
     return groups

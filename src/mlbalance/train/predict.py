@@ -118,8 +118,12 @@ def predict_logits(
     truncated = 0
     was_training = model.training
     model.eval()
-    with torch.inference_mode(), torch.autocast(device.type, dtype=amp_dtype or torch.float32,
-                                                enabled=amp_dtype is not None):
+    with (
+        torch.inference_mode(),
+        torch.autocast(
+            device.type, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None
+        ),
+    ):
         for batch in loader(dataset, batch_indices(mine, batch_size), num_workers=num_workers):
             truncated += int(batch["n_truncated"])
             out = logits_of(model(**_model_inputs(batch, device)))
@@ -170,8 +174,10 @@ def align_labels(split: SplitData, names: Sequence[str]) -> tuple[Any, dict[str,
     n = len(names)
     got = list(split.labels.names)
     if got[:n] != list(names):
-        raise InputError(f"{split.source}: label vocabulary does not start with the model's "
-                         "labels (read it with the model's vocabulary)")
+        raise InputError(
+            f"{split.source}: label vocabulary does not start with the model's "
+            "labels (read it with the model's vocabulary)"
+        )
     matrix = split.labels.matrix.tocsr()
     extra: dict[str, int] = {}
     if len(got) > n:
@@ -202,9 +208,12 @@ def evaluate_scores(
         y = y.toarray()
     thr = thresholds if np.isscalar(thresholds) else np.asarray(thresholds)[seen]
     result = multilabel_metrics(
-        np.asarray(y, dtype=np.uint8), scores[:, seen], thr,
+        np.asarray(y, dtype=np.uint8),
+        scores[:, seen],
+        thr,
         train_counts=np.asarray(train_counts)[seen],
-        label_names=[n for n, s in zip(names, seen, strict=True) if s], per_label=per_label,
+        label_names=[n for n, s in zip(names, seen, strict=True) if s],
+        per_label=per_label,
     )
     out = dict(result)
     left_out = [n for n, s in zip(names, seen, strict=True) if not s]
@@ -213,8 +222,9 @@ def evaluate_scores(
     return out
 
 
-def mean_loss(loss_fn: Callable[..., torch.Tensor], logits: np.ndarray, y_true: Any,
-              chunk: int = 8192) -> float:
+def mean_loss(
+    loss_fn: Callable[..., torch.Tensor], logits: np.ndarray, y_true: Any, chunk: int = 8192
+) -> float:
     """The loss over all rows, computed in chunks (rows weighted equally)."""
     total, n = 0.0, logits.shape[0]
     if n == 0:
@@ -224,8 +234,9 @@ def mean_loss(loss_fn: Callable[..., torch.Tensor], logits: np.ndarray, y_true: 
             stop = min(start + chunk, n)
             y = y_true[start:stop]
             y = y.toarray() if hasattr(y, "toarray") else np.asarray(y)
-            value = loss_fn(torch.from_numpy(logits[start:stop]),
-                            torch.from_numpy(y.astype(np.float32)))
+            value = loss_fn(
+                torch.from_numpy(logits[start:stop]), torch.from_numpy(y.astype(np.float32))
+            )
             total += float(value) * (stop - start)
     return total / n
 
@@ -247,16 +258,24 @@ class Predictor:
         """True for a head on embeddings (no tokenizer)."""
         return isinstance(self.model, EmbeddingHead)
 
-    def dataset(self, split_texts: Any = None, embeddings: np.ndarray | None = None,
-                labels: Any = None, max_length: int | None = None) -> torch.utils.data.Dataset:
+    def dataset(
+        self,
+        split_texts: Any = None,
+        embeddings: np.ndarray | None = None,
+        labels: Any = None,
+        max_length: int | None = None,
+    ) -> torch.utils.data.Dataset:
         """Batches for this model from texts or embeddings."""
         if self.is_embedding_head:
             if embeddings is None:
-                raise InputError(f"{self.directory}: this model is a head on embeddings; the "
-                                 f"data needs the column {self.embedding_column!r}")
+                raise InputError(
+                    f"{self.directory}: this model is a head on embeddings; the "
+                    f"data needs the column {self.embedding_column!r}"
+                )
             return EmbeddingBatches(embeddings, labels)
-        return TextBatches(split_texts, labels, self.tokenizer,
-                           max_length or int(self.args.get("max_length", 128)))
+        return TextBatches(
+            split_texts, labels, self.tokenizer, max_length or int(self.args.get("max_length", 128))
+        )
 
     @property
     def text_column(self) -> str:
@@ -281,8 +300,9 @@ def read_thresholds(path: Path, names: Sequence[str]) -> np.ndarray:
     return np.asarray(result.thresholds, dtype=np.float64)
 
 
-def load_predictor(directory: str | Path, *, device: str = "auto",
-                   trust_remote_code: bool = False) -> Predictor:
+def load_predictor(
+    directory: str | Path, *, device: str = "auto", trust_remote_code: bool = False
+) -> Predictor:
     """Load a model folder written by ``mlbalance train``.
 
     Parameters
@@ -324,19 +344,32 @@ def _threshold_choice(pred: Predictor, threshold: float | None) -> np.ndarray | 
     return float(threshold)
 
 
-def score_split(pred: Predictor, split: SplitData, *, batch_size: int = 128,
-                progress: Callable[[int], None] | None = None) -> tuple[np.ndarray, int]:
+def score_split(
+    pred: Predictor,
+    split: SplitData,
+    *,
+    batch_size: int = 128,
+    progress: Callable[[int], None] | None = None,
+) -> tuple[np.ndarray, int]:
     """Probabilities ``(n_rows, n_labels)`` of a split, and the rows truncated."""
     dataset = pred.dataset(split.texts, split.embeddings, None)
-    logits, truncated = predict_logits(pred.model, dataset, split.n_rows, batch_size=batch_size,
-                                       progress=progress)
+    logits, truncated = predict_logits(
+        pred.model, dataset, split.n_rows, batch_size=batch_size, progress=progress
+    )
     return sigmoid(logits), truncated
 
 
-def evaluate_file(model_dir: str | Path, data: str, *, spec: Any = None, batch_size: int = 128,
-                  threshold: float | None = None, device: str = "auto",
-                  trust_remote_code: bool = False,
-                  progress: Callable[[int], None] | None = None) -> dict[str, Any]:
+def evaluate_file(
+    model_dir: str | Path,
+    data: str,
+    *,
+    spec: Any = None,
+    batch_size: int = 128,
+    threshold: float | None = None,
+    device: str = "auto",
+    trust_remote_code: bool = False,
+    progress: Callable[[int], None] | None = None,
+) -> dict[str, Any]:
     """Metrics of a trained model on a labelled file, at its tuned thresholds.
 
     Parameters
@@ -361,9 +394,13 @@ def evaluate_file(model_dir: str | Path, data: str, *, spec: Any = None, batch_s
     text_column = pred.text_column
     if spec is not None and getattr(spec, "text_column", "text") != "text":
         text_column = spec.text_column  # --text-column given: it wins over the training one
-    split = load_split(data, spec=spec, vocabulary=pred.names, text_column=text_column,
-                       embedding_column=pred.embedding_column if pred.is_embedding_head
-                       else None)
+    split = load_split(
+        data,
+        spec=spec,
+        vocabulary=pred.names,
+        text_column=text_column,
+        embedding_column=pred.embedding_column if pred.is_embedding_head else None,
+    )
     y_true, extra = align_labels(split, pred.names)
     scores, truncated = score_split(pred, split, batch_size=batch_size, progress=progress)
     unseen = dict(extra)
@@ -372,8 +409,11 @@ def evaluate_file(model_dir: str | Path, data: str, *, spec: Any = None, batch_s
         if rows:
             unseen[pred.names[j]] = rows
     if unseen:
-        warnings.warn(f"{data}: {len(unseen)} label(s) had no training row and are left out of "
-                      f"the metrics: {', '.join(list(unseen)[:5])}", stacklevel=2)
+        warnings.warn(
+            f"{data}: {len(unseen)} label(s) had no training row and are left out of "
+            f"the metrics: {', '.join(list(unseen)[:5])}",
+            stacklevel=2,
+        )
     chosen = _threshold_choice(pred, threshold)
     return {
         "model": str(model_dir),
@@ -382,18 +422,28 @@ def evaluate_file(model_dir: str | Path, data: str, *, spec: Any = None, batch_s
         "truncated": truncated,
         "empty_text": split.stats.get("empty_text", 0),
         "thresholds": "tuned" if threshold is None else float(threshold),
-        "metrics": evaluate_scores(y_true, scores, chosen, names=pred.names,
-                                   train_counts=pred.train_counts),
-        "metrics_at_0.5": evaluate_scores(y_true, scores, 0.5, names=pred.names,
-                                          train_counts=pred.train_counts),
+        "metrics": evaluate_scores(
+            y_true, scores, chosen, names=pred.names, train_counts=pred.train_counts
+        ),
+        "metrics_at_0.5": evaluate_scores(
+            y_true, scores, 0.5, names=pred.names, train_counts=pred.train_counts
+        ),
         "unseen_labels": unseen,
     }
 
 
-def predict_file(model_dir: str | Path, data: str, out: str | Path, *, batch_size: int = 128,
-                 threshold: float | None = None, overwrite: bool = False,
-                 device: str = "auto", trust_remote_code: bool = False,
-                 progress: Callable[[int], None] | None = None) -> dict[str, Any]:
+def predict_file(
+    model_dir: str | Path,
+    data: str,
+    out: str | Path,
+    *,
+    batch_size: int = 128,
+    threshold: float | None = None,
+    overwrite: bool = False,
+    device: str = "auto",
+    trust_remote_code: bool = False,
+    progress: Callable[[int], None] | None = None,
+) -> dict[str, Any]:
     """Write every input column plus ``predicted_labels`` and ``scores`` to a Parquet file.
 
     ``predicted_labels`` is a list of label names per row (score >= the label's threshold);
@@ -424,19 +474,25 @@ def predict_file(model_dir: str | Path, data: str, out: str | Path, *, batch_siz
     table = read_table(data)
     column = pred.embedding_column if pred.is_embedding_head else pred.text_column
     if column not in table.column_names:
-        raise InputError(f"{data}: no column {column!r} (columns: "
-                         f"{', '.join(table.column_names[:12])})")
+        raise InputError(
+            f"{data}: no column {column!r} (columns: {', '.join(table.column_names[:12])})"
+        )
     if pred.is_embedding_head:
-        split = SplitData(_no_labels(table.num_rows), None,
-                          embeddings_matrix(table.column(column), data, column), data)
+        split = SplitData(
+            _no_labels(table.num_rows),
+            None,
+            embeddings_matrix(table.column(column), data, column),
+            data,
+        )
     else:
         import pyarrow.compute as pc
 
         texts = table.column(column)
         if not (pa.types.is_string(texts.type) or pa.types.is_large_string(texts.type)):
             raise InputError(f"{data}: text column {column!r} holds {texts.type}, not strings")
-        split = SplitData(_no_labels(table.num_rows), pc.fill_null(texts, "").combine_chunks(),
-                          None, data)
+        split = SplitData(
+            _no_labels(table.num_rows), pc.fill_null(texts, "").combine_chunks(), None, data
+        )
     scores, truncated = score_split(pred, split, batch_size=batch_size, progress=progress)
     chosen = _threshold_choice(pred, threshold)
     hits = scores >= np.asarray(chosen, dtype=np.float32)
@@ -446,25 +502,38 @@ def predict_file(model_dir: str | Path, data: str, out: str | Path, *, batch_siz
     flat = pa.array(scores.reshape(-1), type=pa.float32())
     table = table.append_column("predicted_labels", pa.array(predicted, type=pa.list_(pa.string())))
     table = table.append_column("scores", pa.FixedSizeListArray.from_arrays(flat, n_labels))
-    meta = {"labels": list(pred.names), "model": str(model_dir),
-            "thresholds": np.asarray(chosen, dtype=float).tolist() if threshold is None
-            else float(threshold)}
+    meta = {
+        "labels": list(pred.names),
+        "model": str(model_dir),
+        "thresholds": np.asarray(chosen, dtype=float).tolist()
+        if threshold is None
+        else float(threshold),
+    }
     source_meta = read_metadata(data)
     if source_meta and "labels" in source_meta:
         # keep the input's label vocabulary and layout, so the output still reads as a dataset
-        write_parquet(table, out, labels=list(source_meta["labels"]),
-                      spec=LabelSpec.from_dict(source_meta.get("label_spec", {})),
-                      extra_metadata={"predictions": meta})
+        write_parquet(
+            table,
+            out,
+            labels=list(source_meta["labels"]),
+            spec=LabelSpec.from_dict(source_meta.get("label_spec", {})),
+            extra_metadata={"predictions": meta},
+        )
     else:
-        table = table.replace_schema_metadata(
-            {b"mlbalance_predictions": json.dumps(meta).encode()})
+        table = table.replace_schema_metadata({b"mlbalance_predictions": json.dumps(meta).encode()})
         with atomic_path(out) as tmp:
             pq.write_table(table, tmp)
     fired = np.asarray(hits.any(axis=0), dtype=bool)
     never = [str(pred.names[j]) for j in np.flatnonzero(~fired)]
-    return {"model": str(model_dir), "data": str(data), "out": str(out), "rows": len(hits),
-            "truncated": truncated, "mean_labels_per_row": float(hits.sum(axis=1).mean())
-            if len(hits) else 0.0, "labels_never_predicted": len(never)}
+    return {
+        "model": str(model_dir),
+        "data": str(data),
+        "out": str(out),
+        "rows": len(hits),
+        "truncated": truncated,
+        "mean_labels_per_row": float(hits.sum(axis=1).mean()) if len(hits) else 0.0,
+        "labels_never_predicted": len(never),
+    }
 
 
 def _no_labels(n_rows: int) -> Any:

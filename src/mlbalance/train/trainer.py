@@ -148,12 +148,19 @@ class TrainResult:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form (what ``--json`` writes)."""
-        return {"out": str(self.out), "labels": len(self.names), "best_epoch": self.best_epoch,
-                "best_value": self.best_value, "stopped_early": self.stopped_early,
-                "seconds": round(self.seconds, 2),
-                "train_samples_per_s": round(self.train_samples_per_s, 1),
-                "history": self.history, "metrics": self.metrics,
-                "threshold_fallback": self.fallback, "data": self.data}
+        return {
+            "out": str(self.out),
+            "labels": len(self.names),
+            "best_epoch": self.best_epoch,
+            "best_value": self.best_value,
+            "stopped_early": self.stopped_early,
+            "seconds": round(self.seconds, 2),
+            "train_samples_per_s": round(self.train_samples_per_s, 1),
+            "history": self.history,
+            "metrics": self.metrics,
+            "threshold_fallback": self.fallback,
+            "data": self.data,
+        }
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -164,11 +171,15 @@ def _names_diff(old: list[str], new: list[str]) -> str:
         return "same labels in a different order"
     parts = []
     if only_old:
-        parts.append(f"only in the checkpoint: {', '.join(only_old[:5])}"
-                     + (f" (+{len(only_old) - 5})" if len(only_old) > 5 else ""))
+        parts.append(
+            f"only in the checkpoint: {', '.join(only_old[:5])}"
+            + (f" (+{len(only_old) - 5})" if len(only_old) > 5 else "")
+        )
     if only_new:
-        parts.append(f"only in the data: {', '.join(only_new[:5])}"
-                     + (f" (+{len(only_new) - 5})" if len(only_new) > 5 else ""))
+        parts.append(
+            f"only in the data: {', '.join(only_new[:5])}"
+            + (f" (+{len(only_new) - 5})" if len(only_new) > 5 else "")
+        )
     return "; ".join(parts)
 
 
@@ -176,18 +187,28 @@ def _make_sampler(cfg: TrainConfig, labels: Any, n_rows: int, dist: _Dist) -> An
     if cfg.sampler == "repeat-factor":
         from mlbalance.samplers import RepeatFactorSampler
 
-        return RepeatFactorSampler(labels, threshold=cfg.rfs_threshold, power=cfg.rfs_power,
-                                   shuffle=True, seed=cfg.seed, num_replicas=dist.world,
-                                   rank=dist.rank)
+        return RepeatFactorSampler(
+            labels,
+            threshold=cfg.rfs_threshold,
+            power=cfg.rfs_power,
+            shuffle=True,
+            seed=cfg.seed,
+            num_replicas=dist.world,
+            rank=dist.rank,
+        )
     if cfg.sampler == "class-aware":
         from mlbalance.samplers import ClassAwareSampler
 
-        return ClassAwareSampler(labels, seed=cfg.seed, num_replicas=dist.world,
-                                 rank=dist.rank)
+        return ClassAwareSampler(labels, seed=cfg.seed, num_replicas=dist.world, rank=dist.rank)
     from torch.utils.data import DistributedSampler
 
-    return DistributedSampler(range(n_rows), num_replicas=dist.world, rank=dist.rank,  # type: ignore[arg-type]
-                              shuffle=True, seed=cfg.seed)
+    return DistributedSampler(
+        range(n_rows),
+        num_replicas=dist.world,
+        rank=dist.rank,  # type: ignore[arg-type]
+        shuffle=True,
+        seed=cfg.seed,
+    )
 
 
 def _epoch_order(sampler: Any, epoch: int) -> np.ndarray:
@@ -213,11 +234,16 @@ def _metric_value(name: str, val_loss: float, metrics: dict[str, Any]) -> float:
     if name in metrics and value is None:
         return math.nan  # undefined this epoch (e.g. no tail label in val): never "better"
     if not isinstance(value, (int, float)) or isinstance(value, bool):
-        numeric = sorted(k for k, v in metrics.items()
-                         if (isinstance(v, (int, float)) and not isinstance(v, bool))
-                         or (v is None and k.startswith(("micro_", "macro_"))))
-        raise ParameterError(f"--metric {name!r} is not a validation metric; choose one of "
-                             f"val_loss, {', '.join(numeric)}")
+        numeric = sorted(
+            k
+            for k, v in metrics.items()
+            if (isinstance(v, (int, float)) and not isinstance(v, bool))
+            or (v is None and k.startswith(("micro_", "macro_")))
+        )
+        raise ParameterError(
+            f"--metric {name!r} is not a validation metric; choose one of "
+            f"val_loss, {', '.join(numeric)}"
+        )
     return float(value)
 
 
@@ -227,9 +253,13 @@ def _check_metric_name(name: str) -> None:
         return
     from mlbalance.metrics import multilabel_metrics
 
-    probe = multilabel_metrics(np.array([[1, 0], [0, 1], [1, 1]], dtype=np.uint8),
-                               np.array([[0.9, 0.2], [0.1, 0.7], [0.6, 0.4]]), 0.5,
-                               train_counts=np.array([200, 5]), label_names=["a", "b"])
+    probe = multilabel_metrics(
+        np.array([[1, 0], [0, 1], [1, 1]], dtype=np.uint8),
+        np.array([[0.9, 0.2], [0.1, 0.7], [0.6, 0.4]]),
+        0.5,
+        train_counts=np.array([200, 5]),
+        label_names=["a", "b"],
+    )
     _metric_value(name, 0.0, probe)
 
 
@@ -281,8 +311,13 @@ def _replace_dir(tmp: Path, final: Path) -> None:
         tmp.rename(final)
 
 
-def _save_checkpoint(ckpt: Path, name: str, model: torch.nn.Module, state: dict[str, Any],
-                     extra: dict[str, Any] | None = None) -> None:
+def _save_checkpoint(
+    ckpt: Path,
+    name: str,
+    model: torch.nn.Module,
+    state: dict[str, Any],
+    extra: dict[str, Any] | None = None,
+) -> None:
     """Write ``ckpt/name`` atomically: weights (safetensors), state (JSON), optimizer (.pt)."""
     ckpt.mkdir(parents=True, exist_ok=True)
     tmp = ckpt / f".{name}.tmp"
@@ -324,14 +359,28 @@ def _read_splits(cfg: TrainConfig, say: Log) -> _Splits:
     emb_col = cfg.embedding_column if use_embedding else None
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        train_split = load_split(cfg.train, spec=spec, text_column=cfg.text_column,
-                                 embedding_column=emb_col)
+        train_split = load_split(
+            cfg.train, spec=spec, text_column=cfg.text_column, embedding_column=emb_col
+        )
         names = list(train_split.labels.names)
-        val_split = load_split(cfg.val, spec=spec, vocabulary=names,
-                               text_column=cfg.text_column, embedding_column=emb_col)
-        test_split = load_split(cfg.test, spec=spec, vocabulary=names,
-                                text_column=cfg.text_column, embedding_column=emb_col) \
-            if cfg.test else None
+        val_split = load_split(
+            cfg.val,
+            spec=spec,
+            vocabulary=names,
+            text_column=cfg.text_column,
+            embedding_column=emb_col,
+        )
+        test_split = (
+            load_split(
+                cfg.test,
+                spec=spec,
+                vocabulary=names,
+                text_column=cfg.text_column,
+                embedding_column=emb_col,
+            )
+            if cfg.test
+            else None
+        )
     for w in caught:
         say(f"warning: {w.message}")
     train_counts = train_split.labels.counts().astype(np.int64)
@@ -341,10 +390,21 @@ def _read_splits(cfg: TrainConfig, say: Log) -> _Splits:
         unseen["test"] = _unseen(test_split, names, train_counts)
     for which, labels_ in unseen.items():
         if labels_:
-            say(f"warning: {which} has {len(labels_)} label(s) that train never saw (left out "
-                f"of the metrics): " + ", ".join(f"{k} ({v})" for k, v in list(labels_.items())[:8]))
-    return _Splits(train_split, val_split, test_split, names, train_counts,
-                   train_split.labels.matrix.tocsr(), val_y, unseen, use_embedding)
+            say(
+                f"warning: {which} has {len(labels_)} label(s) that train never saw (left out "
+                f"of the metrics): " + ", ".join(f"{k} ({v})" for k, v in list(labels_.items())[:8])
+            )
+    return _Splits(
+        train_split,
+        val_split,
+        test_split,
+        names,
+        train_counts,
+        train_split.labels.matrix.tocsr(),
+        val_y,
+        unseen,
+        use_embedding,
+    )
 
 
 def _build_model(cfg: TrainConfig, data: _Splits) -> tuple[torch.nn.Module, Any, str]:
@@ -354,46 +414,61 @@ def _build_model(cfg: TrainConfig, data: _Splits) -> tuple[torch.nn.Module, Any,
         dim = data.train.embeddings.shape[1]
         for s in (data.val, data.test):
             if s is not None and s.embeddings is not None and s.embeddings.shape[1] != dim:
-                raise InputError(f"{s.source}: embeddings of width {s.embeddings.shape[1]}, "
-                                 f"train has {dim}")
+                raise InputError(
+                    f"{s.source}: embeddings of width {s.embeddings.shape[1]}, train has {dim}"
+                )
         head = EmbeddingHead(dim, data.names, 0.1 if cfg.dropout is None else cfg.dropout)
         return head, None, f"embedding head ({dim} -> {len(data.names)})"
     if not cfg.model:
-        raise ParameterError(f"--model is required: {cfg.train} has no "
-                             f"{cfg.embedding_column!r} column, so an encoder must read "
-                             f"the {cfg.text_column!r} column")
+        raise ParameterError(
+            f"--model is required: {cfg.train} has no "
+            f"{cfg.embedding_column!r} column, so an encoder must read "
+            f"the {cfg.text_column!r} column"
+        )
     path = resolve_model_path(cfg.model)
     tokenizer = load_tokenizer(path, trust_remote_code=cfg.trust_remote_code)
-    model = build_encoder_model(path, data.names, dropout=cfg.dropout,
-                                trust_remote_code=cfg.trust_remote_code)
+    model = build_encoder_model(
+        path, data.names, dropout=cfg.dropout, trust_remote_code=cfg.trust_remote_code
+    )
     limit = getattr(model.config, "max_position_embeddings", None)
     if limit and cfg.max_length > limit:
-        raise ParameterError(f"--max-length {cfg.max_length} exceeds the model's "
-                             f"{limit} positions")
+        raise ParameterError(f"--max-length {cfg.max_length} exceeds the model's {limit} positions")
     return model, tokenizer, path
 
 
-def _restore(last: Path, cfg: TrainConfig, names: list[str], use_embedding: bool,
-             model: torch.nn.Module, optimizer: Any, scheduler: Any, scaler: Any,
-             device: torch.device) -> dict[str, Any]:
+def _restore(
+    last: Path,
+    cfg: TrainConfig,
+    names: list[str],
+    use_embedding: bool,
+    model: torch.nn.Module,
+    optimizer: Any,
+    scheduler: Any,
+    scaler: Any,
+    device: torch.device,
+) -> dict[str, Any]:
     """Load the checkpoint *last* into the model, optimizer, scheduler, scaler and RNG.
 
     Refuses a checkpoint of another label vocabulary or input kind. Returns its state dict
     (epoch, step, batch in epoch, best so far, history).
     """
     if not (last / "state.json").is_file():
-        raise ParameterError(f"--resume: no checkpoint in {last.parent} (expected "
-                             f"{last / 'state.json'})")
+        raise ParameterError(
+            f"--resume: no checkpoint in {last.parent} (expected {last / 'state.json'})"
+        )
     state = _read_state(last)
     if list(state.get("labels", [])) != names:
         raise ParameterError(
             f"--resume: the label vocabulary of the checkpoint in {last} "
             f"({len(state.get('labels', []))} labels) does not match the training data "
-            f"{cfg.train} ({len(names)} labels): {_names_diff(state.get('labels', []), names)}")
+            f"{cfg.train} ({len(names)} labels): {_names_diff(state.get('labels', []), names)}"
+        )
     kind = "embedding" if use_embedding else "text"
     if state.get("mode") != kind:
-        raise ParameterError(f"--resume: the checkpoint in {last} was trained on "
-                             f"{state.get('mode')} input, this data is {kind} input")
+        raise ParameterError(
+            f"--resume: the checkpoint in {last} was trained on "
+            f"{state.get('mode')} input, this data is {kind} input"
+        )
     _load_weights(model, last / "model.safetensors")
     extra = torch.load(last / "optimizer.pt", map_location=device, weights_only=True)
     optimizer.load_state_dict(extra["optimizer"])
@@ -404,8 +479,7 @@ def _restore(last: Path, cfg: TrainConfig, names: list[str], use_embedding: bool
 
 
 # ----------------------------------------------------------------------------- the run
-def train(cfg: TrainConfig, *, log: Log | None = None,
-          progress: bool | None = None) -> TrainResult:
+def train(cfg: TrainConfig, *, log: Log | None = None, progress: bool | None = None) -> TrainResult:
     """Train a model as *cfg* says and write the output folder.
 
     Parameters
@@ -445,8 +519,10 @@ def _train(cfg: TrainConfig, dist: _Dist, log: Log | None, progress: bool | None
     ckpt = cfg.checkpoint_path
     if not cfg.resume and (ckpt / "last" / "state.json").exists():
         if not cfg.overwrite:
-            raise ParameterError(f"checkpoint folder {ckpt} holds a run; pass --resume to "
-                                 "continue it or --overwrite to start again")
+            raise ParameterError(
+                f"checkpoint folder {ckpt} holds a run; pass --resume to "
+                "continue it or --overwrite to start again"
+            )
         dist.barrier()
         if dist.main:
             shutil.rmtree(ckpt, ignore_errors=True)
@@ -463,8 +539,7 @@ def _train(cfg: TrainConfig, dist: _Dist, log: Log | None, progress: bool | None
     model.to(dist.device)
 
     try:
-        loss_fn = build_loss(cfg.loss, label_counts=train_counts, n_rows=n_rows,
-                             **cfg.loss_params)
+        loss_fn = build_loss(cfg.loss, label_counts=train_counts, n_rows=n_rows, **cfg.loss_params)
     except TypeError as exc:
         raise ParameterError(f"--loss {cfg.loss}: bad --loss-param ({exc})") from None
     loss_fn = loss_fn.to(dist.device)
@@ -480,8 +555,7 @@ def _train(cfg: TrainConfig, dist: _Dist, log: Log | None, progress: bool | None
     sampler = _make_sampler(cfg, train_split.labels, n_rows, dist)
 
     # ---- optimisation
-    groups = parameter_groups(model, lr=cfg.lr, head_lr=cfg.head_lr,
-                              weight_decay=cfg.weight_decay)
+    groups = parameter_groups(model, lr=cfg.lr, head_lr=cfg.head_lr, weight_decay=cfg.weight_decay)
     try:  # the fused kernel (CPU and CUDA in recent torch), as HF Trainer's default optimizer
         optimizer = torch.optim.AdamW(groups, lr=cfg.lr, fused=True)
     except (RuntimeError, TypeError):
@@ -498,7 +572,8 @@ def _train(cfg: TrainConfig, dist: _Dist, log: Log | None, progress: bool | None
         from torch.nn.parallel import DistributedDataParallel
 
         ddp_model = DistributedDataParallel(
-            model, device_ids=[dist.device.index] if dist.device.type == "cuda" else None)
+            model, device_ids=[dist.device.index] if dist.device.type == "cuda" else None
+        )
 
     # ---- state (and resume)
     epoch, step, skip_batches = 0, 0, 0
@@ -506,8 +581,17 @@ def _train(cfg: TrainConfig, dist: _Dist, log: Log | None, progress: bool | None
     history: list[dict[str, Any]] = []
     train_truncated = 0
     if cfg.resume:
-        state = _restore(ckpt / "last", cfg, names, use_embedding, model, optimizer, scheduler,
-                         scaler, dist.device)
+        state = _restore(
+            ckpt / "last",
+            cfg,
+            names,
+            use_embedding,
+            model,
+            optimizer,
+            scheduler,
+            scaler,
+            dist.device,
+        )
         epoch, step, skip_batches = state["epoch"], state["step"], state["batch_in_epoch"]
         best_value, best_epoch = state["best_value"], state["best_epoch"]
         bad_epochs, history = state["bad_epochs"], state["history"]
@@ -517,23 +601,45 @@ def _train(cfg: TrainConfig, dist: _Dist, log: Log | None, progress: bool | None
     def checkpoint(name: str, batch_in_epoch: int, epoch_done: int) -> None:
         if not dist.main:
             return
-        state = {"labels": names, "mode": "embedding" if use_embedding else "text",
-                 "epoch": epoch_done, "step": step, "batch_in_epoch": batch_in_epoch,
-                 "best_value": best_value, "best_epoch": best_epoch, "bad_epochs": bad_epochs,
-                 "history": history, "train_truncated": train_truncated,
-                 "config": cfg.to_dict()}
-        extra = {"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-                 "scaler": scaler.state_dict(), "rng": torch.get_rng_state()}
+        state = {
+            "labels": names,
+            "mode": "embedding" if use_embedding else "text",
+            "epoch": epoch_done,
+            "step": step,
+            "batch_in_epoch": batch_in_epoch,
+            "best_value": best_value,
+            "best_epoch": best_epoch,
+            "bad_epochs": bad_epochs,
+            "history": history,
+            "train_truncated": train_truncated,
+            "config": cfg.to_dict(),
+        }
+        extra = {
+            "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict(),
+            "scaler": scaler.state_dict(),
+            "rng": torch.get_rng_state(),
+        }
         _save_checkpoint(ckpt, name, model, state, extra)
 
     def evaluate(split: SplitData, ds: torch.utils.data.Dataset) -> tuple[np.ndarray, int]:
-        return predict_logits(model, ds, split.n_rows, batch_size=cfg.eval_batch_size,
-                              device=dist.device, amp_dtype=amp_dtype, rank=dist.rank,
-                              world=dist.world, num_workers=cfg.num_workers)
+        return predict_logits(
+            model,
+            ds,
+            split.n_rows,
+            batch_size=cfg.eval_batch_size,
+            device=dist.device,
+            amp_dtype=amp_dtype,
+            rank=dist.rank,
+            world=dist.world,
+            num_workers=cfg.num_workers,
+        )
 
-    say(f"training {model_source} on {n_rows:,} rows, {len(names)} labels "
+    say(
+        f"training {model_source} on {n_rows:,} rows, {len(names)} labels "
         f"({trainable:,} trainable parameters), loss {cfg.loss}, sampler {cfg.sampler}, "
-        f"{dist.world} process(es) on {dist.device.type}")
+        f"{dist.world} process(es) on {dist.device.type}"
+    )
     higher_better = cfg.metric not in METRICS_MINIMISED
     stopped_early = False
     train_seconds, train_samples = 0.0, 0
@@ -544,9 +650,13 @@ def _train(cfg: TrainConfig, dist: _Dist, log: Log | None, progress: bool | None
         batches = batch_indices(order, cfg.batch_size)
         n_batches = dist.min_int(len(batches))  # equal on every rank, or DDP would hang
         batches = batches[skip_batches:n_batches]
-        bar = progress_bar(desc=f"epoch {epoch + 1}/{cfg.epochs}", total=n_batches,
-                           initial=skip_batches, unit="batch",
-                           enabled=False if not dist.main else progress)
+        bar = progress_bar(
+            desc=f"epoch {epoch + 1}/{cfg.epochs}",
+            total=n_batches,
+            initial=skip_batches,
+            unit="batch",
+            enabled=False if not dist.main else progress,
+        )
         running = torch.zeros((), device=dist.device)
         logged_batches, epoch_loss_sum, epoch_batches = 0, 0.0, 0
         t_epoch = time.perf_counter()
@@ -556,16 +666,22 @@ def _train(cfg: TrainConfig, dist: _Dist, log: Log | None, progress: bool | None
         for batch in loader(train_ds, batches, num_workers=cfg.num_workers, pin_memory=pin):
             train_truncated += int(batch["n_truncated"]) if epoch == 0 else 0
             labels = batch["labels"].to(dist.device, non_blocking=True)
-            inputs = {k: v.to(dist.device, non_blocking=True) for k, v in batch.items()
-                      if k not in ("labels", "n_truncated", "index")}
+            inputs = {
+                k: v.to(dist.device, non_blocking=True)
+                for k, v in batch.items()
+                if k not in ("labels", "n_truncated", "index")
+            }
             batch_no += 1
             boundary = batch_no % cfg.grad_accum == 0 or batch_no == n_batches
             sync = dist.world == 1 or boundary
             no_sync: Any = getattr(ddp_model, "no_sync", None)
             ctx = no_sync() if not sync and no_sync is not None else _null()
             with ctx:
-                with torch.autocast(dist.device.type, dtype=amp_dtype or torch.float32,
-                                    enabled=amp_dtype is not None):
+                with torch.autocast(
+                    dist.device.type,
+                    dtype=amp_dtype or torch.float32,
+                    enabled=amp_dtype is not None,
+                ):
                     logits = logits_of(ddp_model(**inputs))
                 loss = loss_fn(logits.float(), labels)
                 scaler.scale(loss / cfg.grad_accum).backward()
@@ -590,8 +706,9 @@ def _train(cfg: TrainConfig, dist: _Dist, log: Log | None, progress: bool | None
                     running.zero_()
                     logged_batches = 0
                     now = time.perf_counter()
-                    bar.set_postfix(loss=f"{value:.4f}",
-                                    rows_s=f"{seen_log * dist.world / (now - t_log):.0f}")
+                    bar.set_postfix(
+                        loss=f"{value:.4f}", rows_s=f"{seen_log * dist.world / (now - t_log):.0f}"
+                    )
                     t_log, seen_log = now, 0
                 if cfg.save_steps and step % cfg.save_steps == 0:
                     checkpoint("last", batch_no, epoch)
@@ -612,28 +729,35 @@ def _train(cfg: TrainConfig, dist: _Dist, log: Log | None, progress: bool | None
         val_logits, _ = evaluate(val_split, val_ds)
         val_loss = mean_loss(loss_fn.cpu(), val_logits, val_y)
         loss_fn.to(dist.device)
-        metrics = evaluate_scores(val_y, sigmoid(val_logits), 0.5, names=names,
-                                  train_counts=train_counts, per_label=False)
+        metrics = evaluate_scores(
+            val_y, sigmoid(val_logits), 0.5, names=names, train_counts=train_counts, per_label=False
+        )
         value = _metric_value(cfg.metric, val_loss, metrics)
-        improved = best_epoch < 0 or (value > best_value if higher_better
-                                      else value < best_value)
+        improved = best_epoch < 0 or (value > best_value if higher_better else value < best_value)
         train_loss = dist.sum_float(epoch_loss_sum / max(epoch_batches, 1)) / dist.world
-        record = {"epoch": epoch + 1, "step": step, "train_loss": round(train_loss, 6),
-                  "val_loss": round(val_loss, 6),
-                  **{k: v for k, v in metrics.items() if isinstance(v, (int, float))},
-                  "samples_per_s": round(seen_epoch * dist.world / max(elapsed, 1e-9), 1),
-                  "best": improved}
+        record = {
+            "epoch": epoch + 1,
+            "step": step,
+            "train_loss": round(train_loss, 6),
+            "val_loss": round(val_loss, 6),
+            **{k: v for k, v in metrics.items() if isinstance(v, (int, float))},
+            "samples_per_s": round(seen_epoch * dist.world / max(elapsed, 1e-9), 1),
+            "best": improved,
+        }
         history.append(record)
         if improved:
             best_value, best_epoch, bad_epochs = value, epoch + 1, 0
             if dist.main:
-                _save_checkpoint(ckpt, "best", model, {"epoch": epoch + 1, cfg.metric: value,
-                                                       "labels": names})
+                _save_checkpoint(
+                    ckpt, "best", model, {"epoch": epoch + 1, cfg.metric: value, "labels": names}
+                )
         else:
             bad_epochs += 1
-        say(f"epoch {epoch + 1}: train loss {train_loss:.4f}, val loss {val_loss:.4f}, "
+        say(
+            f"epoch {epoch + 1}: train loss {train_loss:.4f}, val loss {val_loss:.4f}, "
             f"{cfg.metric} {value:.4f}{' (best)' if improved else ''}, "
-            f"{record['samples_per_s']:.0f} rows/s")
+            f"{record['samples_per_s']:.0f} rows/s"
+        )
         epoch += 1
         checkpoint("last", 0, epoch)
         dist.barrier()
@@ -646,10 +770,34 @@ def _train(cfg: TrainConfig, dist: _Dist, log: Log | None, progress: bool | None
     dist.barrier()
     if (ckpt / "best" / "model.safetensors").is_file():
         _load_weights(model, ckpt / "best" / "model.safetensors")
-    return _finish(cfg, dist, model, tokenizer, names, train_counts, n_rows, loss_fn, evaluate,
-                   val_split, val_ds, val_y, test_split, make_dataset, unseen, history,
-                   best_epoch, best_value, stopped_early, started, train_seconds, train_samples,
-                   train_truncated, use_embedding, train_split, say)
+    return _finish(
+        cfg,
+        dist,
+        model,
+        tokenizer,
+        names,
+        train_counts,
+        n_rows,
+        loss_fn,
+        evaluate,
+        val_split,
+        val_ds,
+        val_y,
+        test_split,
+        make_dataset,
+        unseen,
+        history,
+        best_epoch,
+        best_value,
+        stopped_early,
+        started,
+        train_seconds,
+        train_samples,
+        train_truncated,
+        use_embedding,
+        train_split,
+        say,
+    )
 
 
 class _null:
@@ -660,32 +808,60 @@ class _null:
         return None
 
 
-def _finish(cfg: TrainConfig, dist: _Dist, model: torch.nn.Module, tokenizer: Any,
-            names: list[str], train_counts: np.ndarray, n_rows: int, loss_fn: Any,
-            evaluate: Callable[..., tuple[np.ndarray, int]], val_split: SplitData,
-            val_ds: Any, val_y: Any, test_split: SplitData | None,
-            make_dataset: Callable[..., Any], unseen: dict[str, dict[str, int]],
-            history: list[dict[str, Any]], best_epoch: int, best_value: float,
-            stopped_early: bool, started: float, train_seconds: float, train_samples: int,
-            train_truncated: int, use_embedding: bool, train_split: SplitData,
-            say: Log) -> TrainResult:
+def _finish(
+    cfg: TrainConfig,
+    dist: _Dist,
+    model: torch.nn.Module,
+    tokenizer: Any,
+    names: list[str],
+    train_counts: np.ndarray,
+    n_rows: int,
+    loss_fn: Any,
+    evaluate: Callable[..., tuple[np.ndarray, int]],
+    val_split: SplitData,
+    val_ds: Any,
+    val_y: Any,
+    test_split: SplitData | None,
+    make_dataset: Callable[..., Any],
+    unseen: dict[str, dict[str, int]],
+    history: list[dict[str, Any]],
+    best_epoch: int,
+    best_value: float,
+    stopped_early: bool,
+    started: float,
+    train_seconds: float,
+    train_samples: int,
+    train_truncated: int,
+    use_embedding: bool,
+    train_split: SplitData,
+    say: Log,
+) -> TrainResult:
     from mlbalance.train.thresholds import tune_thresholds
 
     val_logits, val_trunc = evaluate(val_split, val_ds)
     val_scores = sigmoid(val_logits)
     dense_val = val_y.toarray().astype(np.uint8)
-    tuned = tune_thresholds(dense_val, val_scores, mode=cfg.threshold_mode,
-                            target_recall=cfg.target_recall, min_positives=cfg.min_positives)
+    tuned = tune_thresholds(
+        dense_val,
+        val_scores,
+        mode=cfg.threshold_mode,
+        target_recall=cfg.target_recall,
+        min_positives=cfg.min_positives,
+    )
     thresholds = np.asarray(tuned.thresholds, dtype=np.float64)
     fallback = _fallback_dict(tuned, names)
     if fallback:
-        say(f"thresholds: {len(fallback)} of {len(names)} labels fell back (too few val "
-            f"positives to tune on); see {THRESHOLDS}")
+        say(
+            f"thresholds: {len(fallback)} of {len(names)} labels fell back (too few val "
+            f"positives to tune on); see {THRESHOLDS}"
+        )
     metrics: dict[str, Any] = {
-        "val": evaluate_scores(val_y, val_scores, thresholds, names=names,
-                               train_counts=train_counts),
-        "val_at_0.5": evaluate_scores(val_y, val_scores, 0.5, names=names,
-                                      train_counts=train_counts),
+        "val": evaluate_scores(
+            val_y, val_scores, thresholds, names=names, train_counts=train_counts
+        ),
+        "val_at_0.5": evaluate_scores(
+            val_y, val_scores, 0.5, names=names, train_counts=train_counts
+        ),
         "val_loss": mean_loss(loss_fn.cpu(), val_logits, val_y),
     }
     loss_fn.to(dist.device)
@@ -694,27 +870,42 @@ def _finish(cfg: TrainConfig, dist: _Dist, model: torch.nn.Module, tokenizer: An
         test_y, _ = align_labels(test_split, names)
         test_logits, test_trunc = evaluate(test_split, make_dataset(test_split, None))
         test_scores = sigmoid(test_logits)
-        metrics["test"] = evaluate_scores(test_y, test_scores, thresholds, names=names,
-                                          train_counts=train_counts)
-        metrics["test_at_0.5"] = evaluate_scores(test_y, test_scores, 0.5, names=names,
-                                                 train_counts=train_counts)
-    data = {"train_rows": n_rows, "val_rows": val_split.n_rows,
-            "test_rows": test_split.n_rows if test_split is not None else 0,
-            "empty_text": {"train": train_split.stats.get("empty_text", 0),
-                           "val": val_split.stats.get("empty_text", 0)},
-            "truncated": {"train_first_epoch": train_truncated, "val": val_trunc,
-                          "test": test_trunc},
-            "max_length": None if use_embedding else cfg.max_length,
-            "unseen_labels": unseen}
+        metrics["test"] = evaluate_scores(
+            test_y, test_scores, thresholds, names=names, train_counts=train_counts
+        )
+        metrics["test_at_0.5"] = evaluate_scores(
+            test_y, test_scores, 0.5, names=names, train_counts=train_counts
+        )
+    data = {
+        "train_rows": n_rows,
+        "val_rows": val_split.n_rows,
+        "test_rows": test_split.n_rows if test_split is not None else 0,
+        "empty_text": {
+            "train": train_split.stats.get("empty_text", 0),
+            "val": val_split.stats.get("empty_text", 0),
+        },
+        "truncated": {"train_first_epoch": train_truncated, "val": val_trunc, "test": test_trunc},
+        "max_length": None if use_embedding else cfg.max_length,
+        "unseen_labels": unseen,
+    }
     seconds = time.perf_counter() - started
-    result = TrainResult(out=Path(cfg.out), names=names, history=history, best_epoch=best_epoch,
-                         best_value=best_value, metrics=metrics, fallback=fallback,
-                         stopped_early=stopped_early, seconds=seconds,
-                         train_samples_per_s=train_samples / max(train_seconds, 1e-9),
-                         data=data)
+    result = TrainResult(
+        out=Path(cfg.out),
+        names=names,
+        history=history,
+        best_epoch=best_epoch,
+        best_value=best_value,
+        metrics=metrics,
+        fallback=fallback,
+        stopped_early=stopped_early,
+        seconds=seconds,
+        train_samples_per_s=train_samples / max(train_seconds, 1e-9),
+        data=data,
+    )
     if dist.main:
-        _write_output(cfg, model, tokenizer, names, train_counts, n_rows, tuned, result,
-                      use_embedding)
+        _write_output(
+            cfg, model, tokenizer, names, train_counts, n_rows, tuned, result, use_embedding
+        )
         if not cfg.keep_checkpoints:
             shutil.rmtree(cfg.checkpoint_path, ignore_errors=True)
     dist.barrier()
@@ -727,21 +918,34 @@ def _fallback_dict(tuned: Any, names: list[str]) -> dict[str, str]:
     if fb is None:
         return {}
     if isinstance(fb, dict):
-        return {str(names[k]) if isinstance(k, (int, np.integer)) else str(k): str(v)
-                for k, v in fb.items()}
+        return {
+            str(names[k]) if isinstance(k, (int, np.integer)) else str(k): str(v)
+            for k, v in fb.items()
+        }
     arr = np.asarray(fb)
     reasons = getattr(tuned, "reasons", None)
     out = {}
     for j in np.flatnonzero(arr.astype(bool)) if arr.dtype != object else np.flatnonzero(arr):
-        reason = arr[j] if arr.dtype == object else (
-            reasons[j] if reasons is not None else "too few positives")
+        reason = (
+            arr[j]
+            if arr.dtype == object
+            else (reasons[j] if reasons is not None else "too few positives")
+        )
         out[names[j]] = str(reason)
     return out
 
 
-def _write_output(cfg: TrainConfig, model: torch.nn.Module, tokenizer: Any, names: list[str],
-                  train_counts: np.ndarray, n_rows: int, tuned: Any, result: TrainResult,
-                  use_embedding: bool) -> None:
+def _write_output(
+    cfg: TrainConfig,
+    model: torch.nn.Module,
+    tokenizer: Any,
+    names: list[str],
+    train_counts: np.ndarray,
+    n_rows: int,
+    tuned: Any,
+    result: TrainResult,
+    use_embedding: bool,
+) -> None:
     from mlbalance.io import output_dir
 
     with output_dir(cfg.out, overwrite=cfg.overwrite) as tmp:
@@ -753,17 +957,25 @@ def _write_output(cfg: TrainConfig, model: torch.nn.Module, tokenizer: Any, name
                 model.save_pretrained(tmp)  # type: ignore[operator]
                 tokenizer.save_pretrained(tmp)
         thr = tuned.to_json(names)
-        (tmp / THRESHOLDS).write_text(thr if isinstance(thr, str) else json.dumps(thr, indent=1),
-                                      encoding="utf-8")
-        (tmp / LABEL_COUNTS).write_text(json.dumps(
-            {"n_rows": n_rows, "counts": {n: int(c) for n, c in zip(names, train_counts,
-                                                                   strict=True)}},
-            indent=1), encoding="utf-8")
+        (tmp / THRESHOLDS).write_text(
+            thr if isinstance(thr, str) else json.dumps(thr, indent=1), encoding="utf-8"
+        )
+        (tmp / LABEL_COUNTS).write_text(
+            json.dumps(
+                {
+                    "n_rows": n_rows,
+                    "counts": {n: int(c) for n, c in zip(names, train_counts, strict=True)},
+                },
+                indent=1,
+            ),
+            encoding="utf-8",
+        )
         args = cfg.to_dict()
         args.update({"mode": "embedding" if use_embedding else "text", "labels": names})
         (tmp / TRAINING_ARGS).write_text(json.dumps(args, indent=1), encoding="utf-8")
-        (tmp / METRICS).write_text(json.dumps(_jsonable(result.to_dict()), indent=1),
-                                   encoding="utf-8")
+        (tmp / METRICS).write_text(
+            json.dumps(_jsonable(result.to_dict()), indent=1), encoding="utf-8"
+        )
 
 
 def _jsonable(obj: Any) -> Any:
