@@ -203,9 +203,9 @@ def _make_sampler(cfg: TrainConfig, labels: Any, n_rows: int, dist: _Dist) -> An
     from torch.utils.data import DistributedSampler
 
     return DistributedSampler(
-        range(n_rows),
+        range(n_rows),  # type: ignore[arg-type]  # any sized sequence works
         num_replicas=dist.world,
-        rank=dist.rank,  # type: ignore[arg-type]
+        rank=dist.rank,
         shuffle=True,
         seed=cfg.seed,
     )
