@@ -14,8 +14,10 @@ __all__ = [
     "add_input_arguments",
     "add_json_argument",
     "add_label_arguments",
+    "add_model_arguments",
     "add_output_arguments",
     "add_seed_argument",
+    "check_batch_size",
     "comma_list",
     "emit_json",
     "spec_from_args",
@@ -106,6 +108,28 @@ def spec_from_args(args: argparse.Namespace) -> LabelSpec | None:
         text_column=args.text_column or "text",
         header_names=tuple(args.header_names) if args.header_names else None,
     )
+
+
+def add_model_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of commands that run a trained model: ``--threshold``, ``--batch-size``,
+    ``--device``, ``--trust-remote-code``."""
+    parser.add_argument(
+        "--threshold",
+        type=float,
+        metavar="T",
+        help="one global threshold instead of the tuned ones",
+    )
+    parser.add_argument("--batch-size", type=int, default=128, help="rows per batch (default 128)")
+    parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    parser.add_argument(
+        "--trust-remote-code", action="store_true", help="allow the model folder's own Python code"
+    )
+
+
+def check_batch_size(args: argparse.Namespace) -> None:
+    """Refuse a ``--batch-size`` below 1."""
+    if args.batch_size < 1:
+        raise ParameterError(f"--batch-size must be >= 1, got {args.batch_size}")
 
 
 def add_output_arguments(

@@ -5,7 +5,14 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from mlbalance.cli._options import add_json_argument, add_label_arguments, emit_json, spec_from_args
+from mlbalance.cli._options import (
+    add_json_argument,
+    add_label_arguments,
+    add_model_arguments,
+    check_batch_size,
+    emit_json,
+    spec_from_args,
+)
 
 
 def register(subparsers: Any) -> None:
@@ -28,17 +35,7 @@ def register(subparsers: Any) -> None:
         metavar="INPUT",
         help="labelled data: Parquet file or folder, CSV, TSV or JSONL",
     )
-    parser.add_argument(
-        "--threshold",
-        type=float,
-        metavar="T",
-        help="one global threshold instead of the tuned ones",
-    )
-    parser.add_argument("--batch-size", type=int, default=128, help="rows per batch (default 128)")
-    parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
-    parser.add_argument(
-        "--trust-remote-code", action="store_true", help="allow the model folder's own Python code"
-    )
+    add_model_arguments(parser)
     add_label_arguments(parser)
     add_json_argument(parser)
     parser.set_defaults(func=run)
@@ -47,12 +44,10 @@ def register(subparsers: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     """Run ``mlbalance evaluate``."""
     from mlbalance._progress import progress_bar
-    from mlbalance.errors import ParameterError
     from mlbalance.metrics import format_metrics
     from mlbalance.train.predict import evaluate_file
 
-    if args.batch_size < 1:
-        raise ParameterError(f"--batch-size must be >= 1, got {args.batch_size}")
+    check_batch_size(args)
     with progress_bar(desc="evaluating", unit="rows") as bar:
         report = evaluate_file(
             args.model,

@@ -5,7 +5,12 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from mlbalance.cli._options import add_json_argument, emit_json
+from mlbalance.cli._options import (
+    add_json_argument,
+    add_model_arguments,
+    check_batch_size,
+    emit_json,
+)
 
 
 def register(subparsers: Any) -> None:
@@ -30,17 +35,7 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("--out", required=True, metavar="OUT.parquet", help="output file")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing OUT")
-    parser.add_argument(
-        "--threshold",
-        type=float,
-        metavar="T",
-        help="one global threshold instead of the tuned ones",
-    )
-    parser.add_argument("--batch-size", type=int, default=128, help="rows per batch (default 128)")
-    parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
-    parser.add_argument(
-        "--trust-remote-code", action="store_true", help="allow the model folder's own Python code"
-    )
+    add_model_arguments(parser)
     add_json_argument(parser)
     parser.set_defaults(func=run)
 
@@ -48,11 +43,9 @@ def register(subparsers: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     """Run ``mlbalance predict``."""
     from mlbalance._progress import progress_bar
-    from mlbalance.errors import ParameterError
     from mlbalance.train.predict import predict_file
 
-    if args.batch_size < 1:
-        raise ParameterError(f"--batch-size must be >= 1, got {args.batch_size}")
+    check_batch_size(args)
     with progress_bar(desc="predicting", unit="rows") as bar:
         report = predict_file(
             args.model,

@@ -27,6 +27,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from mlbalance._threads import prefetch
 from mlbalance._version import __version__
 from mlbalance.errors import InputError
 from mlbalance.io import LabelSpec, mlbalance_metadata, parquet_files
@@ -100,44 +101,6 @@ def iter_input_batches(
         )
     for start in range(0, table.num_rows, batch_rows):
         yield table.slice(start, batch_rows)
-
-
-def _prefetch(items: Iterator[pa.Table], depth: int = 2) -> Iterator[pa.Table]:
-    """Iterate *items* in a background thread, *depth* ahead (reading overlaps the writing)."""
-    import queue
-    import threading
-
-    q: queue.Queue[Any] = queue.Queue(maxsize=depth)
-    done = object()
-    stop = threading.Event()
-
-    def work() -> None:
-        try:
-            for item in items:
-                if stop.is_set():
-                    return
-                q.put(item)
-            q.put(done)
-        except BaseException as exc:  # handed to the consumer
-            q.put(exc)
-
-    thread = threading.Thread(target=work, daemon=True)
-    thread.start()
-    try:
-        while True:
-            item = q.get()
-            if item is done:
-                return
-            if isinstance(item, BaseException):
-                raise item
-            yield item
-    finally:
-        stop.set()
-        while thread.is_alive():
-            try:
-                q.get_nowait()
-            except queue.Empty:
-                thread.join(0.01)
 
 
 # --- labels back into the table's layout ----------------------------------------------------------
@@ -358,7 +321,7 @@ def write_shards(
     schema: pa.Schema | None = None
     offset = 0
     try:
-        for batch in _prefetch(iter_input_batches(source, format=format, spec=spec)):
+        for batch in prefetch(iter_input_batches(source, format=format, spec=spec), depth=2):
             schema = batch.schema if schema is None else schema
             lo, hi = offset, offset + batch.num_rows
             offset = hi

@@ -25,6 +25,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import torch
 
+from mlbalance._threads import prefetch
 from mlbalance.errors import InputError
 from mlbalance.labels import LabelMatrix
 
@@ -313,56 +314,6 @@ def batch_indices(
     return batches
 
 
-def _prefetch_thread(
-    dataset: Any, batches: Sequence[Sequence[int]], depth: int
-) -> Iterator[dict[str, torch.Tensor]]:
-    """``dataset[b] for b in batches``, computed up to *depth* batches ahead in a thread."""
-    import queue
-    import threading
-
-    if len(batches) <= 1:
-        for b in batches:
-            yield dataset[b]
-        return
-    q: queue.Queue[Any] = queue.Queue(maxsize=depth)
-    stop = threading.Event()
-    done = object()
-
-    def produce() -> None:
-        try:
-            for b in batches:
-                if stop.is_set():
-                    return
-                item = dataset[b]
-                while not stop.is_set():
-                    try:
-                        q.put(item, timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
-            q.put(done)
-        except BaseException as exc:  # handed to the consumer, raised there
-            q.put(exc)
-
-    thread = threading.Thread(target=produce, name="mlbalance-batches", daemon=True)
-    thread.start()
-    try:
-        while True:
-            item = q.get()
-            if item is done:
-                return
-            if isinstance(item, BaseException):
-                raise item
-            yield item
-    finally:
-        stop.set()
-        while thread.is_alive():
-            try:
-                q.get_nowait()
-            except queue.Empty:
-                thread.join(timeout=0.05)
-
-
 def loader(
     dataset: torch.utils.data.Dataset,
     batches: Sequence[Sequence[int]],
@@ -377,7 +328,7 @@ def loader(
     with ``num_workers > 0``, DataLoader worker processes do. Order is always *batches*' order.
     """
     if num_workers == 0:
-        yield from _prefetch_thread(dataset, batches, depth=4)
+        yield from prefetch((dataset[b] for b in batches), depth=4, name="mlbalance-batches")
         return
     dl = torch.utils.data.DataLoader(
         dataset,
