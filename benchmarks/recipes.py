@@ -460,7 +460,13 @@ def targets(summary: dict[str, dict[str, Any]], best: str) -> list[str]:
     return out
 
 
-def plots(records: list[dict[str, Any]], data: Data, best: str, out: Path) -> list[Path]:
+def plots(
+    records: list[dict[str, Any]],
+    data: Data,
+    summary: dict[str, dict[str, Any]],
+    best: str,
+    out: Path,
+) -> list[Path]:
     """Per-label recall vs train frequency; training-loss curves of (b) vs (c)."""
     import matplotlib
 
@@ -471,12 +477,17 @@ def plots(records: list[dict[str, Any]], data: Data, best: str, out: Path) -> li
     counts = data.train_counts
     seed0 = {(r["recipe"]): r for r in records if r["seed"] == min(x["seed"] for x in records)}
     fig, ax = plt.subplots(figsize=(7, 4.5))
-    best_key, best_mode = best.split("@")
+    remedy = best_recipe({k: v for k, v in summary.items() if not k.startswith("bce@")})
     lines = [
         ("bce", "0.5", "BCE @0.5", "tab:gray"),
-        ("bce", "tuned", "BCE + tuned thr", "tab:blue"),
-        (best_key, best_mode, f"{best_key} @{best_mode} (best on dev)", "tab:red"),
+        ("bce", "tuned", "BCE + tuned thresholds", "tab:blue"),
     ]
+    extra = [(best, "tab:red")] + ([(remedy, "tab:orange")] if remedy != best else [])
+    for row, colour in extra:
+        key, mode = row.split("@")
+        if key != "bce":
+            tag = "best on dev" if row == best else "best remedy on dev"
+            lines.append((key, mode, f"{key} @{mode} ({tag})", colour))
     for key, mode, label, colour in lines:
         if key not in seed0:
             continue
@@ -579,7 +590,7 @@ def finish(
     tmp = out / "results.tmp"
     tmp.write_text(json.dumps(results, indent=1))
     os.replace(tmp, out / "results.json")
-    return table, report, plots(records, data, best, out)
+    return table, report, plots(records, data, summary, best, out)
 
 
 def main(argv: list[str] | None = None) -> int:
