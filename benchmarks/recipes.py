@@ -19,7 +19,7 @@ f ``db``             distribution-balanced loss (Wu et al. 2020; the paper's def
 g ``rfs``            BCE + repeat-factor sampling (Gupta et al. 2019, LVIS; threshold = median
                      train label frequency, power 0.5)
 g' ``cas``           BCE + class-aware sampling (Shen et al. 2016; a label, then one of its rows)
-h ``mlros``          BCE on ML-ROS rows (Charte et al. 2015; 25 % more rows, paper default)
+h ``mlros``          BCE on ML-ROS rows (Charte et al. 2015; at most 25 % more rows, the default)
 i ``mlsmote``        BCE on MLSMOTE rows interpolated between embeddings (Charte et al. 2015;
                      k = 5, ranking label generation)
 
