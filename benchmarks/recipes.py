@@ -388,8 +388,10 @@ def summarise(records: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     return out
 
 
-def _fmt(v: tuple[float, float] | None) -> str:
-    return "–" if v is None else f"{v[0]:.3f} ± {v[1]:.3f}"
+def _fmt(v: tuple[float, float] | None, n: int = 2) -> str:
+    if v is None:
+        return "–"
+    return f"{v[0]:.3f}" if n < 2 else f"{v[0]:.3f} ± {v[1]:.3f}"
 
 
 def markdown_table(summary: dict[str, dict[str, Any]], part: str = "test") -> str:
@@ -406,13 +408,17 @@ def markdown_table(summary: dict[str, dict[str, Any]], part: str = "test") -> st
         ("R tail", "macro_recall_tail"),
     ]
     lines = [
-        "| recipe | thr | dev macro F1 (out of sample) | " + " | ".join(c for c, _ in cols) + " |",
-        "|---|---|---|" + "---|" * len(cols),
+        "| recipe | thr | seeds | dev macro F1 (out of sample) | "
+        + " | ".join(c for c, _ in cols)
+        + " |",
+        "|---|---|---|---|" + "---|" * len(cols),
     ]
     for row in summary.values():
         r = RECIPES.get(row["recipe"])
         name = f"({r.letter}) {r.key}" if r else row["recipe"]
-        cells = [_fmt(row.get("select_macro_f1"))] + [_fmt(row[f"{part}_{k}"]) for _, k in cols]
+        n = row["seeds"]
+        cells = [str(n), _fmt(row.get("select_macro_f1"), n)]
+        cells += [_fmt(row[f"{part}_{k}"], n) for _, k in cols]
         lines.append(f"| {name} | {row['thresholds']} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
