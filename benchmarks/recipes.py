@@ -5,8 +5,8 @@ Every recipe trains the same linear head on frozen all-MiniLM-L6-v2 sentence emb
 ``embedding`` column), so the winner is exactly what ``mlbalance train`` does. Only the loss,
 the sampler or the training rows change between recipes; the optimiser settings (``--lr``,
 ``--epochs``, ``--batch-size``, ``--weight-decay``, ``--patience``) are tuned once for the
-BCE baseline on dev (``--tune``) and reused for every recipe. Early stopping (on dev macro mAP) and the
-per-label thresholds use dev/val only; test is scored once per run.
+BCE baseline on dev (``--tune``) and reused for every recipe. Early stopping (on dev macro
+mAP) and the per-label thresholds use dev/val only; test is scored once per run.
 
 Recipes (the letters of issue 7):
 
@@ -33,7 +33,12 @@ Embeddings come from ``benchmarks/study_embed.py`` (cached under ``--cache``). R
 
     .venv/bin/python benchmarks/study_embed.py --dataset goemotions
     .venv/bin/python benchmarks/recipes.py --dataset goemotions --seeds 0,1,2 \\
-        --out /tmp/mlbalance-study/goemotions
+        --out /tmp/mlbalance-study/goemotions --threads 1
+    .venv/bin/python benchmarks/study_embed.py --dataset synthetic --rows 200000 --static
+    .venv/bin/python benchmarks/recipes.py --dataset synthetic --seeds 0 \\
+        --out /tmp/mlbalance-study/synthetic --threads 1
+
+(``--threads 1``: on a shared machine extra OpenMP threads spin against other processes.)
 
 Outputs in ``--out``: ``results.json`` (every run, every metric, loss curves), ``table.md``
 (mean +- std over seeds), ``recall_vs_frequency.png``, ``loss_curves.png``.
@@ -504,7 +509,8 @@ def plots(
     ax.set_xlabel("training rows of the label (log)")
     ax.set_ylabel("test recall of the label")
     ax.set_title(
-        f"{data.name}: per-label recall vs label frequency (seed {min(seed0[k]['seed'] for k in seed0)})"
+        f"{data.name}: per-label recall vs label frequency "
+        f"(seed {min(seed0[k]['seed'] for k in seed0)})"
     )
     ax.legend(fontsize=8)
     fig.tight_layout()
@@ -712,7 +718,8 @@ def main(argv: list[str] | None = None) -> int:
             rec = run_one(data, RECIPES[key], seed, work, files, opts)
             records.append(rec)
             say(
-                f"{key:>14} seed {seed}: epochs {rec['epochs_run']:>2} (best {rec['best_epoch']:>2})"
+                f"{key:>14} seed {seed}: epochs {rec['epochs_run']:>2} "
+                f"(best {rec['best_epoch']:>2})"
                 f"  test macro R/F1 @0.5 {rec['test@0.5']['macro_recall']:.3f}/"
                 f"{rec['test@0.5']['macro_f1']:.3f}  tuned {rec['test@tuned']['macro_recall']:.3f}/"
                 f"{rec['test@tuned']['macro_f1']:.3f}  micro F1 tuned "
