@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/mlbalance demo
+	$(BIN)/mlbalance demo --out demo-output --overwrite
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q -n 2 --dist loadfile
