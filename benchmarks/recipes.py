@@ -35,7 +35,7 @@ Embeddings come from ``benchmarks/study_embed.py`` (cached under ``--cache``). R
     .venv/bin/python benchmarks/recipes.py --dataset goemotions --seeds 0,1,2 \\
         --out /tmp/mlbalance-study/goemotions --threads 1
     .venv/bin/python benchmarks/study_embed.py --dataset synthetic --rows 200000 --static
-    .venv/bin/python benchmarks/recipes.py --dataset synthetic --seeds 0 \\
+    .venv/bin/python benchmarks/recipes.py --dataset synthetic --seeds 0,1,2 \\
         --out /tmp/mlbalance-study/synthetic --threads 1
 
 (``--threads 1``: on a shared machine extra OpenMP threads spin against other processes.)
