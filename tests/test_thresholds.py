@@ -218,10 +218,37 @@ def test_recall_mode_global_threshold() -> None:
     y = (rng.random((200, 4)) < 0.2).astype(int)
     y[:, 3] = 0
     s = rng.random((200, 4))
-    res = tune_thresholds(y, s, mode="recall", target_recall=0.75)
+    res = tune_thresholds(y, s, mode="recall", target_recall=0.75, max_rate=None)
     pos = s[y == 1]
     assert (pos >= res.global_threshold).mean() >= 0.75
     assert res.thresholds[3] == res.global_threshold
+    # with the rate guard (default), the label with no positives may not fire on 3/4 of rows
+    guarded = tune_thresholds(y, s, mode="recall", target_recall=0.75)
+    assert guarded.thresholds[3] > guarded.global_threshold
+    assert (s[:, 3] >= guarded.thresholds[3]).sum() <= 10
+    assert "at most 10 validation rows" in guarded.fallback[3]
+
+
+def test_unrankable_label_does_not_fire_on_every_row() -> None:
+    """3 positives scored below almost every negative: the F1-best cut (F1 ~0.003) sits near
+    0 and would fire on nearly every row; the guard caps it at 10x its positives."""
+    rng = np.random.default_rng(0)
+    n = 2000
+    y = np.zeros((n, 2), dtype=int)
+    s = rng.uniform(0.2, 0.9, size=(n, 2))
+    y[:3, 0] = 1
+    s[:3, 0] = [1e-5, 2e-5, 3e-5]  # the positives score lowest
+    y[:100, 1] = 1
+    s[:100, 1] = rng.uniform(0.91, 1.0, size=100)  # a well-ranked label
+    free = tune_thresholds(y, s, max_rate=None)
+    assert (s[:, 0] >= free.thresholds[0]).sum() > 1900  # the failure the guard prevents
+    res = tune_thresholds(y, s)
+    assert (s[:, 0] >= res.thresholds[0]).sum() <= 30
+    assert "F1-best threshold fired on over 30" in res.fallback[0]
+    assert res.thresholds[1] == free.thresholds[1]  # a label with skill is untouched
+    assert 1 not in res.fallback
+    with pytest.raises(ParameterError, match="max_rate must be > 0"):
+        tune_thresholds(y, s, max_rate=0)
 
 
 @settings(max_examples=60, deadline=None)

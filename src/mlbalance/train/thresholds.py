@@ -282,6 +282,32 @@ class _GlobalSearch:
         return _midpoint(float(cut), _next_lower(scores, float(cut), chunk_rows))
 
 
+def _guard_rate(
+    thresholds: np.ndarray,
+    reasons: dict[int, str],
+    col: np.ndarray,
+    c: int,
+    allowed: float,
+    *,
+    tuned: bool = False,
+) -> None:
+    """Raise label *c*'s threshold so that at most ``ceil(allowed)`` rows of *col* reach it."""
+    k = int(np.ceil(allowed))
+    if k >= col.size:
+        return
+    top = np.sort(col)[::-1]
+    if top[k - 1] <= thresholds[c] or top[k] < thresholds[c]:
+        return  # already predicts on at most k rows
+    guard = float(np.clip(0.5 * (top[k - 1] + top[k]), EPS, 1.0 - EPS))
+    if guard > thresholds[c]:
+        thresholds[c] = guard
+        why = f"raised to {guard:.4g} so it fires on at most {k} validation rows"
+        if tuned:
+            reasons[c] = f"its F1-best threshold fired on over {k} validation rows: {why}"
+        else:
+            reasons[c] += f"; {why}"
+
+
 def tune_thresholds(
     y_true: Any,
     scores: Any,
@@ -291,6 +317,7 @@ def tune_thresholds(
     min_positives: int = 3,
     fallback: str = "global",
     shrink: float = 3.0,
+    max_rate: float | None = 10.0,
     chunk_rows: int = 65536,
 ) -> ThresholdResult:
     """Tune one threshold per label on validation scores.
@@ -310,6 +337,14 @@ def tune_thresholds(
     fallback : {"global", "shrink"}, default "global"
     shrink : float, default 3.0
         The pseudo-count ``k`` of ``fallback="shrink"``.
+    max_rate : float or None, default 10.0
+        Guard on every threshold: it is raised (never lowered) until the label is predicted on
+        at most ``ceil(max_rate * max(positives, 1))`` validation rows. A label the model cannot
+        rank (its few positives score below most negatives) otherwise gets an "F1-optimal"
+        threshold near 0 that fires on almost every row (F1 0.003 beats 0), and a fallback to
+        the global threshold can do the same when a loss shifts a rare label's scores. A label
+        with real skill is untouched: predicting more than 10x its positives caps its F1 at
+        2/11. ``None`` turns the guard off.
     chunk_rows : int, default 65536
         Rows per block when scanning all scores for the global threshold (bounds memory).
 
@@ -331,6 +366,8 @@ def tune_thresholds(
         raise ParameterError(f"min_positives must be >= 1, got {min_positives}")
     if not shrink >= 0:
         raise ParameterError(f"shrink must be >= 0, got {shrink}")
+    if max_rate is not None and not max_rate > 0:
+        raise ParameterError(f"max_rate must be > 0 or None, got {max_rate}")
     if chunk_rows < 1:
         raise ParameterError(f"chunk_rows must be >= 1, got {chunk_rows}")
     y = label_csr(y_true)
@@ -361,6 +398,8 @@ def tune_thresholds(
         own = own_thresholds.get(c)
         if n_pos >= min_positives and own is not None:
             thresholds[c] = own
+            if max_rate is not None:
+                _guard_rate(thresholds, reasons, s[:, c], c, max_rate * n_pos, tuned=True)
             continue
         if n_pos == 0:
             reasons[c] = "no positives in validation: global threshold"
@@ -377,6 +416,8 @@ def tune_thresholds(
                 f"{n_pos} positive(s) in validation (< min_positives={min_positives}): "
                 f"shrunk toward the global threshold (weight {w:.2f} on its own)"
             )
+        if max_rate is not None:
+            _guard_rate(thresholds, reasons, s[:, c], c, max_rate * max(n_pos, 1))
     return ThresholdResult(
         thresholds=thresholds,
         fallback=reasons,
