@@ -22,7 +22,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--rows", type=int, default=20_000, help="synthetic rows (default 20000)")
     p.add_argument("--labels", type=int, default=500, help="synthetic labels (default 500)")
-    p.add_argument("--stages", metavar="A,B", help="only these stages (comma-separated)")
+    p.add_argument(
+        "--stages",
+        metavar="A,B",
+        help="stop after these stages (comma-separated; the stages before them run too, "
+        "since each reads what the earlier ones wrote)",
+    )
     p.add_argument(
         "--overwrite", action="store_true", help="reuse a non-empty demo folder (default: refuse)"
     )
