@@ -20,6 +20,7 @@ __all__ = [
     "check_batch_size",
     "comma_list",
     "emit_json",
+    "ratio_list",
     "spec_from_args",
 ]
 
@@ -27,6 +28,16 @@ __all__ = [
 def comma_list(value: str) -> list[str]:
     """Parse ``a,b,c`` into a list (empty items dropped)."""
     return [v.strip() for v in value.split(",") if v.strip()]
+
+
+def ratio_list(value: str) -> list[float]:
+    """Parse ``0.8,0.1,0.1`` into floats (argparse ``type=``; sums are checked by the library)."""
+    try:
+        return [float(v) for v in comma_list(value)]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"ratios must be numbers like 0.8,0.1,0.1, got {value!r}"
+        ) from None
 
 
 def add_label_arguments(parser: argparse.ArgumentParser) -> None:

@@ -12,18 +12,10 @@ from mlbalance.cli._options import (
     add_output_arguments,
     add_seed_argument,
     emit_json,
+    ratio_list,
     spec_from_args,
 )
 from mlbalance.cli.resample import add_method_arguments, resampler_from_args, warn_if_evaluation
-
-
-def _ratios(value: str) -> list[float]:
-    try:
-        return [float(v) for v in value.split(",") if v.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"ratios must be numbers like 0.8,0.1,0.1, got {value!r}"
-        ) from None
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -38,7 +30,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_input_arguments(p)
     p.add_argument(
         "--ratios",
-        type=_ratios,
+        type=ratio_list,
         default=[0.8, 0.1, 0.1],
         metavar="R,R,R",
         help="split proportions train,val,test (default 0.8,0.1,0.1)",

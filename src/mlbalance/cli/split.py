@@ -13,19 +13,10 @@ from mlbalance.cli._options import (
     add_seed_argument,
     comma_list,
     emit_json,
+    ratio_list,
     spec_from_args,
 )
 from mlbalance.errors import ParameterError
-
-
-def _ratios(value: str) -> list[float]:
-    items = comma_list(value)
-    try:
-        return [float(v) for v in items]
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"ratios must be numbers like 0.8,0.1,0.1, got {value!r}"
-        ) from None
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -44,7 +35,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     how = p.add_mutually_exclusive_group()
     how.add_argument(
         "--ratios",
-        type=_ratios,
+        type=ratio_list,
         metavar="R1,R2,...",
         help="split proportions, > 0 and summing to 1 (default 0.8,0.1,0.1 = "
         "train,val,test; two ratios give train,test)",
