@@ -268,3 +268,15 @@ def test_arff_given_as_train_and_test_halves(shared_datasets):
     """scene ships only as scene-train.arff + scene-test.arff: scene.arff is their union."""
     y = read_labels(shared_datasets / "mulan" / "scene" / "scene.arff")
     assert y.shape == (2407, 6)
+
+
+def test_read_table_reads_every_column_without_labels(tmp_path):
+    from mlbalance.io import read_table
+
+    p = tmp_path / "d.tsv"
+    p.write_text('a "quoted" text\t1,2\tid1\nplain\t\tid2\n')
+    t = read_table(p, header_names=["text", "labels", "id"])
+    assert t.column("text").to_pylist() == ['a "quoted" text', "plain"]
+    assert t.column("id").to_pylist() == ["id1", "id2"]
+    with pytest.raises(InputError, match=r"no column 'body' .*use --text-column"):
+        read_table(p, header_names=["text", "labels", "id"], columns=["body"])

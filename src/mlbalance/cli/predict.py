@@ -9,6 +9,7 @@ from mlbalance.cli._options import (
     add_json_argument,
     add_model_arguments,
     check_batch_size,
+    comma_list,
     emit_json,
 )
 
@@ -36,6 +37,15 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--out", required=True, metavar="OUT.parquet", help="output file")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing OUT")
     add_model_arguments(parser)
+    parser.add_argument(
+        "--text-column", metavar="COL", help="text column (default: the one the model trained on)"
+    )
+    parser.add_argument(
+        "--header-names",
+        metavar="A,B,...",
+        type=comma_list,
+        help="column names of a CSV/TSV file that has no header row",
+    )
     add_json_argument(parser)
     parser.set_defaults(func=run)
 
@@ -56,6 +66,8 @@ def run(args: argparse.Namespace) -> int:
             overwrite=args.overwrite,
             device=args.device,
             trust_remote_code=args.trust_remote_code,
+            text_column=args.text_column,
+            header_names=args.header_names,
             progress=bar.update,
         )
     print(

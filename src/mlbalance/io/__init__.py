@@ -13,6 +13,7 @@ from mlbalance.io.readers import (
     read_dataset,
     read_labels,
     read_metadata,
+    read_table,
     resolve_spec,
 )
 from mlbalance.io.spec import Dataset, LabelSpec
@@ -39,6 +40,7 @@ __all__ = [
     "read_dataset",
     "read_labels",
     "read_metadata",
+    "read_table",
     "resolve_spec",
     "write_json",
     "write_parquet",

@@ -30,6 +30,7 @@ __all__ = [
     "read_dataset",
     "read_labels",
     "read_metadata",
+    "read_table",
     "resolve_spec",
 ]
 
@@ -332,6 +333,49 @@ def _finish(collector: LabelCollector, path: Path, stats: dict[str, int] | None)
     if collector.rows == 0:
         raise InputError(f"{path}: the dataset has no rows")
     return collector.finish(stats)
+
+
+def read_table(
+    path: str | os.PathLike[str],
+    *,
+    format: str | None = None,
+    header_names: Sequence[str] | None = None,
+    columns: Sequence[str] | None = None,
+) -> pa.Table:
+    """Every column (or ``columns``) of a Parquet file/folder, CSV, TSV or JSONL; no labels parsed.
+
+    For data without labels (``mlbalance predict``). CSV/TSV are read as :func:`read_dataset`
+    reads them (TSV without quote processing); ``header_names`` names the columns of a file
+    without a header row.
+    """
+    p = _check_exists(path)
+    fmt = detect_format(p, format)
+    if fmt == "arff":
+        raise InputError(f"{path}: ARFF has no text to predict on; use Parquet, CSV, TSV or JSONL")
+    if fmt == "parquet":
+        tables = []
+        for f in parquet_files(p):
+            try:
+                names = pq.read_schema(f).names
+                missing = [c for c in columns or () if c not in names]
+                if missing:
+                    raise _missing_column(f, missing[0], names, "--text-column")
+                t = pq.read_table(f, columns=list(columns) if columns else None)
+            except (pa.ArrowInvalid, OSError) as exc:
+                raise InputError(f"{f}: cannot read Parquet: {exc}") from None
+            tables.append(t.replace_schema_metadata(None))
+        try:
+            return pa.concat_tables(tables, promote_options="default")
+        except pa.ArrowInvalid as exc:
+            raise InputError(f"{p}: shards have different schemas: {exc}") from None
+    spec = LabelSpec(header_names=tuple(header_names) if header_names else None, column="\0")
+    table = _read_text_table(p, fmt, spec, None)
+    if columns:
+        missing = [c for c in columns if c not in table.column_names]
+        if missing:
+            raise _missing_column(p, missing[0], table.column_names, "--text-column")
+        table = table.select(list(columns))
+    return table
 
 
 def read_dataset(

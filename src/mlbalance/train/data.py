@@ -182,40 +182,16 @@ def load_split(
     return SplitData(ds.labels, texts, None, str(path), stats)
 
 
-def read_table(path: str, columns: Sequence[str] | None = None) -> pa.Table:
-    """Every column of a Parquet file/folder, CSV, TSV or JSONL, with no label parsing."""
-    from mlbalance.io.readers import detect_format, parquet_files
+def read_table(
+    path: str, columns: Sequence[str] | None = None, *, header_names: Sequence[str] | None = None
+) -> pa.Table:
+    """Every column of a Parquet file/folder, CSV, TSV or JSONL, with no label parsing.
 
-    if not Path(path).exists():
-        raise InputError(f"{path}: no such file or folder")
-    fmt = detect_format(path)
-    try:
-        if fmt == "parquet":
-            import pyarrow.parquet as pq
+    :func:`mlbalance.io.read_table`: CSV/TSV are parsed as the label readers parse them.
+    """
+    from mlbalance.io import read_table as io_read_table
 
-            tables = [
-                pq.read_table(f, columns=list(columns) if columns else None)
-                for f in parquet_files(path)
-            ]
-            return pa.concat_tables(
-                [t.replace_schema_metadata(None) for t in tables], promote_options="default"
-            )
-        if fmt in ("csv", "tsv"):
-            from pyarrow import csv
-
-            opts = csv.ParseOptions(delimiter="\t" if fmt == "tsv" else ",")
-            table = csv.read_csv(path, parse_options=opts)
-        elif fmt == "jsonl":
-            from pyarrow import json as pj
-
-            table = pj.read_json(path)
-        else:
-            raise InputError(
-                f"{path}: format {fmt} is not supported here (use Parquet, CSV, TSV or JSONL)"
-            )
-    except (pa.ArrowInvalid, OSError) as exc:
-        raise InputError(f"{path}: cannot read: {exc}") from None
-    return table.select(list(columns)) if columns else table
+    return io_read_table(path, columns=columns, header_names=header_names)
 
 
 class TextBatches(torch.utils.data.Dataset):

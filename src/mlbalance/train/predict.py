@@ -443,8 +443,13 @@ def predict_file(
     device: str = "auto",
     trust_remote_code: bool = False,
     progress: Callable[[int], None] | None = None,
+    text_column: str | None = None,
+    header_names: Sequence[str] | None = None,
 ) -> dict[str, Any]:
     """Write every input column plus ``predicted_labels`` and ``scores`` to a Parquet file.
+
+    ``text_column`` overrides the text column the model was trained on; ``header_names``
+    names the columns of a CSV/TSV file without a header row.
 
     ``predicted_labels`` is a list of label names per row (score >= the label's threshold);
     ``scores`` a fixed-size list of float32 probabilities in the model's label order (stored,
@@ -471,11 +476,12 @@ def predict_file(
     if out.exists() and not overwrite:
         raise ParameterError(f"{out} exists; pass --overwrite to replace it")
     pred = load_predictor(model_dir, device=device, trust_remote_code=trust_remote_code)
-    table = read_table(data)
-    column = pred.embedding_column if pred.is_embedding_head else pred.text_column
+    table = read_table(data, header_names=header_names)
+    column = pred.embedding_column if pred.is_embedding_head else (text_column or pred.text_column)
     if column not in table.column_names:
         raise InputError(
-            f"{data}: no column {column!r} (columns: {', '.join(table.column_names[:12])})"
+            f"{data}: no column {column!r} (columns: {', '.join(table.column_names[:12])}); use "
+            "--text-column, or --header-names for a CSV/TSV without a header row"
         )
     if pred.is_embedding_head:
         split = SplitData(
