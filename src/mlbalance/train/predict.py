@@ -432,6 +432,14 @@ def evaluate_file(
     }
 
 
+def _float32_ceiling(thresholds: np.ndarray | float) -> np.ndarray:
+    """The smallest float32 >= each threshold (so float32 comparisons match float64 ones)."""
+    t64 = np.asarray(thresholds, dtype=np.float64)
+    t32 = t64.astype(np.float32)
+    below = t32.astype(np.float64) < t64
+    return np.where(below, np.nextafter(t32, np.float32(np.inf)), t32).astype(np.float32)
+
+
 def predict_file(
     model_dir: str | Path,
     data: str,
@@ -501,7 +509,9 @@ def predict_file(
         )
     scores, truncated = score_split(pred, split, batch_size=batch_size, progress=progress)
     chosen = _threshold_choice(pred, threshold)
-    hits = scores >= np.asarray(chosen, dtype=np.float32)
+    # decide on the float32 scores as stored against the float64 thresholds of thresholds.json:
+    # for a float32 s, s >= t exactly when s >= the smallest float32 not below t
+    hits = scores.astype(np.float32, copy=False) >= _float32_ceiling(chosen)
     names = np.asarray(pred.names, dtype=object)
     predicted = [names[row].tolist() for row in hits]
     n_labels = len(pred.names)
