@@ -3,7 +3,8 @@
 Each command lives in its own module ``mlbalance.cli.<name>`` exposing
 ``register(subparsers)`` (adds the sub-parser, sets ``func``). :func:`main` turns
 :class:`~mlbalance.errors.MlbalanceError` into ``mlbalance: error: <message>`` and exit
-code 2; ``MLBALANCE_DEBUG=1`` shows the full traceback instead.
+code 2, and prints warnings as ``mlbalance: warning: <message>``; ``MLBALANCE_DEBUG=1`` shows
+the full traceback and Python's warning format instead.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import argparse
 import importlib
 import os
 import sys
+import warnings
 from collections.abc import Sequence
 
 from mlbalance._version import __version__
@@ -46,6 +48,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _show_warning(
+    message: Warning | str,
+    category: type[Warning],
+    filename: str,
+    lineno: int,
+    file: object = None,
+    line: str | None = None,
+) -> None:
+    """Print a warning as one line, ``mlbalance: warning: <message>`` (no source location)."""
+    print(f"mlbalance: warning: {message}", file=sys.stderr)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``mlbalance`` console script."""
     parser = build_parser()
@@ -55,7 +69,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     debug = os.environ.get("MLBALANCE_DEBUG", "") not in ("", "0")
     try:
-        code = args.func(args)
+        with warnings.catch_warnings():  # restores the caller's warning display afterwards
+            if not debug:
+                warnings.showwarning = _show_warning
+            code = args.func(args)
     except MlbalanceError as exc:
         if debug:
             raise

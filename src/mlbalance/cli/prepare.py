@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
-import warnings
 
 from mlbalance.cli._options import (
     add_input_arguments,
@@ -54,23 +52,19 @@ def run(args: argparse.Namespace) -> int:
 
     warn_if_evaluation(args.input)
     resampler = resampler_from_args(args)
-    with warnings.catch_warnings(record=True) as seen:
-        warnings.simplefilter("always")
-        report = prepare_dataset(
-            args.input,
-            args.out,
-            resampler,
-            method=args.method,
-            ratios=args.ratios,
-            order=args.order,
-            seed=args.seed,
-            spec=spec_from_args(args),
-            rows_per_shard=args.rows_per_shard,
-            features=args.features,
-            overwrite=args.overwrite,
-        )
-    for w in seen:
-        print(f"mlbalance: warning: {w.message}", file=sys.stderr)
+    report = prepare_dataset(
+        args.input,
+        args.out,
+        resampler,
+        method=args.method,
+        ratios=args.ratios,
+        order=args.order,
+        seed=args.seed,
+        spec=spec_from_args(args),
+        rows_per_shard=args.rows_per_shard,
+        features=args.features,
+        overwrite=args.overwrite,
+    )
     if args.json != "-":
         split = report["split"]
         print(

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import warnings
 from typing import Any
 
 from mlbalance.cli._options import (
@@ -142,22 +141,18 @@ def run(args: argparse.Namespace) -> int:
 
     warn_if_evaluation(args.input)
     resampler = resampler_from_args(args)
-    with warnings.catch_warnings(record=True) as seen:
-        warnings.simplefilter("always")
-        outcome = resample_dataset(
-            args.input,
-            args.out,
-            resampler,
-            method=args.method,
-            spec=spec_from_args(args),
-            format=args.format,
-            rows_per_shard=args.rows_per_shard,
-            overwrite=args.overwrite,
-            features=args.features,
-            progress=None,
-        )
-    for w in seen:
-        print(f"mlbalance: warning: {w.message}", file=sys.stderr)
+    outcome = resample_dataset(
+        args.input,
+        args.out,
+        resampler,
+        method=args.method,
+        spec=spec_from_args(args),
+        format=args.format,
+        rows_per_shard=args.rows_per_shard,
+        overwrite=args.overwrite,
+        features=args.features,
+        progress=None,
+    )
     if outcome.nothing_to_do:
         print(outcome.nothing_to_do + f"; {args.out} not written")
         emit_json({"nothing_to_do": outcome.nothing_to_do, "input": args.input}, args.json)
