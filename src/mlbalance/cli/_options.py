@@ -17,6 +17,7 @@ __all__ = [
     "add_model_arguments",
     "add_output_arguments",
     "add_seed_argument",
+    "add_table_arguments",
     "check_batch_size",
     "comma_list",
     "emit_json",
@@ -38,6 +39,21 @@ def ratio_list(value: str) -> list[float]:
         raise argparse.ArgumentTypeError(
             f"ratios must be numbers like 0.8,0.1,0.1, got {value!r}"
         ) from None
+
+
+def add_table_arguments(
+    parser: argparse.ArgumentParser | argparse._ArgumentGroup,
+    *,
+    text_help: str = "text column (default: text)",
+) -> None:
+    """``--text-column`` and ``--header-names`` (the table's layout, labels aside)."""
+    parser.add_argument("--text-column", metavar="COL", help=text_help)
+    parser.add_argument(
+        "--header-names",
+        metavar="A,B,...",
+        type=comma_list,
+        help="column names of a CSV/TSV file that has no header row",
+    )
 
 
 def add_label_arguments(parser: argparse.ArgumentParser) -> None:
@@ -71,13 +87,7 @@ def add_label_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="PREFIX",
         help="every column starting with PREFIX is a 0/1 label column",
     )
-    g.add_argument("--text-column", metavar="COL", help="text column (default: text)")
-    g.add_argument(
-        "--header-names",
-        metavar="A,B,...",
-        type=comma_list,
-        help="column names of a CSV/TSV file that has no header row",
-    )
+    add_table_arguments(g)
     g.add_argument(
         "--format",
         choices=("parquet", "csv", "tsv", "jsonl", "arff"),

@@ -8,8 +8,8 @@ from typing import Any
 from mlbalance.cli._options import (
     add_json_argument,
     add_model_arguments,
+    add_table_arguments,
     check_batch_size,
-    comma_list,
     emit_json,
 )
 
@@ -37,15 +37,7 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--out", required=True, metavar="OUT.parquet", help="output file")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing OUT")
     add_model_arguments(parser)
-    parser.add_argument(
-        "--text-column", metavar="COL", help="text column (default: the one the model trained on)"
-    )
-    parser.add_argument(
-        "--header-names",
-        metavar="A,B,...",
-        type=comma_list,
-        help="column names of a CSV/TSV file that has no header row",
-    )
+    add_table_arguments(parser, text_help="text column (default: the one the model trained on)")
     add_json_argument(parser)
     parser.set_defaults(func=run)
 
