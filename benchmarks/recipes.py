@@ -240,6 +240,13 @@ def resampled_train(data: Data, how: str, seed: int) -> tuple[np.ndarray, sp.csr
     return np.asarray(x_res, dtype=np.float32), y_res.matrix.tocsr()
 
 
+#: Threshold modes scored for every run: the 0.5 cut, the per-label thresholds that
+#: ``mlbalance train`` tunes on dev, and the same smoothed toward the global threshold
+#: (``--threshold-smoothing``, pseudo-count :data:`SMOOTHING`).
+MODES = ("0.5", "tuned", "smoothed")
+SMOOTHING = 30.0
+
+
 # ------------------------------------------------------------------------------ one run
 def rfs_threshold(counts: np.ndarray, n_rows: int) -> float:
     """Repeat-factor threshold: the median train label frequency (labels below it repeat).
@@ -250,7 +257,9 @@ def rfs_threshold(counts: np.ndarray, n_rows: int) -> float:
     return float(np.median(counts[counts > 0]) / n_rows)
 
 
-def crossfit_dev(data: Data, dev_scores: np.ndarray, min_positives: int) -> dict[str, Any]:
+def crossfit_dev(
+    data: Data, dev_scores: np.ndarray, min_positives: int, smoothing: float = 0.0
+) -> dict[str, Any]:
     """Dev metrics of tuned thresholds without scoring thresholds on the rows they were fit on.
 
     Dev is cut into two random halves (seed 0); thresholds are tuned on one half exactly as
@@ -269,7 +278,10 @@ def crossfit_dev(data: Data, dev_scores: np.ndarray, min_positives: int) -> dict
     shifted = np.empty_like(dev_scores)
     for fit, apply in (halves, halves[::-1]):
         tuned = tune_thresholds(
-            y[fit].toarray().astype(np.uint8), dev_scores[fit], min_positives=min_positives
+            y[fit].toarray().astype(np.uint8),
+            dev_scores[fit],
+            min_positives=min_positives,
+            smoothing=smoothing,
         )
         shifted[apply] = dev_scores[apply] - np.asarray(tuned.thresholds)[None, :]
     m = multilabel_metrics(
@@ -288,6 +300,7 @@ def run_one(
     from mlbalance.train import TrainConfig, train
     from mlbalance.train.model import EmbeddingHead
     from mlbalance.train.predict import read_thresholds
+    from mlbalance.train.thresholds import tune_thresholds
 
     train_path = files["train"]
     n_train = data.train.x.shape[0]
@@ -317,6 +330,9 @@ def run_one(
         seed=seed,
         device="cpu",
         metric=opts.get("metric", "macro_map"),
+        head_hidden=opts.get("head_hidden", 0),
+        dropout=opts.get("dropout"),
+        standardize=opts.get("standardize", True),
         log_every=10**9,
     )
     result = train(cfg, log=lambda line: None, progress=False)
@@ -345,9 +361,13 @@ def run_one(
         ],
         "threshold_fallback": len(result.fallback),
     }
+    smoothing = float(opts.get("smoothing", SMOOTHING))
+    smoothed = tune_thresholds(
+        data.dev.y, scores["dev"], min_positives=cfg.min_positives, smoothing=smoothing
+    ).thresholds
     for part in ("dev", "test"):
         y = getattr(data, part).y
-        for mode, t in (("0.5", 0.5), ("tuned", thr)):
+        for mode, t in (("0.5", 0.5), ("tuned", thr), ("smoothed", smoothed)):
             m = multilabel_metrics(
                 y,
                 scores[part],
@@ -360,6 +380,7 @@ def run_one(
             if part == "test":
                 record[f"per_label_recall@{mode}"] = [r["recall"] for r in m["per_label"]]
     record["dev@tuned-cv"] = crossfit_dev(data, scores["dev"], cfg.min_positives)
+    record["dev@smoothed-cv"] = crossfit_dev(data, scores["dev"], cfg.min_positives, smoothing)
     shutil.rmtree(out, ignore_errors=True)
     if recipe.resample:
         train_path.unlink(missing_ok=True)
@@ -379,13 +400,15 @@ def summarise(records: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     out: dict[str, dict[str, Any]] = {}
     for key in dict.fromkeys(r["recipe"] for r in records):
         runs = [r for r in records if r["recipe"] == key]
-        for mode in ("0.5", "tuned"):
+        for mode in MODES:
+            if not all(f"test@{mode}" in r for r in runs):
+                continue
             row: dict[str, Any] = {"recipe": key, "thresholds": mode, "seeds": len(runs)}
             for part in ("dev", "test"):
                 for m in METRIC_KEYS:
                     row[f"{part}_{m}"] = _stats(runs, f"{part}@{mode}", m)
             # out-of-sample dev macro F1: the figure recipes are ranked by
-            sel = "dev@tuned-cv" if mode == "tuned" else "dev@0.5"
+            sel = "dev@0.5" if mode == "0.5" else f"dev@{mode}-cv"
             have = [r for r in runs if sel in r]
             row["select_macro_f1"] = _stats(have, sel, "macro_f1") if have else None
             row["select_micro_f1"] = _stats(have, sel, "micro_f1") if have else None
@@ -563,8 +586,8 @@ def tune_baseline(
 ) -> list[dict[str, Any]]:
     """Grid over lr x weight decay for BCE, seed 0, scored on dev only."""
     rows = []
-    for lr in (1e-3, 3e-3, 1e-2):
-        for wd in (0.0, 0.01):
+    for lr in (1e-4, 3e-4, 1e-3, 3e-3):
+        for wd in (0.01, 0.1):
             opts = {**base, "lr": lr, "weight_decay": wd}
             r = run_one(data, RECIPES["bce"], 0, work, files, opts)
             rows.append(
@@ -650,13 +673,19 @@ def main(argv: list[str] | None = None) -> int:
         "thresholds, so it does not favour the 0.5 cut that the tuned thresholds replace)",
     )
     ap.add_argument("--threads", type=int, default=2, help="torch CPU threads")
-    for k in ("lr", "epochs", "batch_size", "weight_decay", "patience"):
+    for k in ("lr", "epochs", "batch_size", "weight_decay", "patience", "head_hidden", "dropout"):
         ap.add_argument(
             "--" + k.replace("_", "-"),
-            type=float if k in ("lr", "weight_decay") else int,
+            type=float if k in ("lr", "weight_decay", "dropout") else int,
             default=None,
             help=f"override the tuned {k}",
         )
+    ap.add_argument(
+        "--no-standardize",
+        dest="standardize",
+        action="store_false",
+        help="train the head on raw embeddings (the study before standardisation)",
+    )
     args = ap.parse_args(argv)
 
     import torch
@@ -674,10 +703,11 @@ def main(argv: list[str] | None = None) -> int:
     else:
         data = load_cached(args.dataset, args.cache)
         opts = dict(TUNED[args.dataset])
-    for k in opts:
+    for k in ("lr", "epochs", "batch_size", "weight_decay", "patience", "head_hidden", "dropout"):
         if getattr(args, k) is not None:
             opts[k] = getattr(args, k)
     opts["metric"] = args.metric
+    opts["standardize"] = args.standardize
     args.out.mkdir(parents=True, exist_ok=True)
     work = args.out / "work"
     if args.report_only:

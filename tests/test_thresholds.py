@@ -273,3 +273,34 @@ def test_property_per_label_optimum_and_global_optimum(n: int, levels: int, seed
     if y.sum():
         got = f1(y.ravel(), s.ravel() >= res.global_threshold)
         assert got == pytest.approx(brute_force_micro_f1(y, s))
+
+
+def test_smoothing_pulls_every_tuned_threshold_toward_the_global() -> None:
+    rng = np.random.default_rng(5)
+    y = (rng.random((400, 6)) < np.array([0.4, 0.2, 0.1, 0.05, 0.02, 0.0])).astype(int)
+    s = np.clip(0.5 * y + 0.7 * rng.random((400, 6)), 0.0, 1.0)
+    plain = tune_thresholds(y, s, max_rate=None)
+    assert plain.smoothing == 0.0
+    np.testing.assert_array_equal(
+        tune_thresholds(y, s, max_rate=None, smoothing=0.0).thresholds, plain.thresholds
+    )
+    k = 20.0
+    smooth = tune_thresholds(y, s, max_rate=None, smoothing=k)
+    assert smooth.global_threshold == plain.global_threshold
+    g = plain.global_threshold
+    for c in range(6):
+        p = int(plain.positives[c])
+        if c in plain.fallback:  # fallback labels are untouched by smoothing
+            assert smooth.thresholds[c] == plain.thresholds[c]
+            continue
+        want = (p * plain.thresholds[c] + k * g) / (p + k)
+        assert smooth.thresholds[c] == pytest.approx(want, rel=1e-12)
+        # a label with fewer positives moves a larger share of the way
+        assert abs(smooth.thresholds[c] - g) <= abs(plain.thresholds[c] - g) + 1e-15
+    huge = tune_thresholds(y, s, max_rate=None, smoothing=1e12)
+    np.testing.assert_allclose(huge.thresholds, g, atol=1e-9)
+    back = ThresholdResult.from_json(smooth.to_json(list("abcdef")))
+    assert back.smoothing == k
+    np.testing.assert_array_equal(back.thresholds, smooth.thresholds)
+    with pytest.raises(ParameterError, match="smoothing"):
+        tune_thresholds(y, s, smoothing=-1.0)

@@ -783,3 +783,82 @@ class TestCli:
             == 2
         )
         assert "--model is required" in capsys.readouterr().err
+
+
+class TestEmbeddingHeadOptions:
+    def test_standardizer_matches_numpy(self):
+        from mlbalance.train.model import EmbeddingHead
+
+        rng = np.random.default_rng(0)
+        x = (rng.normal(size=(1000, 5)) * [1e-3, 1.0, 50.0, 0.0, 2.0] + [5, -1, 0, 7, 3]).astype(
+            np.float32
+        )
+        head = EmbeddingHead(5, ["a", "b"], standardize=True)
+        head.fit_standardizer(x, chunk_rows=128)
+        np.testing.assert_allclose(head.mean.numpy(), x.astype(np.float64).mean(0), rtol=1e-6)
+        std = x.astype(np.float64).std(0)
+        std[3] = 1.0  # a constant dimension is only centred
+        np.testing.assert_allclose(head.scale.numpy(), std, rtol=1e-5)
+        z = (torch.from_numpy(x) - head.mean) / head.scale
+        assert abs(float(z.mean())) < 1e-4
+        with pytest.raises(ParameterError, match="shape"):
+            head.fit_standardizer(x[:, :3])
+        with pytest.raises(ParameterError, match="standardize=False"):
+            EmbeddingHead(5, ["a"]).fit_standardizer(x)
+        with pytest.raises(ParameterError, match="hidden"):
+            EmbeddingHead(5, ["a"], hidden=-1)
+
+    def test_mlp_standardized_head_trains_saves_and_predicts(self, emb_data, tmp_path):
+        from mlbalance.train.model import EmbeddingHead
+        from mlbalance.train.predict import read_thresholds
+
+        out = tmp_path / "mlp"
+        result, _ = run_train(emb_config(emb_data, out, epochs=4, head_hidden=24, dropout=0.0))
+        assert result.metrics["test"]["micro_f1"] > 0.8
+        meta = json.loads((out / "head_config.json").read_text())
+        assert meta["hidden"] == 24 and meta["standardize"] is True
+        head = EmbeddingHead.load(out).eval()
+        assert head.hidden == 24 and head.standardize
+        train_x = np.stack(pq.read_table(emb_data["train"]).column("embedding").to_numpy(False))
+        np.testing.assert_allclose(head.mean.numpy(), train_x.mean(0), rtol=1e-5, atol=1e-6)
+        # predict applies the stored standardisation: its scores are the head's own
+        test_x = np.stack(pq.read_table(emb_data["test"]).column("embedding").to_numpy(False))
+        with torch.inference_mode():
+            want = torch.sigmoid(head(torch.from_numpy(test_x.astype(np.float32)))).numpy()
+        from mlbalance.cli import main
+
+        assert main(["predict", "--model", str(out), "--data", str(emb_data["test"]),
+                     "--out", str(tmp_path / "p.parquet")]) == 0  # fmt: skip
+        got = pq.read_table(tmp_path / "p.parquet")
+        scores = np.stack(got.column("scores").to_numpy(False))
+        np.testing.assert_allclose(scores, want, rtol=1e-5, atol=1e-6)
+        thr = read_thresholds(out / "thresholds.json", head.names)
+        assert thr.shape == (len(head.names),)
+
+    def test_unstandardized_and_legacy_heads(self, emb_data, tmp_path):
+        from mlbalance.train.model import EmbeddingHead
+
+        out = tmp_path / "raw"
+        run_train(emb_config(emb_data, out, epochs=1, standardize=False))
+        meta = json.loads((out / "head_config.json").read_text())
+        assert meta["standardize"] is False and meta["hidden"] == 0
+        # a head written before hidden/standardize existed loads as linear and raw
+        for key in ("hidden", "standardize"):
+            meta.pop(key)
+        (out / "head_config.json").write_text(json.dumps(meta))
+        head = EmbeddingHead.load(out)
+        assert head.hidden == 0 and not head.standardize
+
+    @pytest.mark.parametrize(
+        ("kw", "match"),
+        [({"head_hidden": -1}, "--head-hidden"), ({"threshold_smoothing": -1.0}, "smoothing")],
+    )
+    def test_bad_options(self, emb_data, tmp_path, kw, match):
+        with pytest.raises(ParameterError, match=match):
+            emb_config(emb_data, tmp_path / "x", **kw)
+
+    def test_threshold_smoothing_is_recorded(self, emb_data, tmp_path):
+        out = tmp_path / "sm"
+        run_train(emb_config(emb_data, out, epochs=1, threshold_smoothing=25.0))
+        doc = json.loads((out / "thresholds.json").read_text())
+        assert doc["smoothing"] == 25.0

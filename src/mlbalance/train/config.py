@@ -155,6 +155,17 @@ class TrainConfig:
         "initialise the head bias to log(p/(1-p)) of the train label frequencies p",
         group="model",
     )
+    head_hidden: int = _f(
+        0,
+        "embedding head: width of one hidden layer (GELU) before the output layer; 0 = linear",
+        group="model",
+    )
+    standardize: bool = _f(
+        True,
+        "embedding head: standardise each embedding dimension with the train mean and "
+        "standard deviation (stored in the head)",
+        group="model",
+    )
 
     # loss and sampling
     recipe: str = _f(
@@ -230,6 +241,12 @@ class TrainConfig:
     min_positives: int = _f(
         3, "labels with fewer val positives fall back to a global threshold", group="eval"
     )
+    threshold_smoothing: float = _f(
+        0.0,
+        "pseudo-count K pulling each tuned threshold toward the global one, "
+        "t = (P t_label + K t_global) / (P + K) with P the label's val positives; 0 = off",
+        group="eval",
+    )
     log_every: int = _f(50, "steps between loss updates on the progress bar", group="eval")
 
     # checkpoints
@@ -290,6 +307,11 @@ class TrainConfig:
                 self.train_last_layers is None or self.train_last_layers >= 0,
                 f"--train-last-layers must be >= 0, got {self.train_last_layers}",
             ),
+            (
+                self.threshold_smoothing >= 0,
+                f"--threshold-smoothing must be >= 0, got {self.threshold_smoothing}",
+            ),
+            (self.head_hidden >= 0, f"--head-hidden must be >= 0, got {self.head_hidden}"),
             (
                 self.dropout is None or 0 <= self.dropout < 1,
                 f"--dropout must be in [0, 1), got {self.dropout}",

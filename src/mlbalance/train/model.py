@@ -17,7 +17,7 @@ import contextlib
 import json
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -184,7 +184,19 @@ def build_encoder_model(
 
 
 class EmbeddingHead(nn.Module):
-    """Dropout and a linear layer on precomputed embeddings (no encoder).
+    """A classifier on precomputed embeddings (no encoder).
+
+    ``standardise -> dropout -> [linear -> GELU -> dropout] -> linear``: each embedding
+    dimension is first standardised with the training mean and standard deviation (stored in
+    the head, like scikit-learn's ``StandardScaler`` in a pipeline), then an optional hidden
+    layer, then the output layer with one logit per label.
+
+    Standardising matters for frozen sentence embeddings: their dimensions differ in scale by
+    orders of magnitude and share a large common offset, so a head trained for a fixed budget
+    with weight decay barely moves along the small-variance directions that separate rare
+    labels. On the recipe study (BENCHMARKS.md) it raised the BCE baseline's macro F1 from 0.33
+    to 0.38 on GoEmotions (a run of the exploration loop) and from 0.16 to 0.51 on the
+    500-label synthetic set.
 
     Parameters
     ----------
@@ -193,20 +205,76 @@ class EmbeddingHead(nn.Module):
     names : sequence of str
         Label names in output order.
     dropout : float, default 0.1
-        Dropout before the linear layer.
+        Dropout before each linear layer.
+    hidden : int, default 0
+        Width of the hidden layer; 0 for a linear head.
+    standardize : bool, default False
+        Subtract :attr:`mean` and divide by :attr:`scale` first. The statistics start as 0
+        and 1; :meth:`fit_standardizer` sets them from training embeddings.
     """
 
-    def __init__(self, dim: int, names: Sequence[str], dropout: float = 0.1) -> None:
+    def __init__(
+        self,
+        dim: int,
+        names: Sequence[str],
+        dropout: float = 0.1,
+        *,
+        hidden: int = 0,
+        standardize: bool = False,
+    ) -> None:
         super().__init__()
+        if hidden < 0:
+            raise ParameterError(f"hidden must be >= 0, got {hidden}")
         self.names = list(names)
         self.dim = int(dim)
         self.dropout_p = float(dropout)
+        self.hidden = int(hidden)
+        self.standardize = bool(standardize)
         self.dropout = nn.Dropout(dropout)
-        self.classifier = nn.Linear(dim, len(self.names))
+        if self.standardize:
+            self.register_buffer("mean", torch.zeros(self.dim))
+            self.register_buffer("scale", torch.ones(self.dim))
+        if self.hidden:
+            self.hidden_layer = nn.Sequential(
+                nn.Linear(self.dim, self.hidden), nn.GELU(), nn.Dropout(dropout)
+            )
+        self.classifier = nn.Linear(self.hidden or self.dim, len(self.names))
+
+    def fit_standardizer(self, embeddings: np.ndarray, *, chunk_rows: int = 65536) -> None:
+        """Set :attr:`mean` and :attr:`scale` from training embeddings (float64 sums by chunk).
+
+        A dimension with zero variance gets scale 1 (it is only centred).
+        """
+        if not self.standardize:
+            raise ParameterError("fit_standardizer: this head was built with standardize=False")
+        x = np.asarray(embeddings)
+        if x.ndim != 2 or x.shape[1] != self.dim or x.shape[0] == 0:
+            raise ParameterError(
+                f"fit_standardizer: expected embeddings of shape (n >= 1, {self.dim}), "
+                f"got {x.shape}"
+            )
+        total = np.zeros(self.dim)
+        for start in range(0, x.shape[0], chunk_rows):
+            total += x[start : start + chunk_rows].sum(axis=0, dtype=np.float64)
+        mean = total / x.shape[0]
+        square = np.zeros(self.dim)
+        for start in range(0, x.shape[0], chunk_rows):
+            square += ((x[start : start + chunk_rows] - mean) ** 2).sum(axis=0)
+        std = np.sqrt(square / x.shape[0])
+        std[~(std > 1e-12)] = 1.0
+        buffers = dict(self.named_buffers())
+        buffers["mean"].copy_(torch.from_numpy(mean))
+        buffers["scale"].copy_(torch.from_numpy(std))
 
     def forward(self, embedding: torch.Tensor) -> torch.Tensor:
         """Logits of shape ``(batch, n_labels)``."""
-        return self.classifier(self.dropout(embedding))
+        if self.standardize:
+            mean, scale = cast(torch.Tensor, self.mean), cast(torch.Tensor, self.scale)
+            embedding = (embedding - mean) / scale
+        x = self.dropout(embedding)
+        if self.hidden:
+            x = self.hidden_layer(x)
+        return self.classifier(x)
 
     def save(self, directory: str | Path, *, embedding_column: str = "embedding") -> None:
         """Write ``head.safetensors`` and ``head_config.json`` into *directory*."""
@@ -219,6 +287,8 @@ class EmbeddingHead(nn.Module):
             "kind": "embedding-head",
             "dim": self.dim,
             "dropout": self.dropout_p,
+            "hidden": self.hidden,
+            "standardize": self.standardize,
             "embedding_column": embedding_column,
             "problem_type": "multi_label_classification",
             "id2label": {str(i): n for i, n in enumerate(self.names)},
@@ -227,13 +297,22 @@ class EmbeddingHead(nn.Module):
 
     @classmethod
     def load(cls, directory: str | Path) -> EmbeddingHead:
-        """Read a head written by :meth:`save` (safetensors only)."""
+        """Read a head written by :meth:`save` (safetensors only).
+
+        Heads saved before ``hidden``/``standardize`` existed load as linear, unstandardised.
+        """
         from safetensors.torch import load_file
 
         directory = Path(directory)
         meta = json.loads((directory / HEAD_CONFIG).read_text(encoding="utf-8"))
         names = [meta["id2label"][str(i)] for i in range(len(meta["id2label"]))]
-        head = cls(int(meta["dim"]), names, float(meta.get("dropout", 0.0)))
+        head = cls(
+            int(meta["dim"]),
+            names,
+            float(meta.get("dropout", 0.0)),
+            hidden=int(meta.get("hidden", 0)),
+            standardize=bool(meta.get("standardize", False)),
+        )
         head.load_state_dict(load_file(str(directory / HEAD_WEIGHTS)))
         return head
 

@@ -27,6 +27,15 @@ Labels with too few validation positives
       no positives gets ``t_global``.
 
     :attr:`ThresholdResult.fallback` records each such label and why.
+
+Smoothing every label
+    With ``smoothing=K > 0`` every tuned threshold is pulled toward the global one by the same
+    pseudo-count rule, ``t = (P t_label + K t_global) / (P + K)``: a label with many validation
+    positives keeps nearly its own cut, one with a few (whose F1-optimal cut is noisy) moves
+    most of the way. This is the shrinkage estimator of empirical Bayes applied to thresholds;
+    it pays off with losses that already put the labels' operating points near one another
+    (ASL, distribution-balanced, bounded weights), where per-label cuts mainly fit validation
+    noise (the recipe study in BENCHMARKS.md).
 """
 
 from __future__ import annotations
@@ -78,6 +87,7 @@ class ThresholdResult:
     min_positives: int = 3
     strategy: str = "global"
     shrink: float = 3.0
+    smoothing: float = 0.0
 
     def apply(self, scores: Any) -> np.ndarray:
         """Boolean predictions ``scores >= thresholds``, shape (rows, labels)."""
@@ -99,6 +109,7 @@ class ThresholdResult:
             "min_positives": int(self.min_positives),
             "fallback_strategy": self.strategy,
             "shrink": float(self.shrink),
+            "smoothing": float(self.smoothing),
             "global_threshold": float(self.global_threshold),
             "labels": names,
             "thresholds": [float(t) for t in self.thresholds],
@@ -162,6 +173,7 @@ class ThresholdResult:
             target_recall=data.get("target_recall"),
             min_positives=int(data.get("min_positives", 3)),
             strategy=str(data.get("fallback_strategy", "global")),
+            smoothing=float(data.get("smoothing", 0.0)),
             shrink=float(data.get("shrink", 3.0)),
         )
 
@@ -318,6 +330,7 @@ def tune_thresholds(
     fallback: str = "global",
     shrink: float = 3.0,
     max_rate: float | None = 10.0,
+    smoothing: float = 0.0,
     chunk_rows: int = 65536,
 ) -> ThresholdResult:
     """Tune one threshold per label on validation scores.
@@ -345,6 +358,9 @@ def tune_thresholds(
         the global threshold can do the same when a loss shifts a rare label's scores. A label
         with real skill is untouched: predicting more than 10x its positives caps its F1 at
         2/11. ``None`` turns the guard off.
+    smoothing : float, default 0.0
+        Pseudo-count ``K`` pulling every tuned threshold toward the global threshold,
+        ``t = (P t_label + K t_global) / (P + K)`` (see the module docstring); 0 turns it off.
     chunk_rows : int, default 65536
         Rows per block when scanning all scores for the global threshold (bounds memory).
 
@@ -366,6 +382,8 @@ def tune_thresholds(
         raise ParameterError(f"min_positives must be >= 1, got {min_positives}")
     if not shrink >= 0:
         raise ParameterError(f"shrink must be >= 0, got {shrink}")
+    if not smoothing >= 0:
+        raise ParameterError(f"smoothing must be >= 0, got {smoothing}")
     if max_rate is not None and not max_rate > 0:
         raise ParameterError(f"max_rate must be > 0 or None, got {max_rate}")
     if chunk_rows < 1:
@@ -397,7 +415,8 @@ def tune_thresholds(
         n_pos = int(positives[c])
         own = own_thresholds.get(c)
         if n_pos >= min_positives and own is not None:
-            thresholds[c] = own
+            w = n_pos / (n_pos + smoothing)
+            thresholds[c] = float(np.clip(w * own + (1.0 - w) * global_t, EPS, 1.0 - EPS))
             if max_rate is not None:
                 _guard_rate(thresholds, reasons, s[:, c], c, max_rate * n_pos, tuned=True)
             continue
@@ -428,4 +447,5 @@ def tune_thresholds(
         min_positives=int(min_positives),
         strategy=fallback,
         shrink=float(shrink),
+        smoothing=float(smoothing),
     )

@@ -417,8 +417,18 @@ def _build_model(cfg: TrainConfig, data: _Splits) -> tuple[torch.nn.Module, Any,
                 raise InputError(
                     f"{s.source}: embeddings of width {s.embeddings.shape[1]}, train has {dim}"
                 )
-        head = EmbeddingHead(dim, data.names, 0.1 if cfg.dropout is None else cfg.dropout)
-        return head, None, f"embedding head ({dim} -> {len(data.names)})"
+        head = EmbeddingHead(
+            dim,
+            data.names,
+            0.1 if cfg.dropout is None else cfg.dropout,
+            hidden=cfg.head_hidden,
+            standardize=cfg.standardize,
+        )
+        if cfg.standardize:
+            head.fit_standardizer(data.train.embeddings)
+        shape = f"{dim} -> {cfg.head_hidden} -> " if cfg.head_hidden else f"{dim} -> "
+        std = "standardised, " if cfg.standardize else ""
+        return head, None, f"embedding head ({std}{shape}{len(data.names)})"
     if not cfg.model:
         raise ParameterError(
             f"--model is required: {cfg.train} has no "
@@ -847,6 +857,7 @@ def _finish(
         mode=cfg.threshold_mode,
         target_recall=cfg.target_recall,
         min_positives=cfg.min_positives,
+        smoothing=cfg.threshold_smoothing,
     )
     thresholds = np.asarray(tuned.thresholds, dtype=np.float64)
     fallback = _fallback_dict(tuned, names)
