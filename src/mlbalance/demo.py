@@ -166,7 +166,9 @@ def stage_train(ctx: DemoContext) -> None:
     To stay fast and offline the head reads hashed bag-of-words features (1,024 dims, written
     as an ``embedding`` column) instead of a transformer's: ``mlbalance train`` treats any
     embedding column alike (sentence embeddings, MLSMOTE output). The transformer path is the
-    same command with ``--model`` on the text column.
+    same command with ``--model`` on the text column. The features are sparse 0/1 columns, so
+    the head does not standardise them (``--no-standardize``): dividing a rare bucket by its
+    small standard deviation would amplify it into noise (measured: test micro F1 0.58 -> 0.49).
     """
     import numpy as np
     import pyarrow as pa
@@ -199,6 +201,7 @@ def stage_train(ctx: DemoContext) -> None:
         epochs=6,
         batch_size=256,
         head_lr=0.1,
+        standardize=False,  # sparse 0/1 features: scaling would blow up rare buckets
         warmup_ratio=0.0,
         seed=ctx.seed,
         overwrite=True,

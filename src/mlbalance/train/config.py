@@ -163,7 +163,8 @@ class TrainConfig:
     standardize: bool = _f(
         True,
         "embedding head: standardise each embedding dimension with the train mean and "
-        "standard deviation (stored in the head)",
+        "standard deviation (stored in the head): right for dense sentence embeddings; turn "
+        "it off for sparse 0/1 or count features",
         group="model",
     )
 
