@@ -23,8 +23,9 @@ h ``mlros``          BCE on ML-ROS rows (Charte et al. 2015; at most 25 % more r
 i ``mlsmote``        BCE on MLSMOTE rows interpolated between embeddings (Charte et al. 2015;
                      k = 5, ranking label generation)
 
-and two combinations of a loss with a sampler (``asl-rfs``,
-``wbce-sqrt-rfs``). Each run is scored on test at threshold 0.5 and with the per-label
+and three combinations of a loss with a sampler (``asl-rfs``, ``wbce-sqrt-rfs`` and
+``db-cas``: Wu et al. define the distribution-balanced loss's re-balancing weight against
+class-aware sampling and train with it). Each run is scored on test at threshold 0.5 and with the per-label
 thresholds that ``mlbalance train`` tunes on dev (max F1 per label, global fallback for labels
 with < 3 dev positives). Metrics: :func:`mlbalance.metrics.multilabel_metrics` with the
 *original* train counts for the head/medium/tail buckets (head > 100 train rows, tail < 20).
@@ -106,6 +107,13 @@ RECIPES: dict[str, Recipe] = {
         Recipe("mlros", "h", "BCE on ML-ROS rows (+25 %)", resample="mlros"),
         Recipe("mlsmote", "i", "BCE on MLSMOTE rows (embeddings)", resample="mlsmote"),
         Recipe("asl-rfs", "e+g", "ASL + repeat-factor sampling", "asl", sampler="repeat-factor"),
+        Recipe(
+            "db-cas",
+            "f+g'",
+            "distribution-balanced + class-aware sampling (the DB paper's pairing)",
+            "db",
+            sampler="class-aware",
+        ),
         Recipe(
             "wbce-sqrt-rfs",
             "c+g",
@@ -520,7 +528,8 @@ def plots(
     counts = data.train_counts
     seed0 = {(r["recipe"]): r for r in records if r["seed"] == min(x["seed"] for x in records)}
     fig, ax = plt.subplots(figsize=(7, 4.5))
-    remedy = best_recipe({k: v for k, v in summary.items() if not k.startswith("bce@")})
+    remedies = {k: v for k, v in summary.items() if not k.startswith("bce@")}
+    remedy = best_recipe(remedies) if remedies else best
     lines = [
         ("bce", "0.5", "BCE @0.5", "tab:gray"),
         ("bce", "tuned", "BCE + tuned thresholds", "tab:blue"),
@@ -637,6 +646,34 @@ def finish(
     return table, report, plots(records, data, summary, best, out)
 
 
+def _run_order(key: tuple[str, int]) -> tuple[int, int]:
+    order = list(RECIPES)
+    return (order.index(key[0]) if key[0] in order else len(order), key[1])
+
+
+def merge_results(out: Path, folders: list[Path]) -> dict[str, Any]:
+    """Join the ``results.json`` of *folders* into ``out/results.json`` (one run per pair)."""
+    path = out / "results.json"
+    docs = [json.loads(path.read_text())] if path.exists() else []
+    docs += [json.loads((f / "results.json").read_text()) for f in folders]
+    records: dict[tuple[str, int], dict[str, Any]] = {}
+    for doc in docs:
+        if doc["options"] != docs[0]["options"] or doc["dataset"] != docs[0]["dataset"]:
+            raise SystemExit(f"--merge: {doc['dataset']} runs with other options than the first")
+        for r in doc["records"]:
+            records.setdefault((r["recipe"], r["seed"]), r)
+    merged = {
+        "dataset": docs[0]["dataset"],
+        "options": docs[0]["options"],
+        "seeds": sorted({seed for _, seed in records}),
+        "records": [records[k] for k in sorted(records, key=_run_order)],
+    }
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(merged, indent=1))
+    os.replace(tmp, path)
+    return merged
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(
         description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
@@ -674,6 +711,14 @@ def main(argv: list[str] | None = None) -> int:
         "--report-only",
         action="store_true",
         help="rebuild table.md and the plots from OUT/results.json (e.g. of an interrupted run)",
+    )
+    ap.add_argument(
+        "--merge",
+        type=Path,
+        nargs="+",
+        metavar="DIR",
+        help="add the runs of other study folders (e.g. one process per seed) to OUT, then "
+        "write the report (a run already in OUT wins)",
     )
     ap.add_argument(
         "--metric",
@@ -719,6 +764,11 @@ def main(argv: list[str] | None = None) -> int:
     opts["standardize"] = args.standardize
     args.out.mkdir(parents=True, exist_ok=True)
     work = args.out / "work"
+    if args.merge:
+        merged = merge_results(args.out, args.merge)
+        say_merged = f"merged {len(merged['records'])} runs into {args.out / 'results.json'}"
+        print(say_merged)
+        args.report_only = True
     if args.report_only:
         saved = json.loads((args.out / "results.json").read_text())
         table, report, _ = finish(

@@ -188,3 +188,22 @@ def test_encode_static_is_the_mean_of_word_piece_embeddings() -> None:
     ids = AutoTokenizer.from_pretrained(str(path))(texts[0])["input_ids"]
     np.testing.assert_allclose(x[0], table[ids].mean(axis=0), rtol=1e-5, atol=1e-6)
     assert x.shape == (3, 384) and not np.allclose(x[0], x[1])
+
+
+def test_merge_joins_runs_of_parallel_processes(
+    recipes: ModuleType, quick_run: Path, tmp_path: Path
+) -> None:
+    import shutil
+
+    other = tmp_path / "seed1"
+    args = ["--quick", "--seeds", "1", "--recipes", "bce", "--threads", "1"]
+    assert recipes.main([*args, "--out", str(other)]) == 0
+    joined = tmp_path / "joined"
+    shutil.copytree(quick_run, joined)
+    assert recipes.main(["--quick", "--merge", str(other), "--out", str(joined)]) == 0
+    records = json.loads((joined / "results.json").read_text())["records"]
+    pairs = [(r["recipe"], r["seed"]) for r in records]
+    assert pairs[:2] == [("bce", 0), ("bce", 1)] and len(pairs) == len(set(pairs)) == 8
+    assert all("test@smoothed" in r and "dev@smoothed-cv" in r for r in records)
+    table = (joined / "table.md").read_text()
+    assert "| (a) bce | tuned | 2 |" in table and "| (a) bce | smoothed | 2 |" in table
