@@ -23,8 +23,8 @@ h ``mlros``          BCE on ML-ROS rows (Charte et al. 2015; at most 25 % more r
 i ``mlsmote``        BCE on MLSMOTE rows interpolated between embeddings (Charte et al. 2015;
                      k = 5, ranking label generation)
 
-and three combinations of a loss with a sampler (``asl-rfs``, ``wbce-sqrt-rfs`` and
-``db-cas``: Wu et al. define the distribution-balanced loss's re-balancing weight against
+and four combinations of a loss with a sampler (``asl-rfs``, ``asl-cas``, ``wbce-sqrt-rfs``
+and ``db-cas``: Wu et al. define the distribution-balanced loss's re-balancing weight against
 class-aware sampling and train with it). Each run is scored on test at threshold 0.5 and with the per-label
 thresholds that ``mlbalance train`` tunes on dev (max F1 per label, global fallback for labels
 with < 3 dev positives). Metrics: :func:`mlbalance.metrics.multilabel_metrics` with the
@@ -107,6 +107,7 @@ RECIPES: dict[str, Recipe] = {
         Recipe("mlros", "h", "BCE on ML-ROS rows (+25 %)", resample="mlros"),
         Recipe("mlsmote", "i", "BCE on MLSMOTE rows (embeddings)", resample="mlsmote"),
         Recipe("asl-rfs", "e+g", "ASL + repeat-factor sampling", "asl", sampler="repeat-factor"),
+        Recipe("asl-cas", "e+g'", "ASL + class-aware sampling", "asl", sampler="class-aware"),
         Recipe(
             "db-cas",
             "f+g'",

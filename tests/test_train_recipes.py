@@ -31,9 +31,10 @@ def test_default_recipe_is_bce_with_prior_bias():
     assert cfg.prior_bias is True
 
 
-def test_long_tail_recipe_sets_the_distribution_balanced_loss():
+def test_long_tail_recipe_sets_class_aware_sampling_and_smoothed_thresholds():
     cfg = _config([*BASE, "--recipe", "long-tail"])
-    assert cfg.loss == "db"
+    assert cfg.sampler == "class-aware" and cfg.threshold_smoothing == 30.0
+    assert cfg.loss == "bce"
 
 
 def test_single_threshold_recipe_bounds_the_weights():
@@ -46,12 +47,13 @@ def test_single_threshold_recipe_bounds_the_weights():
 
 
 def test_explicit_options_override_the_recipe(tmp_path):
-    assert _config([*BASE, "--recipe", "long-tail", "--loss", "asl"]).loss == "asl"
+    cfg = _config([*BASE, "--recipe", "long-tail", "--sampler", "repeat-factor"])
+    assert cfg.sampler == "repeat-factor" and cfg.threshold_smoothing == 30.0
     conf = tmp_path / "run.yaml"
-    conf.write_text("recipe: long-tail\nloss: focal\n")
-    assert _config([*BASE, "--config", str(conf)]).loss == "focal"
+    conf.write_text("recipe: long-tail\nthreshold_smoothing: 5\n")
+    assert _config([*BASE, "--config", str(conf)]).threshold_smoothing == 5.0
     conf.write_text("recipe: long-tail\n")
-    assert _config([*BASE, "--config", str(conf)]).loss == "db"
+    assert _config([*BASE, "--config", str(conf)]).sampler == "class-aware"
 
 
 def test_unknown_recipe_is_refused(tmp_path):

@@ -159,9 +159,9 @@ def stage_sample(ctx: DemoContext) -> None:
 def stage_train(ctx: DemoContext) -> None:
     """Train a classifier head twice: as our user does (BCE, 0.5), then with the remedies.
 
-    The remedies are the ``long-tail`` recipe of ``mlbalance train`` (distribution-balanced
-    loss, head bias from the priors, per-label thresholds tuned on val), the recipe the study
-    in BENCHMARKS.md found best on the 500-label synthetic long tail.
+    The remedies are the ``long-tail`` recipe of ``mlbalance train`` (class-aware sampling,
+    head bias from the priors, per-label thresholds tuned on val and smoothed toward the global
+    one), the recipe the study in BENCHMARKS.md found best on the 500-label synthetic long tail.
 
     To stay fast and offline the head reads hashed bag-of-words features (1,024 dims, written
     as an ``embedding`` column) instead of a transformer's: ``mlbalance train`` treats any
@@ -215,8 +215,6 @@ def stage_train(ctx: DemoContext) -> None:
         TrainConfig(
             out=str(ctx.path("model-remedies")),
             recipe="long-tail",
-            loss="db",
-            prior_bias=True,
             **common,
         ),
         log=lambda line: None,
@@ -224,8 +222,8 @@ def stage_train(ctx: DemoContext) -> None:
     rows = [
         ("BCE, threshold 0.5 (the usual setup)", plain.metrics["test_at_0.5"]),
         ("BCE + per-label thresholds", plain.metrics["test"]),
-        ("--recipe long-tail (DB loss), threshold 0.5", remedies.metrics["test_at_0.5"]),
-        ("--recipe long-tail (DB loss) + thresholds", remedies.metrics["test"]),
+        ("--recipe long-tail, threshold 0.5", remedies.metrics["test_at_0.5"]),
+        ("--recipe long-tail (+ smoothed thresholds)", remedies.metrics["test"]),
     ]
     ctx.results["train"] = {
         name: {k: m[k] for k in ("micro_recall", "macro_recall", "micro_f1", "macro_f1")}
@@ -241,6 +239,10 @@ def stage_train(ctx: DemoContext) -> None:
             f"  {name:48} {m['micro_recall']:>8.3f} {m['macro_recall']:>8.3f} "
             f"{m['micro_f1']:>8.3f} {m['macro_f1']:>8.3f}"
         )
+    print(
+        "  (a 20,000-row demo with hashed features and 6 epochs: it shows the pipeline, not\n"
+        "  which remedy wins; BENCHMARKS.md 'Recipe study' measures that on 200,000 rows)"
+    )
     print(
         f"  ({len(remedies.fallback)} labels fell back to the global threshold or were capped "
         f"at 10x their val positives; see thresholds.json) -> {ctx.path('model-remedies')}/"
