@@ -667,6 +667,12 @@ class TestTrainEmbedding:
             run_train(emb_config(other, tmp_path / "b", checkpoint_dir=str(ckpt), resume=True))
         with pytest.raises(ParameterError, match="holds a run; pass --resume"):
             run_train(emb_config(emb_data, tmp_path / "c", checkpoint_dir=str(ckpt)))
+        with pytest.raises(ParameterError, match="does not fit this run's model options"):
+            run_train(
+                emb_config(
+                    emb_data, tmp_path / "d", checkpoint_dir=str(ckpt), resume=True, head_hidden=8
+                )
+            )
 
     def test_label_unseen_in_train_is_reported_and_left_out(self, tmp_path):
         table, names = embedding_table(600, 6, 8, seed=3)

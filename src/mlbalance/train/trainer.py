@@ -479,7 +479,16 @@ def _restore(
             f"--resume: the checkpoint in {last} was trained on "
             f"{state.get('mode')} input, this data is {kind} input"
         )
-    _load_weights(model, last / "model.safetensors")
+    try:
+        _load_weights(model, last / "model.safetensors")
+    except RuntimeError as exc:  # other head shape or standardisation than this run
+        saved = state.get("config", {})
+        raise ParameterError(
+            f"--resume: the model in {last} does not fit this run's model options (checkpoint: "
+            f"--head-hidden {saved.get('head_hidden', 0)}, standardize "
+            f"{saved.get('standardize', False)}; this run: --head-hidden {cfg.head_hidden}, "
+            f"standardize {cfg.standardize}): {str(exc).splitlines()[0][:200]}"
+        ) from None
     extra = torch.load(last / "optimizer.pt", map_location=device, weights_only=True)
     optimizer.load_state_dict(extra["optimizer"])
     scheduler.load_state_dict(extra["scheduler"])
