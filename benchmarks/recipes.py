@@ -261,7 +261,7 @@ def resampled_train(data: Data, how: str, seed: int) -> tuple[np.ndarray, sp.csr
 #: Threshold modes scored for every run: the 0.5 cut, the per-label thresholds that
 #: ``mlbalance train`` tunes on dev, and the same smoothed toward the global threshold
 #: (``--threshold-smoothing``, pseudo-count :data:`SMOOTHING`).
-MODES = ("0.5", "tuned", "smoothed")
+MODES = ("0.5", "tuned", "smoothed", "rare", "smoothed-rare")
 SMOOTHING = 30.0
 
 
@@ -276,7 +276,11 @@ def rfs_threshold(counts: np.ndarray, n_rows: int) -> float:
 
 
 def crossfit_dev(
-    data: Data, dev_scores: np.ndarray, min_positives: int, smoothing: float = 0.0
+    data: Data,
+    dev_scores: np.ndarray,
+    min_positives: int,
+    smoothing: float = 0.0,
+    fallback: str = "global",
 ) -> dict[str, Any]:
     """Dev metrics of tuned thresholds without scoring thresholds on the rows they were fit on.
 
@@ -300,6 +304,7 @@ def crossfit_dev(
             dev_scores[fit],
             min_positives=min_positives,
             smoothing=smoothing,
+            fallback=fallback,
         )
         shifted[apply] = dev_scores[apply] - np.asarray(tuned.thresholds)[None, :]
     m = multilabel_metrics(
@@ -380,12 +385,19 @@ def run_one(
         "threshold_fallback": len(result.fallback),
     }
     smoothing = float(opts.get("smoothing", SMOOTHING))
-    smoothed = tune_thresholds(
-        data.dev.y, scores["dev"], min_positives=cfg.min_positives, smoothing=smoothing
-    ).thresholds
+    variants = {
+        "smoothed": {"smoothing": smoothing},
+        "rare": {"fallback": "rare"},
+        "smoothed-rare": {"smoothing": smoothing, "fallback": "rare"},
+    }
+    cuts: dict[str, Any] = {"0.5": 0.5, "tuned": thr}
+    for mode, kw in variants.items():
+        cuts[mode] = tune_thresholds(
+            data.dev.y, scores["dev"], min_positives=cfg.min_positives, **kw
+        ).thresholds
     for part in ("dev", "test"):
         y = getattr(data, part).y
-        for mode, t in (("0.5", 0.5), ("tuned", thr), ("smoothed", smoothed)):
+        for mode, t in cuts.items():
             m = multilabel_metrics(
                 y,
                 scores[part],
@@ -398,7 +410,8 @@ def run_one(
             if part == "test":
                 record[f"per_label_recall@{mode}"] = [r["recall"] for r in m["per_label"]]
     record["dev@tuned-cv"] = crossfit_dev(data, scores["dev"], cfg.min_positives)
-    record["dev@smoothed-cv"] = crossfit_dev(data, scores["dev"], cfg.min_positives, smoothing)
+    for mode, kw in variants.items():
+        record[f"dev@{mode}-cv"] = crossfit_dev(data, scores["dev"], cfg.min_positives, **kw)
     shutil.rmtree(out, ignore_errors=True)
     if recipe.resample:
         train_path.unlink(missing_ok=True)

@@ -304,3 +304,30 @@ def test_smoothing_pulls_every_tuned_threshold_toward_the_global() -> None:
     np.testing.assert_array_equal(back.thresholds, smooth.thresholds)
     with pytest.raises(ParameterError, match="smoothing"):
         tune_thresholds(y, s, smoothing=-1.0)
+
+
+def test_rare_fallback_takes_the_median_cut_of_the_rarest_tuned_labels() -> None:
+    rng = np.random.default_rng(9)
+    n = 2000
+    rates = np.array([0.3, 0.2, 0.1, 0.05, 0.02, 0.01, 0.005, 0.0005, 0.0])
+    y = (rng.random((n, rates.size)) < rates).astype(int)
+    y[:3, 7], y[3:, 7] = 1, 0  # 3 positives: tunable with min_positives 3
+    y[:1, 6], y[1:, 6] = 1, 0  # 1 positive: falls back
+    s = np.clip(0.3 * y + 0.6 * rng.random(y.shape) * (1 - rates), 0.0, 1.0)
+    plain = tune_thresholds(y, s, max_rate=None)
+    rare = tune_thresholds(y, s, max_rate=None, fallback="rare", rare_k=3)
+    tuned = [c for c in range(rates.size) if c not in plain.fallback]
+    assert set(plain.fallback) == {6, 8} and set(rare.fallback) == {6, 8}
+    rarest = sorted(tuned, key=lambda c: (plain.positives[c], c))[:3]
+    want = float(np.median(plain.thresholds[rarest]))
+    for c in (6, 8):  # with one positive and with none
+        assert rare.thresholds[c] == want
+        assert "rarest tuned labels" in rare.fallback[c]
+    np.testing.assert_array_equal(rare.thresholds[tuned], plain.thresholds[tuned])
+    assert rare.strategy == "rare"
+    with pytest.raises(ParameterError, match="rare_k"):
+        tune_thresholds(y, s, fallback="rare", rare_k=0)
+    # nothing tunable: the global threshold, said so
+    only_rare = tune_thresholds(y[:, [6, 8]], s[:, [6, 8]], fallback="rare")
+    assert np.all(only_rare.thresholds == only_rare.global_threshold)
+    assert "no tuned label" in only_rare.fallback[0]

@@ -246,6 +246,14 @@ class TrainConfig:
     min_positives: int = _f(
         3, "labels with fewer val positives fall back to a global threshold", group="eval"
     )
+    threshold_fallback: str = _f(
+        "global",
+        "threshold of labels with < --min-positives val positives: the global threshold, "
+        "shrink (blend of own and global), or rare (median threshold of the 10 rarest tuned "
+        "labels; for long tails, where the global cut suits the head)",
+        group="eval",
+        choices=("global", "shrink", "rare"),
+    )
     threshold_smoothing: float = _f(
         0.0,
         "pseudo-count K pulling each tuned threshold toward the global one, "

@@ -24,7 +24,11 @@ Labels with too few validation positives
       and rows (or, in recall mode, reaching ``target_recall`` of all positives);
     * ``fallback="shrink"``: a blend toward the global threshold weighted by positive count,
       ``t = (P t_label + k t_global) / (P + k)`` with ``k = shrink`` (a pseudo-count); a label with
-      no positives gets ``t_global``.
+      no positives gets ``t_global``;
+    * ``fallback="rare"``: the median threshold of the ``rare_k`` tuned labels with the fewest
+      validation positives, for every such label (with or without positives). The global cut is
+      tuned for micro F1, i.e. for the frequent labels; a label too rare to tune scores on the
+      scale of the rarest labels that could be tuned, so their cuts are the better guess.
 
     :attr:`ThresholdResult.fallback` records each such label and why.
 
@@ -56,7 +60,7 @@ __all__ = ["ThresholdResult", "apply_thresholds", "tune_thresholds"]
 EPS = 1e-12
 FORMAT = "mlbalance-thresholds"
 MODES = ("f1", "recall")
-FALLBACKS = ("global", "shrink")
+FALLBACKS = ("global", "shrink", "rare")
 GLOBAL_GRID = 2048
 
 
@@ -331,6 +335,7 @@ def tune_thresholds(
     shrink: float = 3.0,
     max_rate: float | None = 10.0,
     smoothing: float = 0.0,
+    rare_k: int = 10,
     chunk_rows: int = 65536,
 ) -> ThresholdResult:
     """Tune one threshold per label on validation scores.
@@ -347,7 +352,7 @@ def tune_thresholds(
         In (0, 1]; required for ``mode="recall"``.
     min_positives : int, default 3
         Labels with fewer validation positives fall back (see the module docstring).
-    fallback : {"global", "shrink"}, default "global"
+    fallback : {"global", "shrink", "rare"}, default "global"
     shrink : float, default 3.0
         The pseudo-count ``k`` of ``fallback="shrink"``.
     max_rate : float or None, default 10.0
@@ -358,6 +363,8 @@ def tune_thresholds(
         the global threshold can do the same when a loss shifts a rare label's scores. A label
         with real skill is untouched: predicting more than 10x its positives caps its F1 at
         2/11. ``None`` turns the guard off.
+    rare_k : int, default 10
+        How many of the rarest tuned labels ``fallback="rare"`` takes the median of.
     smoothing : float, default 0.0
         Pseudo-count ``K`` pulling every tuned threshold toward the global threshold,
         ``t = (P t_label + K t_global) / (P + K)`` (see the module docstring); 0 turns it off.
@@ -382,6 +389,8 @@ def tune_thresholds(
         raise ParameterError(f"min_positives must be >= 1, got {min_positives}")
     if not shrink >= 0:
         raise ParameterError(f"shrink must be >= 0, got {shrink}")
+    if int(rare_k) < 1:
+        raise ParameterError(f"rare_k must be >= 1, got {rare_k}")
     if not smoothing >= 0:
         raise ParameterError(f"smoothing must be >= 0, got {smoothing}")
     if max_rate is not None and not max_rate > 0:
@@ -411,16 +420,36 @@ def tune_thresholds(
     global_t = search.threshold(s, chunk_rows)
     thresholds = np.full(y.shape[1], global_t)
     reasons: dict[int, str] = {}
+    tuned = [
+        c
+        for c in range(y.shape[1])
+        if positives[c] >= min_positives and own_thresholds.get(c) is not None
+    ]
+    for c in tuned:
+        n_pos, own = int(positives[c]), own_thresholds[c]
+        w = n_pos / (n_pos + smoothing)
+        thresholds[c] = float(np.clip(w * own + (1.0 - w) * global_t, EPS, 1.0 - EPS))
+        if max_rate is not None:
+            _guard_rate(thresholds, reasons, s[:, c], c, max_rate * n_pos, tuned=True)
+    rare_t = global_t
+    if fallback == "rare" and tuned:
+        rarest = sorted(tuned, key=lambda c: (int(positives[c]), c))[: int(rare_k)]
+        rare_t = float(np.median(thresholds[rarest]))
+    tuned_set = set(tuned)
     for c in range(y.shape[1]):
-        n_pos = int(positives[c])
-        own = own_thresholds.get(c)
-        if n_pos >= min_positives and own is not None:
-            w = n_pos / (n_pos + smoothing)
-            thresholds[c] = float(np.clip(w * own + (1.0 - w) * global_t, EPS, 1.0 - EPS))
-            if max_rate is not None:
-                _guard_rate(thresholds, reasons, s[:, c], c, max_rate * n_pos, tuned=True)
+        if c in tuned_set:
             continue
-        if n_pos == 0:
+        n_pos = int(positives[c])
+        own_or_none = own_thresholds.get(c)
+        if fallback == "rare":
+            thresholds[c] = rare_t
+            reasons[c] = (
+                f"{n_pos} positive(s) in validation (< min_positives={min_positives}): median "
+                f"threshold of the {min(int(rare_k), len(tuned))} rarest tuned labels"
+                if tuned
+                else f"{n_pos} positive(s) in validation: global threshold (no tuned label)"
+            )
+        elif n_pos == 0:
             reasons[c] = "no positives in validation: global threshold"
         elif fallback == "global":
             reasons[c] = (
@@ -428,7 +457,8 @@ def tune_thresholds(
                 "global threshold"
             )
         else:
-            assert own is not None
+            assert own_or_none is not None
+            own = own_or_none
             w = n_pos / (n_pos + shrink) if n_pos + shrink > 0 else 1.0
             thresholds[c] = float(np.clip(w * own + (1.0 - w) * global_t, EPS, 1.0 - EPS))
             reasons[c] = (

@@ -867,6 +867,7 @@ def _finish(
         target_recall=cfg.target_recall,
         min_positives=cfg.min_positives,
         smoothing=cfg.threshold_smoothing,
+        fallback=cfg.threshold_fallback,
     )
     thresholds = np.asarray(tuned.thresholds, dtype=np.float64)
     fallback = _fallback_dict(tuned, names)
