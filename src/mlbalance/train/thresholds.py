@@ -324,6 +324,12 @@ def _guard_rate(
             reasons[c] += f"; {why}"
 
 
+def _blend(own: float, global_t: float, n_pos: int, pseudo_count: float) -> float:
+    """``(P own + k global) / (P + k)`` with ``P = n_pos >= 1``, clipped into (0, 1)."""
+    w = n_pos / (n_pos + pseudo_count)
+    return float(np.clip(w * own + (1.0 - w) * global_t, EPS, 1.0 - EPS))
+
+
 def tune_thresholds(
     y_true: Any,
     scores: Any,
@@ -426,9 +432,8 @@ def tune_thresholds(
         if positives[c] >= min_positives and own_thresholds.get(c) is not None
     ]
     for c in tuned:
-        n_pos, own = int(positives[c]), own_thresholds[c]
-        w = n_pos / (n_pos + smoothing)
-        thresholds[c] = float(np.clip(w * own + (1.0 - w) * global_t, EPS, 1.0 - EPS))
+        n_pos = int(positives[c])
+        thresholds[c] = _blend(own_thresholds[c], global_t, n_pos, smoothing)
         if max_rate is not None:
             _guard_rate(thresholds, reasons, s[:, c], c, max_rate * n_pos, tuned=True)
     rare_t = global_t
@@ -440,7 +445,7 @@ def tune_thresholds(
         if c in tuned_set:
             continue
         n_pos = int(positives[c])
-        own_or_none = own_thresholds.get(c)
+        own = own_thresholds.get(c)
         if fallback == "rare":
             thresholds[c] = rare_t
             reasons[c] = (
@@ -457,10 +462,9 @@ def tune_thresholds(
                 "global threshold"
             )
         else:
-            assert own_or_none is not None
-            own = own_or_none
-            w = n_pos / (n_pos + shrink) if n_pos + shrink > 0 else 1.0
-            thresholds[c] = float(np.clip(w * own + (1.0 - w) * global_t, EPS, 1.0 - EPS))
+            assert own is not None
+            w = n_pos / (n_pos + shrink)
+            thresholds[c] = _blend(own, global_t, n_pos, shrink)
             reasons[c] = (
                 f"{n_pos} positive(s) in validation (< min_positives={min_positives}): "
                 f"shrunk toward the global threshold (weight {w:.2f} on its own)"
