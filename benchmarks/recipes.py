@@ -62,6 +62,8 @@ import numpy as np
 import pyarrow as pa
 import scipy.sparse as sp
 
+from mlbalance.io import write_json
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from study_embed import DEFAULT_CACHE
 
@@ -125,6 +127,9 @@ RECIPES: dict[str, Recipe] = {
         ),
     )
 }
+
+#: Settings that ``--lr``, ``--epochs``, ... override on the command line.
+OVERRIDABLE = ("lr", "epochs", "batch_size", "weight_decay", "patience", "head_hidden", "dropout")
 
 #: Optimiser and head settings tuned once for the BCE baseline on dev, per dataset. Every head
 #: standardises its input embeddings (``mlbalance train``'s default).
@@ -258,9 +263,10 @@ def resampled_train(data: Data, how: str, seed: int) -> tuple[np.ndarray, sp.csr
     return np.asarray(x_res, dtype=np.float32), y_res.matrix.tocsr()
 
 
-#: Threshold modes scored for every run: the 0.5 cut, the per-label thresholds that
-#: ``mlbalance train`` tunes on dev, and the same smoothed toward the global threshold
-#: (``--threshold-smoothing``, pseudo-count :data:`SMOOTHING`).
+#: Threshold modes scored for every run: the 0.5 cut; the per-label thresholds that
+#: ``mlbalance train`` tunes on dev; the same smoothed toward the global threshold
+#: (``--threshold-smoothing``, pseudo-count :data:`SMOOTHING`); the same with the rare-label
+#: fallback (``--threshold-fallback rare``), without and with smoothing.
 MODES = ("0.5", "tuned", "smoothed", "rare", "smoothed-rare")
 SMOOTHING = 30.0
 
@@ -675,9 +681,7 @@ def finish(
         "best": best,
         "best_shipped": shipped,
     }
-    tmp = out / "results.tmp"
-    tmp.write_text(json.dumps(results, indent=1))
-    os.replace(tmp, out / "results.json")
+    write_json(results, out / "results.json")
     return table, report, plots(records, data, summary, shipped, out)
 
 
@@ -703,9 +707,7 @@ def merge_results(out: Path, folders: list[Path]) -> dict[str, Any]:
         "seeds": sorted({seed for _, seed in records}),
         "records": [records[k] for k in sorted(records, key=_run_order)],
     }
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(merged, indent=1))
-    os.replace(tmp, path)
+    write_json(merged, path)
     return merged
 
 
@@ -762,7 +764,7 @@ def main(argv: list[str] | None = None) -> int:
         "thresholds, so it does not favour the 0.5 cut that the tuned thresholds replace)",
     )
     ap.add_argument("--threads", type=int, default=2, help="torch CPU threads")
-    for k in ("lr", "epochs", "batch_size", "weight_decay", "patience", "head_hidden", "dropout"):
+    for k in OVERRIDABLE:
         ap.add_argument(
             "--" + k.replace("_", "-"),
             type=float if k in ("lr", "weight_decay", "dropout") else int,
@@ -792,7 +794,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         data = load_cached(args.dataset, args.cache)
         opts = dict(TUNED[args.dataset])
-    for k in ("lr", "epochs", "batch_size", "weight_decay", "patience", "head_hidden", "dropout"):
+    for k in OVERRIDABLE:
         if getattr(args, k) is not None:
             opts[k] = getattr(args, k)
     opts["metric"] = args.metric
@@ -849,19 +851,13 @@ def main(argv: list[str] | None = None) -> int:
                 f"{rec['test@tuned']['macro_f1']:.3f}  micro F1 tuned "
                 f"{rec['test@tuned']['micro_f1']:.3f}  ({rec['seconds']:.0f} s)"
             )
-            tmp = results_path.with_suffix(".tmp")
-            tmp.write_text(
-                json.dumps(
-                    {
-                        "dataset": data.name,
-                        "options": opts,
-                        "seeds": sorted({r["seed"] for r in records}),
-                        "records": records,
-                    },
-                    indent=1,
-                )
-            )
-            os.replace(tmp, results_path)
+            progress = {
+                "dataset": data.name,
+                "options": opts,
+                "seeds": sorted({r["seed"] for r in records}),
+                "records": records,
+            }
+            write_json(progress, results_path)
     table, report, pngs = finish(records, data, opts, seeds, args.out)
     shutil.rmtree(work, ignore_errors=True)
     say("")
