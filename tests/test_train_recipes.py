@@ -63,3 +63,13 @@ def test_unknown_recipe_is_refused(tmp_path):
         _config([*BASE, "--config", str(conf)])
     with pytest.raises(SystemExit):
         _config([*BASE, "--recipe", "magic"])
+
+
+def test_threshold_fallback_choices_are_the_tuners():
+    import dataclasses
+
+    from mlbalance.train.config import TrainConfig
+    from mlbalance.train.thresholds import FALLBACKS
+
+    field = {f.name: f for f in dataclasses.fields(TrainConfig)}["threshold_fallback"]
+    assert field.metadata["choices"] == FALLBACKS  # the CLI offers exactly what the tuner takes
