@@ -46,3 +46,35 @@ def test_errors_are_one_line(tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert err.startswith("mlbalance: error: ") and "no such file" in err
     assert "\n" not in err
+
+
+def test_library_parameter_names_become_the_flags_the_user_typed(tmp_path, capsys):
+    out = tmp_path / "d.parquet"
+    assert main(["synth", "--rows", "50", "--labels", "5", "--out", str(out)]) == 0
+    capsys.readouterr()
+    assert main(["synth", "--rows", "50", "--labels", "5", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "pass --overwrite to replace it" in err
+    assert "overwrite=True" not in err
+
+
+def test_flag_message_maps_each_named_parameter_once():
+    import argparse
+
+    from mlbalance.cli import flag_message
+    from mlbalance.errors import InputError, ParameterError
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--min-rows", type=int)
+    parser.add_argument("--max-rows", type=int)
+    parser.add_argument("--shuffle", action=argparse.BooleanOptionalAction)
+    exc = ParameterError(
+        "min_rows (5) must not exceed max_rows (3); shuffle=False; min_rows_x stays",
+        param=("min_rows", "max_rows", "shuffle"),
+    )
+    assert flag_message(exc, parser) == (
+        "--min-rows (5) must not exceed --max-rows (3); --no-shuffle; min_rows_x stays"
+    )
+    # parameters not named in the error, and other error kinds, are left alone
+    assert flag_message(ParameterError("min_rows bad"), parser) == "min_rows bad"
+    assert flag_message(InputError("min_rows bad"), parser) == "min_rows bad"

@@ -262,7 +262,9 @@ def test_property_per_label_optimum_and_global_optimum(n: int, levels: int, seed
     y = (rng.random((n, 3)) < 0.4).astype(int)
     # many ties, scores in (0, 1]: a cut below an exact 0 has no threshold in (0, 1)
     s = rng.integers(1, levels + 1, size=(n, 3)) / levels
-    res = tune_thresholds(y, s, min_positives=1)
+    # no firing-rate guard: the property is about the unconstrained F1 optimum (the guard,
+    # tested on its own, may move a cut away from it)
+    res = tune_thresholds(y, s, min_positives=1, max_rate=None)
     for c in range(3):
         if y[:, c].sum() == 0:
             assert c in res.fallback

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 
 class MlbalanceError(ValueError):
     """A problem with the user's input or parameters.
@@ -17,4 +19,25 @@ class InputError(MlbalanceError):
 
 
 class ParameterError(MlbalanceError):
-    """A parameter outside its valid range or of the wrong type."""
+    """A parameter outside its valid range or of the wrong type.
+
+    Library code names parameters by their Python names (``min_rows``, ``overwrite=True``)
+    and passes them as *param*; the CLI rewrites those names into the flags the user typed
+    (``--min-rows``, ``--overwrite``) in one place (:func:`mlbalance.cli.flag_message`).
+
+    Parameters
+    ----------
+    message : str
+        What was wrong, naming the parameter and the value.
+    param : str or sequence of str, optional
+        The parameter(s) the message names.
+    """
+
+    def __init__(self, message: str, *, param: str | Sequence[str] | None = None) -> None:
+        super().__init__(message)
+        if param is None:
+            self.params: tuple[str, ...] = ()
+        elif isinstance(param, str):
+            self.params = (param,)
+        else:
+            self.params = tuple(param)

@@ -377,7 +377,7 @@ def write_synthetic(
 
     path = Path(path)
     if path.exists() and not overwrite:
-        raise ParameterError(f"{path} exists; pass overwrite=True (--overwrite) to replace it")
+        raise ParameterError(f"{path} exists; pass overwrite=True to replace it", param="overwrite")
     table = make_synthetic_table(n_rows, n_labels, seed, **options)  # type: ignore[arg-type]
     names = tuple(label_names(n_labels))
     # the writer checks the parent folder exists and writes atomically

@@ -12,12 +12,13 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
+import re
 import sys
 import warnings
 from collections.abc import Sequence
 
 from mlbalance._version import __version__
-from mlbalance.errors import MlbalanceError
+from mlbalance.errors import MlbalanceError, ParameterError
 
 # Order is the order of `mlbalance --help`. Each name is a module in this package.
 COMMANDS: tuple[str, ...] = (
@@ -48,6 +49,45 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _command_parser(
+    parser: argparse.ArgumentParser, command: str | None
+) -> argparse.ArgumentParser | None:
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction) and command in action.choices:
+            return action.choices[command]  # type: ignore[no-any-return]
+    return None
+
+
+def flag_message(exc: MlbalanceError, parser: argparse.ArgumentParser | None) -> str:
+    """The message of *exc* with the library's parameter names turned into the command's flags.
+
+    A :class:`~mlbalance.errors.ParameterError` names the parameters it is about
+    (``exc.params``); each mention ``name``, ``name=True`` or ``name=False`` in the message
+    becomes ``--name``, ``--name`` or ``--no-name`` as the command spells it. This is the one
+    place where library names meet flags.
+    """
+    message = str(exc)
+    if not isinstance(exc, ParameterError) or parser is None:
+        return message
+    flags = {
+        a.dest: a.option_strings
+        for a in parser._actions
+        if a.option_strings and a.dest not in ("help", argparse.SUPPRESS)
+    }
+    for param in exc.params:
+        options = flags.get(param)
+        if not options:
+            continue
+        flag = next((o for o in options if o.startswith("--")), options[0])
+        negative = next((o for o in options if o.startswith("--no-")), None)
+        word = rf"(?<![\w.-]){re.escape(param)}"
+        message = re.sub(word + r"=True(?![\w])", flag, message)
+        if negative:
+            message = re.sub(word + r"=False(?![\w])", negative, message)
+        message = re.sub(word + r"(?![\w-])", flag, message)
+    return message
+
+
 def _show_warning(
     message: Warning | str,
     category: type[Warning],
@@ -76,7 +116,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except MlbalanceError as exc:
         if debug:
             raise
-        print(f"mlbalance: error: {exc}", file=sys.stderr)
+        text = flag_message(exc, _command_parser(parser, args.command))
+        print(f"mlbalance: error: {text}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("mlbalance: interrupted", file=sys.stderr)

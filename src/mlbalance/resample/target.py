@@ -101,14 +101,17 @@ class TargetCounts(BaseResampler):
 
     def _check_params(self) -> None:
         if self.min_rows is None and self.max_rows is None:
-            raise ParameterError("target counts need min_rows and/or max_rows")
+            raise ParameterError(
+                "target counts need min_rows and/or max_rows", param=("min_rows", "max_rows")
+            )
         if (
             self.min_rows is not None
             and self.max_rows is not None
             and self.min_rows > self.max_rows
         ):
             raise ParameterError(
-                f"min_rows ({self.min_rows}) must not exceed max_rows ({self.max_rows})"
+                f"min_rows ({self.min_rows}) must not exceed max_rows ({self.max_rows})",
+                param=("min_rows", "max_rows"),
             )
 
     def _resample(self, X: Any, labels: LabelMatrix, rng: np.random.Generator) -> Resampled:
