@@ -224,7 +224,7 @@ def test_refuses_non_empty_output_and_writes_nothing_on_error(
         == 2
     )
     err = capsys.readouterr().err
-    assert "percentage must be in (0, 100]" in err and "Traceback" not in err
+    assert "--percentage must be a number in (0, 100]" in err and "Traceback" not in err
     assert not bad.exists()
     assert (
         run_cli("resample", train_file, "--method", "ml-ros", "--min-rows", "5", "--out", bad) == 2

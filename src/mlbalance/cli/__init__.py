@@ -54,7 +54,7 @@ def _command_parser(
 ) -> argparse.ArgumentParser | None:
     for action in parser._actions:
         if isinstance(action, argparse._SubParsersAction) and command in action.choices:
-            return action.choices[command]  # type: ignore[no-any-return]
+            return action.choices[command]
     return None
 
 

@@ -14,15 +14,14 @@ methods (ML-ROS, ML-RUS, REMEDIAL, target counts) decide from the labels alone
 
 from __future__ import annotations
 
-import math
-import numbers
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import numpy as np
 import scipy.sparse as sp
 
+from mlbalance._params import RANDOM_STATE, Interval, Options, validate_params
 from mlbalance.errors import InputError, ParameterError
 from mlbalance.labels import LabelMatrix, as_label_matrix
 
@@ -92,62 +91,7 @@ def imbalance_measures(labels: LabelMatrix) -> dict[str, float]:
     }
 
 
-# --- parameter constraints ---------------------------------------------------------------------
-@dataclass(frozen=True)
-class Interval:
-    """A numeric parameter in ``[low, high]`` (open ends with ``closed``); ``None`` = unbounded."""
-
-    kind: type
-    low: float | None
-    high: float | None
-    closed: str = "both"  # "both", "left", "right", "neither"
-    allow_none: bool = False
-
-    def check(self, name: str, value: Any) -> None:
-        if value is None and self.allow_none:
-            return
-        integral = self.kind is int
-        ok_type = (
-            isinstance(value, numbers.Integral) if integral else isinstance(value, numbers.Real)
-        ) and not isinstance(value, bool)
-        if not ok_type or (not integral and not math.isfinite(float(value))):
-            want = "an integer" if integral else "a finite number"
-            raise ParameterError(f"{name} must be {want}, got {value!r}")
-        lo_ok = self.low is None or (
-            value >= self.low if self.closed in ("both", "left") else value > self.low
-        )
-        hi_ok = self.high is None or (
-            value <= self.high if self.closed in ("both", "right") else value < self.high
-        )
-        if not (lo_ok and hi_ok):
-            lo = "-inf" if self.low is None else self.low
-            hi = "inf" if self.high is None else self.high
-            lb = "[" if self.closed in ("both", "left") else "("
-            rb = "]" if self.closed in ("both", "right") else ")"
-            raise ParameterError(f"{name} must be in {lb}{lo}, {hi}{rb}, got {value!r}")
-
-
-@dataclass(frozen=True)
-class Options:
-    """A parameter that takes one of a fixed set of values."""
-
-    values: tuple[Any, ...]
-
-    def check(self, name: str, value: Any) -> None:
-        if value not in self.values:
-            raise ParameterError(f"{name} must be one of {list(self.values)}, got {value!r}")
-
-
-def _check_random_state(name: str, value: Any) -> None:
-    if value is None or isinstance(value, np.random.Generator):
-        return
-    if isinstance(value, numbers.Integral) and not isinstance(value, bool) and int(value) >= 0:
-        return
-    raise ParameterError(
-        f"{name} must be None, a non-negative int or a numpy Generator, got {value!r}"
-    )
-
-
+# --- parameter constraints: declared per class, checked by mlbalance._params -----------------
 # --- results -----------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Resampled:
@@ -282,8 +226,8 @@ def restore_labels(like: Any, labels: LabelMatrix) -> Any:
 class BaseResampler:
     """Base of every mlbalance resampler.
 
-    Subclasses declare ``_parameter_constraints`` (name -> :class:`Interval`, :class:`Options`
-    or a callable ``check(name, value)``), store their keyword-only parameters in ``__init__``
+    Subclasses declare ``_parameter_constraints`` (name -> a constraint of
+    :mod:`mlbalance._params`; ``random_state`` is always :data:`~mlbalance._params.RANDOM_STATE`), store their keyword-only parameters in ``__init__``
     and implement ``_resample(X, labels, rng) -> Resampled``. Parameters are checked here, in
     one place, at the start of every call.
     """
@@ -304,14 +248,11 @@ class BaseResampler:
         return f"{type(self).__name__}({args})"
 
     def _validate_params(self) -> None:
-        for name, rule in self._parameter_constraints.items():
-            value = getattr(self, name)
-            if name == "random_state":
-                _check_random_state(name, value)
-            elif isinstance(rule, (Interval, Options)):
-                rule.check(name, value)
-            elif callable(rule):
-                rule(name, value)
+        rules = {
+            name: RANDOM_STATE if name == "random_state" else rule
+            for name, rule in self._parameter_constraints.items()
+        }
+        validate_params(rules, self.get_params())
         self._check_params()
 
     def _check_params(self) -> None:
@@ -383,6 +324,3 @@ class BaseResampler:
         self.result_ = result
         self.sample_indices_ = result.indices
         self.report_ = result.report()
-
-
-Check = Callable[[str, Any], None]
