@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import time
 
+from mlbalance.cli._extras import needs_train_extras
 from mlbalance.cli._options import add_input_arguments, add_json_argument, emit_json, spec_from_args
 
 
@@ -52,6 +53,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    with needs_train_extras("embed"):
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
     from mlbalance.embed import Encoder, embed_dataset
 
     start = time.perf_counter()
