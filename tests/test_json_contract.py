@@ -18,7 +18,7 @@ import pytest
 pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
-from mlbalance.cli import COMMANDS, build_parser, main  # noqa: E402
+from mlbalance.cli import COMMANDS, build_parser, main
 
 
 def _commands_with_json() -> list[str]:

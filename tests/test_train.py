@@ -567,7 +567,9 @@ class TestTrainEmbedding:
         assert any("early stop" in line for line in lines)
 
     def test_unknown_metric(self, emb_data, tmp_path):
-        with pytest.raises(ParameterError, match=r"metric must be one of 'val_loss'.*macro_f1") as e:
+        with pytest.raises(
+            ParameterError, match=r"metric must be one of 'val_loss'.*macro_f1"
+        ) as e:
             emb_config(emb_data, tmp_path / "m", metric="accuracy")
         assert "n_rows" not in str(e.value)  # only what can be maximised or minimised
 

@@ -10,8 +10,8 @@ import pytest
 
 pytest.importorskip("torch")
 
-from mlbalance.errors import ParameterError  # noqa: E402
-from mlbalance.train.config import TrainConfig  # noqa: E402
+from mlbalance.errors import ParameterError
+from mlbalance.train.config import TrainConfig
 
 BASE = {"train": "t.parquet", "val": "v.parquet", "out": "m"}
 

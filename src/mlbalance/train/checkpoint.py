@@ -27,7 +27,7 @@ import torch
 
 from mlbalance.errors import ParameterError
 from mlbalance.train.runtime import unwrap
-from mlbalance.train.weights import load_plain, load_safetensors_into, writing
+from mlbalance.train.weights import WRITE_ERRORS, load_plain, load_safetensors_into, write_failure
 
 __all__ = ["STATE", "TrainState", "load_checkpoint", "save_checkpoint"]
 
@@ -123,26 +123,32 @@ def save_checkpoint(
     from safetensors.torch import save_model
 
     tmp = folder / f".{name}.tmp"
-    writing(folder, lambda: folder.mkdir(parents=True, exist_ok=True))
-    shutil.rmtree(tmp, ignore_errors=True)
     try:
+        folder.mkdir(parents=True, exist_ok=True)
+        shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir()
-        writing(tmp / WEIGHTS, lambda: save_model(unwrap(model), str(tmp / WEIGHTS)))
+        save_model(unwrap(model), str(tmp / WEIGHTS))
         if optimizer is not None:
-            extra = {
-                "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict(),
-                "scaler": scaler.state_dict(),
-                "rng": torch.get_rng_state(),
-            }
-            device = next(model.parameters()).device
-            if device.type == "cuda":
-                extra["cuda_rng"] = torch.cuda.get_rng_state(device)
-            writing(tmp / OPTIMIZER, lambda: torch.save(extra, tmp / OPTIMIZER))
-        writing(tmp / STATE, lambda: (tmp / STATE).write_text(state.to_json(), encoding="utf-8"))
-        writing(folder / name, lambda: _replace_dir(tmp, folder / name))
+            torch.save(_optimizer_states(model, optimizer, scheduler, scaler), tmp / OPTIMIZER)
+        (tmp / STATE).write_text(state.to_json(), encoding="utf-8")
+        _replace_dir(tmp, folder / name)
+    except WRITE_ERRORS as exc:
+        raise write_failure(folder / name, exc) from None
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _optimizer_states(model: torch.nn.Module, optimizer: Any, scheduler: Any, scaler: Any) -> dict:
+    extra = {
+        "optimizer": optimizer.state_dict(),
+        "scheduler": scheduler.state_dict(),
+        "scaler": scaler.state_dict(),
+        "rng": torch.get_rng_state(),
+    }
+    device = next(model.parameters()).device
+    if device.type == "cuda":
+        extra["cuda_rng"] = torch.cuda.get_rng_state(device)
+    return extra
 
 
 def _names_diff(old: list[str], new: list[str]) -> str:

@@ -12,7 +12,7 @@ Every tensor file the trainer writes or reads goes through here, so that
 from __future__ import annotations
 
 import pickle
-import re
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -49,11 +49,13 @@ LOAD_ERRORS: tuple[type[Exception], ...] = (pickle.UnpicklingError, SafetensorEr
 
 
 def _first_line(exc: BaseException) -> str:
-    text = str(exc)
-    refused = re.search(r"WeightsUnpickler error: ([^\n]*?)(?: was not an allowed|\n|$)", text)
-    if refused:
-        return refused.group(1).strip()
-    return (text.strip().splitlines() or [type(exc).__name__])[0][:200]
+    """The informative line of *exc*; for torch's refusal, what it refused, without its advice
+    to load with ``weights_only=False``."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    if isinstance(exc, pickle.UnpicklingError):
+        noise = ("weights_only", "Weights only load failed", "Check the documentation")
+        lines = [line for line in lines if not any(n in line for n in noise)] or ["refused"]
+    return (lines or [type(exc).__name__])[0][:200]
 
 
 def write_failure(path: str | Path, exc: BaseException) -> MlbalanceError:
@@ -84,7 +86,9 @@ def writing(path: str | Path, write: Callable[[], Any]) -> Any:
 def load_plain(path: str | Path, device: torch.device | str = "cpu") -> Any:
     """``torch.load(path, weights_only=True)``: tensors and plain containers, nothing else."""
     try:
-        return torch.load(path, map_location=device, weights_only=True)
+        with warnings.catch_warnings():  # torch warns about the pickle protocol before refusing
+            warnings.simplefilter("ignore")
+            return torch.load(path, map_location=device, weights_only=True)
     except LOAD_ERRORS as exc:
         raise read_failure(path, exc) from None
     except (RuntimeError, ValueError) as exc:
