@@ -466,12 +466,15 @@ class Predictor:
 
     def _inputs(self, inputs: Any) -> tuple[Any, int]:
         if self.is_embedding_head:
-            x = np.ascontiguousarray(np.asarray(inputs, dtype=np.float32))
             dim = self.model.dim
+            try:
+                x = np.ascontiguousarray(np.asarray(inputs, dtype=np.float32))
+            except (TypeError, ValueError):
+                x = np.zeros((0,))
             if x.ndim != 2 or x.shape[1] != dim:
                 raise ParameterError(
                     f"inputs: this model is a head on {dim}-wide embeddings; give an array of "
-                    f"shape (n, {dim}), got shape {x.shape}",
+                    f"shape (n, {dim}), got {type(inputs).__name__} of shape {np.shape(inputs)}",
                     param="inputs",
                 )
             return self.dataset(embeddings=x), len(x)
