@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
-import os
 import sys
 from typing import Any
 
@@ -212,11 +211,12 @@ def format_summary(result: Any, cfg: Any) -> str:
 def run(args: argparse.Namespace) -> int:
     """Run ``mlbalance train``."""
     with needs_train_extras("train"):
+        from mlbalance.train.runtime import process_rank
         from mlbalance.train.trainer import train
 
         cfg = config_from_args(args)
         result = train(cfg)
-    if int(os.environ.get("RANK", "0")) == 0:
+    if process_rank() == 0:  # under torchrun every rank returns; one prints
         print(format_summary(result, cfg), file=sys.stderr if args.json == "-" else sys.stdout)
         emit_json(result.to_dict(), args.json)
     return 0

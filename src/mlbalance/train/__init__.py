@@ -18,6 +18,7 @@ trainer     :func:`train` — the whole run, then thresholds and the model folde
 inference   scoring rows (shared by validation and prediction).
 model_folder
             the model folder: written and read here only; :func:`load_predictor`.
+predictor   :class:`Predictor` — a loaded folder that scores texts or embeddings in memory.
 predict     :func:`evaluate_file`, :func:`predict_file`.
 tiny        :func:`make_tiny_model` — a tiny random BERT and tokenizer, no downloads.
 losses, thresholds
@@ -45,7 +46,7 @@ _LAZY = {
     "TrainConfig": "mlbalance.train.config",
     "train": "mlbalance.train.trainer",
     "TrainResult": "mlbalance.train.model_folder",
-    "Predictor": "mlbalance.train.model_folder",
+    "Predictor": "mlbalance.train.predictor",
     "load_predictor": "mlbalance.train.model_folder",
     "predict_file": "mlbalance.train.predict",
     "evaluate_file": "mlbalance.train.predict",

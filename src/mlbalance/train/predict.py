@@ -20,7 +20,8 @@ import numpy as np
 from mlbalance.errors import InputError, ParameterError
 from mlbalance.metrics import evaluate_scores
 from mlbalance.train.data import SplitData, align_labels, embeddings_matrix, load_split, read_table
-from mlbalance.train.model_folder import Predictor, decide, layout_spec, load_predictor
+from mlbalance.train.model_folder import layout_spec, load_predictor
+from mlbalance.train.predictor import Predictor, decide
 
 __all__ = ["evaluate_file", "load_predictor", "predict_file"]
 

@@ -26,11 +26,17 @@ __all__ = [
     "Runtime",
     "autocast",
     "autocast_dtype",
+    "process_rank",
     "resolve_device",
     "running",
     "start_runtime",
     "unwrap",
 ]
+
+
+def process_rank() -> int:
+    """This process's rank under ``torchrun`` (``RANK``), 0 for a single process."""
+    return int(os.environ.get("RANK", "0"))
 
 
 def resolve_device(name: str = "auto") -> torch.device:
@@ -171,7 +177,7 @@ def start_runtime(device_name: str = "auto") -> Runtime:
     process. On GPU each rank takes ``cuda:LOCAL_RANK`` unless *device_name* names an index.
     """
     world = int(os.environ.get("WORLD_SIZE", "1"))
-    rank = int(os.environ.get("RANK", "0"))
+    rank = process_rank()
     device = resolve_device(device_name)
     if device.type == "cuda" and world > 1 and device.index is None:
         device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
