@@ -56,10 +56,11 @@ def check_output(cfg: TrainConfig) -> None:
     out = Path(cfg.out)
     check_not_input(out, [p for p in (cfg.train, cfg.val, cfg.test) if p])
     if out.is_file():
-        raise ParameterError(f"out {out} is a file, not a folder", param="out")
+        raise ParameterError(f"output folder {out} is a file, not a folder")
     if out.is_dir() and any(out.iterdir()) and not cfg.overwrite:
         raise ParameterError(
-            f"out {out} is not empty; pass overwrite=True to replace it", param=("out", "overwrite")
+            f"output folder {out} is not empty; pass overwrite=True to replace it",
+            param="overwrite",
         )
 
 

@@ -66,9 +66,7 @@ def load_config_file(path: str | Path) -> dict[str, Any]:
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
-        raise ParameterError(
-            f"config {path}: cannot read ({exc.strerror})", param="config"
-        ) from None
+        raise ParameterError(f"options file {path}: cannot read ({exc.strerror})") from None
     try:
         if path.suffix.lower() == ".json":
             data = json.loads(text)
@@ -77,22 +75,19 @@ def load_config_file(path: str | Path) -> dict[str, Any]:
 
             data = yaml.safe_load(text)
     except Exception as exc:
-        raise ParameterError(
-            f"config {path}: not valid YAML/JSON ({exc})", param="config"
-        ) from None
+        raise ParameterError(f"options file {path}: not valid YAML/JSON ({exc})") from None
     if data is None:
         return {}
     if not isinstance(data, dict):
         raise ParameterError(
-            f"config {path}: expected a mapping of options, got {type(data).__name__}",
-            param="config",
+            f"options file {path}: expected a mapping of options, got {type(data).__name__}"
         )
     out: dict[str, Any] = {}
     for key, value in data.items():
         name = str(key).replace("-", "_")
         name = "loss_params" if name == "loss_param" else name
         if name not in _fields():
-            raise ParameterError(f"config {path}: unknown option {key!r}", param="config")
+            raise ParameterError(f"options file {path}: unknown option {key!r}")
         if name == "loss_params" and isinstance(value, list):
             value = parse_loss_params([str(v) for v in value])
         elif isinstance(value, str) and field_type(name) in (int, float):
@@ -108,5 +103,5 @@ def _number(value: str, name: str, path: Path) -> Any:
         return field_type(name)(value)
     except ValueError:
         raise ParameterError(
-            f"config {path}: option {name!r} must be a number, got {value!r}", param="config"
+            f"options file {path}: option {name!r} must be a number, got {value!r}"
         ) from None

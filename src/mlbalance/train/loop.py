@@ -159,17 +159,15 @@ class Loop:
         progress: bool | None,
         planned_epochs: int,
     ) -> None:
-        self.cfg, self.rt, self.model, self.train_model = cfg, rt, model, train_model
-        self.loss_fn, self.optimizer, self.scheduler, self.scaler = (
-            loss_fn,
-            optimizer,
-            scheduler,
-            scaler,
-        )
-        self.amp_dtype, self.sampler = amp_dtype, sampler
-        self.train_ds, self.val_ds, self.val_y = train_ds, val_ds, val_y
-        self.train_counts, self.state, self.checkpoints = train_counts, state, checkpoints
-        self.say, self.progress, self.planned_epochs = say, progress, planned_epochs
+        self.cfg, self.rt, self.state = cfg, rt, state
+        self.model = model  # the module itself: its weights are saved and evaluated
+        self.train_model = train_model  # what the batches go through (DDP-wrapped or model)
+        self.loss_fn, self.amp_dtype = loss_fn, amp_dtype
+        self.optimizer, self.scheduler, self.scaler = optimizer, scheduler, scaler
+        self.sampler, self.train_ds = sampler, train_ds
+        self.val_ds, self.val_y, self.train_counts = val_ds, val_y, train_counts
+        self.checkpoints, self.say = checkpoints, say
+        self.progress, self.planned_epochs = progress, planned_epochs
         self.timer = PhaseTimer()
 
     # ------------------------------------------------------------------------- fit
