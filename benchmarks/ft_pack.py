@@ -31,16 +31,28 @@ def fp32_model(model: str, work: Path, say: Any) -> str:
         return model
     target = work / "_model-fp32"
     if not (target / "done").exists():
-        from safetensors.torch import load_file, save_file
-
         shutil.rmtree(target, ignore_errors=True)
         shutil.copytree(folder, target, ignore=shutil.ignore_patterns("*.safetensors"))
         for f in files:
-            tensors = load_file(f)
-            save_file({k: v.float() for k, v in tensors.items()}, target / f.name)
+            _convert(f, target / f.name, "float")
         (target / "done").write_text("ok\n")
         say(f"model {folder}: half-precision weights, training from a float32 copy in {target}")
     return str(target)
+
+
+def _convert(src: Path, dst: Path, how: str) -> None:
+    """Copy a safetensors file with every tensor cast (``float`` or ``half``), metadata kept.
+
+    transformers refuses a safetensors file whose metadata lacks ``format: pt``.
+    """
+    from safetensors import safe_open
+    from safetensors.torch import load_file, save_file
+
+    with safe_open(str(src), "pt") as fh:
+        metadata = dict(fh.metadata() or {})
+    metadata.setdefault("format", "pt")
+    tensors = {k: getattr(v, how)().contiguous() for k, v in load_file(src).items()}
+    save_file(tensors, dst, metadata=metadata)
 
 
 def _half_precision(path: Path) -> bool:
@@ -92,10 +104,8 @@ def pack(runs: Path, to: Path, part_mb: float) -> list[Path]:
 
 def pack_model(src: Path, dst: Path) -> None:
     """A float16 copy of a model folder, to carry under a size limit (``run`` restores fp32)."""
-    from safetensors.torch import load_file, save_file
-
     shutil.copytree(src, dst, ignore=shutil.ignore_patterns("*.safetensors"))
     for f in sorted(Path(src).glob("*.safetensors")):
-        save_file({k: v.half() for k, v in load_file(f).items()}, Path(dst) / f.name)
+        _convert(f, Path(dst) / f.name, "half")
     size = sum(p.stat().st_size for p in Path(dst).rglob("*") if p.is_file())
     print(f"wrote {dst} ({size / 1e6:.1f} MB)")

@@ -15,7 +15,8 @@ Budget: runs start in priority order while the time left, ``budget - elapsed``, 
 estimated seconds. The estimate is ``planned rows x seconds per row`` of the finished runs of the
 same data set (their median), or of any data set when none has finished; with no finished run
 yet, runs start unestimated. At the deadline (default 1.25 x the budget; set it below the
-machine's own time limit) running processes are killed and recorded.
+machine's own time limit) running processes are killed and recorded; so are they when the
+runner itself gets SIGTERM or SIGINT (``timeout``, Ctrl-C).
 """
 
 from __future__ import annotations
@@ -72,6 +73,10 @@ class Run:
             if (self.folder / name).exists():
                 return state
         return "pending"
+
+
+class _Stopped(Exception):
+    """The runner got SIGTERM or SIGINT."""
 
 
 @dataclass
@@ -232,13 +237,31 @@ class Scheduler:
         return todo
 
     def run(self) -> dict[str, list[str]]:
+        """Run the plan; on SIGTERM/SIGINT kill the runs in flight, record them, and return."""
+        active: list[_Active] = []
+
+        def stop(signum: int, frame: Any) -> None:
+            raise _Stopped(signal.Signals(signum).name)
+
+        handlers = {s: signal.signal(s, stop) for s in (signal.SIGTERM, signal.SIGINT)}
+        try:
+            return self._loop(active)
+        except _Stopped as exc:
+            for a in active:
+                _kill(a.proc)
+                self._record_end(a, KILLED_JSON, f"the runner was stopped ({exc})")
+            return self.summary
+        finally:
+            for s, handler in handlers.items():
+                signal.signal(s, handler)
+
+    def _loop(self, active: list[_Active]) -> dict[str, list[str]]:
         queue = self.pending()
         n_before = len(self.summary["done_before"])
         self.say(
             f"{len(queue)} run(s) to do, {n_before} done before; at most {self.parallel} at "
             f"once, budget {self.budget_s:g} s, deadline {self.deadline_s:g} s"
         )
-        active: list[_Active] = []
         while queue or active:
             while queue and len(active) < self.parallel:
                 run = queue[0]
@@ -258,12 +281,12 @@ class Scheduler:
                 self.say(f"  {run.key}: start ({guess}, at {self.elapsed():.0f} s)")
                 active.append(self._start(run))
             time.sleep(self.poll_s)
-            active = [a for a in active if not self._step(a)]
+            active[:] = [a for a in active if not self._step(a)]
             if self.elapsed() > self.deadline_s and active:
                 for a in active:
                     _kill(a.proc)
                     self._record_end(a, KILLED_JSON, f"deadline {self.deadline_s:g} s reached")
-                active = []
+                active.clear()
                 for run in queue:
                     self.summary["not_started_budget"].append(run.key)
                 queue = []

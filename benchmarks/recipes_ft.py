@@ -47,11 +47,13 @@ from typing import Any
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import ft_data
-import ft_pack
-import ft_runner
-import ft_scores
+# this checkout's mlbalance (as the child processes get it, see ft_runner.python_env) and the
+# ft_* modules beside this file, whether or not PYTHONPATH names them
+sys.path[:0] = [str(Path(__file__).resolve().parents[1] / "src"), str(Path(__file__).parent)]
+import ft_data  # noqa: E402
+import ft_pack  # noqa: E402
+import ft_runner  # noqa: E402
+import ft_scores  # noqa: E402
 
 #: The flag of decoupled classifier re-training in ``mlbalance train`` (Kang et al. 2020,
 #: cRT), once the trainer has it; the ``crt`` candidate is skipped with a message until then.
@@ -119,6 +121,10 @@ RECIPES: dict[str, Recipe] = {
         ),
     )
 }
+
+#: The order runs start in within a seed (the remedies most likely to be shipped first), when
+#: ``--recipes`` is not given.
+PRIORITY = ("default", "long-tail", "rfs", "la", "db-cas", "asl-cas", "bce", "db", "asl", "crt")
 
 EPOCHS = {"goemotions": 3, "lt-goemotions": 5, "synthetic": 5}
 
@@ -422,7 +428,9 @@ def parser() -> argparse.ArgumentParser:
     data_flags(p)
     p.add_argument("--data-dir", type=Path, help="prepared data sets (default OUT/data)")
     p.add_argument("--seeds", default="0,1,2")
-    p.add_argument("--recipes", default=",".join(RECIPES), help=f"of {', '.join(RECIPES)}")
+    p.add_argument(
+        "--recipes", default=",".join(PRIORITY), help=f"in start order, of {', '.join(RECIPES)}"
+    )
     p.add_argument("--model", default="all-MiniLM-L6-v2", help="model name or folder")
     p.add_argument("--out", type=Path, required=True, help="run folder")
     p.add_argument("--parallel", type=int, default=1, help="runs at once")

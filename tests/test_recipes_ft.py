@@ -182,6 +182,24 @@ def test_scheduler_kills_and_records_resumes_and_keeps_the_budget(tmp_path: Path
     assert "deadline" in json.loads((late.folder / ft_runner.KILLED_JSON).read_text())["reason"]
 
 
+def test_stopping_the_runner_kills_and_records_its_runs(tmp_path: Path) -> None:
+    import os
+    import signal
+    import threading
+
+    late = _fake_run(tmp_path, "late", 60)
+    timer = threading.Timer(1.0, os.kill, (os.getpid(), signal.SIGTERM))
+    timer.start()
+    try:
+        summary = _scheduler([late, _fake_run(tmp_path, "next", 60)], run_timeout_s=30.0).run()
+    finally:
+        timer.cancel()
+    assert sorted(summary["killed"]) == ["d/late-s0", "d/next-s0"]
+    rec = json.loads((late.folder / ft_runner.KILLED_JSON).read_text())
+    assert "stopped (SIGTERM)" in rec["reason"]
+    assert signal.getsignal(signal.SIGTERM) is not None  # the previous handler is back
+
+
 # ------------------------------------------------------------------ end to end, tiny BERT
 def _main(*argv: str) -> int:
     return recipes_ft.main([str(a) for a in argv])
@@ -284,9 +302,41 @@ def test_half_precision_model_travels_and_trains_from_float32(tmp_path: Path) ->
         assert w.dtype == torch_dtype("float32")
         assert (w == original[name].half().float()).all()
     assert (restored / "tokenizer.json").exists() and (restored / "config.json").exists()
+    from safetensors import safe_open
+
+    with safe_open(str(restored / "model.safetensors"), "pt") as fh:
+        assert fh.metadata()["format"] == "pt"  # transformers refuses the file without it
 
 
 def torch_dtype(name: str):
     import torch
 
     return getattr(torch, name)
+
+
+def test_every_candidate_is_a_valid_train_command() -> None:
+    # what runs on the GPU must parse there: every recipe's flags through the real CLI parser
+    # and the trainer's option checks (the cRT slot waits for its flag)
+    from mlbalance.cli import build_parser
+    from mlbalance.train.config import config_from_args
+
+    assert sorted(recipes_ft.PRIORITY) == sorted(recipes_ft.RECIPES)
+    base = ["train", "--train", "t.parquet", "--val", "v.parquet", "--out", "o", "--model", "m"]
+    for recipe in recipes_ft.RECIPES.values():
+        if recipe.requires:
+            continue
+        flags = [a.format(rfs_threshold="0.05") for a in recipe.args]
+        args = build_parser().parse_args([*base, *flags])
+        given = {k: v for k, v in vars(args).items() if k not in ("func", "command", "json")}
+        cfg = config_from_args(given)
+        assert cfg.loss in ("bce", "db", "asl", "logit-adjusted"), recipe.key
+    la = config_from_args(
+        {
+            k: v
+            for k, v in vars(
+                build_parser().parse_args([*base, *recipes_ft.RECIPES["la"].args])
+            ).items()
+            if k not in ("func", "command", "json")
+        }
+    )
+    assert la.loss == "logit-adjusted" and la.prior_bias is False
