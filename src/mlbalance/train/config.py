@@ -31,7 +31,7 @@ __all__ = [
 ]
 
 SAMPLERS = ("none", "repeat-factor", "class-aware")
-LOSSES = ("bce", "weighted-bce", "focal", "asl", "db")
+LOSSES = ("bce", "weighted-bce", "focal", "asl", "db", "logit-adjusted")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 METRICS_MINIMISED = ("val_loss",)
 
