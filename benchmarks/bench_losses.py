@@ -51,6 +51,7 @@ CONFIGS: list[tuple[str, str, dict]] = [
     ("asl (4, 1, clip .05)", "asl", {"gamma_pos": 1.0}),
     ("db (DB-focal defaults)", "db", {}),
     ("db (gamma 0)", "db", {"gamma": 0.0}),
+    ("logit-adjusted (tau 1)", "logit-adjusted", {}),
 ]
 
 

@@ -9,10 +9,12 @@ torch = pytest.importorskip("torch")
 
 from mlbalance.errors import ParameterError  # noqa: E402
 from mlbalance.train.losses import (  # noqa: E402
+    LOSS_CLASSES,
     LOSSES,
     AsymmetricLoss,
     DistributionBalancedLoss,
     FocalLoss,
+    LogitAdjustedLoss,
     build_loss,
     pos_weights,
 )
@@ -193,6 +195,85 @@ def test_db_rebalance_weight_by_hand() -> None:
     np.testing.assert_allclose(loss.rebalance_weight(y).numpy()[0], expected, rtol=1e-12)
 
 
+def _la_by_hand(z: np.ndarray, y: np.ndarray, counts: np.ndarray, n: int, tau: float) -> float:
+    p = np.maximum(counts.astype(float), 1) / n
+    shifted = z + tau * np.log(p / (1 - p))
+    q = sig(shifted)
+    return float(-(y * np.log(q) + (1 - y) * np.log(1 - q)).mean())
+
+
+@pytest.mark.parametrize("tau", [0.5, 1.0, 2.0])
+def test_logit_adjusted_by_hand_and_torch(tau: float) -> None:
+    expected = _la_by_hand(Z, Y, COUNTS, N_ROWS, tau)
+    assert value("logit-adjusted", tau=tau) == pytest.approx(expected, rel=1e-12)
+    prior = COUNTS / N_ROWS
+    shift = tau * np.log(prior / (1 - prior))
+    ref = torch.nn.BCEWithLogitsLoss()(t(Z + shift), t(Y))
+    assert value("logit-adjusted", tau=tau) == pytest.approx(float(ref), rel=1e-12)
+    loss = build_loss("logit-adjusted", label_counts=COUNTS, n_rows=N_ROWS, tau=tau)
+    assert float(loss.elementwise(t(Z), t(Y)).mean()) == pytest.approx(expected, rel=1e-12)
+
+
+def test_logit_adjusted_tau0_is_bce_and_default_tau_is_the_papers() -> None:
+    assert value("logit-adjusted", tau=0.0) == pytest.approx(value("bce"), rel=1e-12)
+    assert LogitAdjustedLoss(label_counts=COUNTS, n_rows=N_ROWS).tau == 1.0
+
+
+def test_logit_adjusted_balanced_decision_at_zero_logit() -> None:
+    # With tau = 1 and data whose label rates equal the priors (soft targets q = p), the loss is
+    # stationary at logit 0 for every label: the raw model learns the balanced decision at 0
+    # (score 0.5), for priors from 1e-6 to 0.999999. Plain BCE is stationary at log(p/(1-p)).
+    n = 1_000_001
+    counts = np.array([1, 10, 1000, 500_000, 999_999, 1_000_000])
+    prior = counts / n
+    z = torch.zeros(1, counts.size, dtype=torch.float64, requires_grad=True)
+    q = t(prior[None, :])
+    la = build_loss("logit-adjusted", label_counts=counts, n_rows=n)
+    (grad,) = torch.autograd.grad(la(z, q), z)
+    np.testing.assert_allclose(grad.numpy() * counts.size, 0.0, atol=1e-12)
+    (grad_bce,) = torch.autograd.grad(build_loss("bce", label_counts=counts, n_rows=n)(z, q), z)
+    np.testing.assert_allclose(grad_bce.numpy()[0] * counts.size, 0.5 - prior, rtol=1e-9)
+    # tau = 2: stationary at -(tau - 1) * log(p / (1 - p)) instead
+    la2 = build_loss("logit-adjusted", label_counts=counts, n_rows=n, tau=2.0)
+    z2 = t(-np.log(prior / (1 - prior))[None, :]).requires_grad_(True)
+    (grad2,) = torch.autograd.grad(la2(z2, q), z2)
+    np.testing.assert_allclose(grad2.numpy() * counts.size, 0.0, atol=1e-9)
+
+
+def test_logit_adjusted_gradient_is_bounded_with_extreme_priors() -> None:
+    # frequency ratios of 1 to 10^6 between labels: shifts stay finite (|shift| < 28) and the
+    # gradient per element is sigmoid(z + shift) - y, in (-1, 1), for any logit
+    n = 1_000_001
+    counts = np.array([0, 1, 2, 1000, 500_000, 1_000_000, n])
+    loss = build_loss("logit-adjusted", label_counts=counts, n_rows=n)
+    shift = loss.logit_shift.numpy()
+    assert np.isfinite(shift).all() and np.abs(shift).max() < 28
+    vals = torch.tensor([-100.0, -30.0, 0.0, 30.0, 100.0], dtype=torch.float64)
+    z = vals.reshape(-1, 1).repeat(2, counts.size).requires_grad_(True)
+    y = torch.zeros_like(z)
+    y[: vals.numel()] = 1.0
+    out = loss(z, y)
+    (grad,) = torch.autograd.grad(out, z)
+    assert torch.isfinite(out)
+    expected = (torch.sigmoid(z.detach() + loss.logit_shift) - y) / z.numel()
+    torch.testing.assert_close(grad, expected, rtol=1e-9, atol=1e-15)
+    assert float(grad.abs().max()) * z.numel() <= 1.0
+
+
+def test_logit_adjusted_follows_the_module_to_float32() -> None:
+    loss = build_loss("logit-adjusted", label_counts=COUNTS, n_rows=N_ROWS).float()
+    out = loss(torch.tensor(Z, dtype=torch.float32), torch.tensor(Y, dtype=torch.float32))
+    assert out.dtype == torch.float32
+    assert float(out) == pytest.approx(value("logit-adjusted"), rel=1e-6)
+
+
+def test_train_config_offers_every_registered_loss() -> None:
+    # the trainer's --loss choices must be the registry's names (one source of loss names)
+    from mlbalance.train.config import LOSSES as CONFIG_LOSSES
+
+    assert tuple(CONFIG_LOSSES) == LOSSES
+
+
 def test_db_lambda_aliases() -> None:
     for key in ("lambda", "lam", "lambda_"):
         loss = build_loss("db", label_counts=COUNTS, n_rows=N_ROWS, **{key: 3.0})
@@ -213,6 +294,8 @@ ALL_CONFIGS = [
     ("asl", {"clip": 0.0}),
     ("db", {}),
     ("db", {"gamma": 0.0}),
+    ("logit-adjusted", {}),
+    ("logit-adjusted", {"tau": 2.0}),
 ]
 
 
@@ -268,7 +351,9 @@ def test_mean_normalisation_is_batch_invariant() -> None:
 
 # ---------------------------------------------------------------- building
 def test_registry_and_builder() -> None:
-    assert set(LOSSES) == {"bce", "weighted-bce", "focal", "asl", "db"}
+    assert LOSSES == ("bce", "weighted-bce", "focal", "asl", "db", "logit-adjusted")
+    assert tuple(LOSS_CLASSES) == LOSSES
+    assert all(LOSS_CLASSES[name].name == name for name in LOSSES)
     loss = build_loss("weighted_bce", label_counts=COUNTS, n_rows=N_ROWS, scheme="log", beta=None)
     assert loss.name == "weighted-bce"
     assert isinstance(build_loss("focal", label_counts=COUNTS, n_rows=N_ROWS), FocalLoss)
@@ -290,6 +375,9 @@ def test_registry_and_builder() -> None:
         ("asl", {"clip": 1.0}, "clip"),
         ("db", {"lam": 0}, "lambda"),
         ("weighted-bce", {"scheme": "cube"}, "scheme"),
+        ("logit-adjusted", {"tau": -1}, "tau"),
+        ("logit-adjusted", {"tau": "inf"}, "tau"),
+        ("logit-adjusted", {"gamma": 2}, "does not take parameter"),
     ],
 )
 def test_builder_errors(name: str, params: dict, match: str) -> None:

@@ -16,6 +16,11 @@ from mlbalance._params import BOOL, RANDOM_STATE, Interval, Options, validate_pa
 from mlbalance.errors import ParameterError
 from mlbalance.resample import MLROS, MLRUS, MLSMOTE, REMEDIAL, TargetCounts
 
+try:
+    from mlbalance.samplers import ClassAwareSampler, RepeatFactorSampler
+except ImportError:  # pragma: no cover - torch missing
+    ClassAwareSampler = RepeatFactorSampler = None
+
 
 def _build_resampler(cls, **params):
     obj = cls(**params)
@@ -47,6 +52,25 @@ DECLARED = [
     (TargetCounts, lambda cls, **p: _build_resampler(cls, **({"min_rows": 1} | p))),
 ]
 
+if RepeatFactorSampler is not None:
+    _LABELS = [["a"], ["a", "b"], ["b"], ["c"], []]
+    _RANKS = {"num_replicas": 4, "rank": 0}
+    DECLARED += [
+        (RepeatFactorSampler, lambda cls, **p: cls(_LABELS, **({"threshold": 0.5} | _RANKS | p))),
+        (ClassAwareSampler, lambda cls, **p: cls(_LABELS, **(_RANKS | p))),
+    ]
+
+
+def _invalid_examples(rule):
+    """A rule's invalid values; for any-of rules, those of each member that no member holds."""
+    if not isinstance(rule, tuple):
+        return rule.invalid_examples()
+    return [v for r in rule for v in r.invalid_examples() if not any(m.holds(v) for m in rule)]
+
+
+def _valid_example(rule):
+    return rule[0].valid_example() if isinstance(rule, tuple) else rule.valid_example()
+
 
 def _cases():
     for cls, build in DECLARED:
@@ -54,7 +78,7 @@ def _cases():
             rule = RANDOM_STATE if name == "random_state" else rule
             if rule is None:
                 continue
-            for bad in rule.invalid_examples():
+            for bad in _invalid_examples(rule):
                 yield pytest.param(cls, build, name, bad, id=f"{cls.__name__}-{name}-{bad!r}")
 
 
@@ -71,7 +95,7 @@ def test_declared_valid_examples_are_accepted(cls, build):
     for name, rule in cls._parameter_constraints.items():
         rule = RANDOM_STATE if name == "random_state" else rule
         if rule is not None:
-            build(cls, **{name: rule.valid_example()})
+            build(cls, **{name: _valid_example(rule)})
 
 
 def test_interval_bounds_and_types():

@@ -15,8 +15,12 @@ import scipy.sparse as sp
 from mlbalance.errors import InputError, ParameterError
 from mlbalance.labels import LabelMatrix
 from mlbalance.samplers import (
+    AUTO_GROWTH,
+    auto_threshold,
     class_aware_exposure,
     class_aware_row_probabilities,
+    expected_epoch_growth,
+    label_repeat_factors,
     repeat_exposure,
     repeat_factors,
     row_weights,
@@ -86,18 +90,119 @@ def test_repeat_factors_inputs_and_edges() -> None:
 
 
 @pytest.mark.parametrize(
-    ("kwargs", "message"),
+    ("kwargs", "param", "message"),
     [
-        ({"threshold": 0.0}, "Invalid threshold 0.0, threshold should be in the interval (0, 1]"),
-        ({"threshold": 1.5}, "interval (0, 1]"),
-        ({"threshold": float("nan")}, "interval (0, 1]"),
-        ({"threshold": 0.1, "power": -0.5}, "Invalid power -0.5, power should be >= 0"),
-        ({"threshold": 0.1, "max_repeat": 0.5}, "max_repeat should be >= 1"),
+        ({"threshold": 0.0}, "threshold", "threshold must be a number in (0, 1] or one of 'auto'"),
+        ({"threshold": 1.5}, "threshold", "got 1.5"),
+        ({"threshold": float("nan")}, "threshold", "got nan"),
+        ({"threshold": "half"}, "threshold", "got 'half'"),
+        ({"threshold": 0.1, "power": -0.5}, "power", "power must be a number in [0, inf)"),
+        ({"threshold": 0.1, "max_repeat": 0.5}, "max_repeat", "max_repeat must be a number in"),
     ],
 )
-def test_repeat_factors_bad_parameters(kwargs: dict, message: str) -> None:
-    with pytest.raises(ParameterError, match=message.replace("(", r"\(").replace(")", r"\)")):
+def test_repeat_factors_bad_parameters(kwargs: dict, param: str, message: str) -> None:
+    with pytest.raises(ParameterError) as info:
         repeat_factors([["a"], ["b"]], **kwargs)
+    assert message in str(info.value)
+    assert info.value.params == (param,)
+
+
+# --- the derived threshold and the epoch growth ----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("t", "power", "cap"), [(0.05, 0.5, None), (0.3, 1.0, None), (0.3, 0.5, 2.0), (1.0, 0.5, None)]
+)
+def test_expected_epoch_growth_is_the_mean_row_factor(t: float, power: float, cap) -> None:
+    y = _random_labels(400, 12, seed=5)
+    want = _brute_factors(y.to_dense(), t, power, cap).mean()
+    assert expected_epoch_growth(y, t, power, cap) == pytest.approx(want, rel=1e-12)
+    assert repeat_exposure(y, t, power, cap).epoch_growth == pytest.approx(want, rel=1e-12)
+
+
+@pytest.mark.parametrize("growth", [1.05, 1.5, 2.0])
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_auto_threshold_grows_the_epoch_by_the_target(growth: float, seed: int) -> None:
+    y = _random_labels(500, 15, seed=seed)
+    t = auto_threshold(y, growth=growth)
+    freq = y.counts() / y.n_rows
+    assert freq[freq > 0].min() < t <= freq.max()
+    assert expected_epoch_growth(y, t) == pytest.approx(growth, rel=1e-9)
+    assert repeat_factors(y, t).mean() == pytest.approx(growth, rel=1e-9)
+    # a rarer label never gets a smaller factor, whatever t
+    per_label = label_repeat_factors(y.counts(), y.n_rows, t)
+    order = np.argsort(freq)
+    assert (np.diff(per_label[order]) <= 1e-12).all()
+
+
+def test_threshold_auto_everywhere_it_is_accepted() -> None:
+    y = _random_labels(300, 10, seed=4)
+    t = auto_threshold(y)
+    np.testing.assert_array_equal(repeat_factors(y, "auto"), repeat_factors(y, t))
+    np.testing.assert_array_equal(row_weights(y, "auto"), repeat_factors(y, t))
+    exposure = repeat_exposure(y, "auto")
+    assert exposure.params["threshold"] == t
+    assert exposure.epoch_growth == pytest.approx(AUTO_GROWTH, rel=1e-9)
+    assert expected_epoch_growth(y, "auto") == pytest.approx(AUTO_GROWTH, rel=1e-9)
+    with pytest.raises(ParameterError, match="auto_threshold") as info:
+        label_repeat_factors(y.counts(), y.n_rows, "auto")
+    assert info.value.params == ("threshold",)
+    with pytest.raises(ParameterError, match="growth must be a number in") as info:
+        auto_threshold(y, growth=1.0)
+    assert info.value.params == ("growth",)
+
+
+def test_auto_threshold_stops_at_the_most_frequent_label() -> None:
+    # growth 3 is out of reach below the most frequent label (1.18x at t = 0.75): t stops there
+    lists = [["a"]] * 3 + [["b"]]
+    assert auto_threshold(lists, growth=3.0) == pytest.approx(0.75)
+    # equally frequent labels: nothing to rebalance, and repeat_factors says so
+    same = [["a"], ["b"], ["a"], ["b"]]
+    assert auto_threshold(same) == pytest.approx(0.5)
+    with pytest.warns(UserWarning, match="every label is on 2 of 4 rows"):
+        assert (repeat_factors(same, "auto") == 1.0).all()
+    assert auto_threshold([[], []]) == 1.0  # no label at all
+
+
+def test_threshold_that_repeats_nothing_is_warned_with_the_figure() -> None:
+    # GoEmotions' situation at LVIS's 0.001: every label more frequent than the threshold
+    lists = [["a"]] * 900 + [["b"]] * 80 + [["c"]] * 20
+    with pytest.warns(UserWarning) as record:
+        assert (repeat_factors(lists, 0.001) == 1.0).all()
+    (w,) = record
+    text = str(w.message)
+    assert "threshold 0.001 repeats no row" in text
+    assert "rarest label is on 20 of 1,000 rows (frequency 0.02)" in text
+    assert "a threshold above 0.02 would act" in text and "threshold='auto'" in text
+    with pytest.warns(UserWarning, match="repeats no row"):
+        RepeatFactorSampler(lists, 0.001, num_replicas=1, rank=0)
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        repeat_factors(lists, 0.05)  # acts: no warning
+        repeat_factors(lists, 0.001, power=0.0)  # repeating switched off on purpose
+        repeat_factors(lists, 0.5, max_repeat=1.0)
+
+
+def test_auto_threshold_on_goemotions(goemotions_dir) -> None:
+    from mlbalance.io import LabelSpec, read_labels
+
+    spec = LabelSpec(
+        sep=",",
+        names_file=str(goemotions_dir / "labels.txt"),
+        header_names=("text", "labels", "id"),
+    )
+    y = read_labels(goemotions_dir / "train.tsv", spec)
+    with pytest.warns(UserWarning, match=r"rarest label is on 77 of 43,410 rows"):
+        assert (repeat_factors(y, 0.001) == 1.0).all()
+    assert expected_epoch_growth(y, 0.001) == 1.0
+    t = auto_threshold(y)
+    assert t == pytest.approx(0.1008, abs=5e-4)  # the figure in the docs
+    exposure = repeat_exposure(y, "auto")
+    assert exposure.epoch_growth == pytest.approx(1.5, rel=1e-9)
+    grief = y.names.index("grief")
+    assert exposure.label_factors[grief] == pytest.approx(7.54, abs=0.01)
 
 
 def test_empty_label_matrix_is_an_error() -> None:
@@ -135,6 +240,8 @@ def test_row_weights() -> None:
         row_weights(y)
     with pytest.raises(ParameterError, match="Invalid method"):
         row_weights(y, 0.3, method="nope")
+    with pytest.raises(ParameterError, match="or 'auto'"):
+        row_weights(y)
 
 
 def test_repeat_exposure_matches_brute_force() -> None:
@@ -342,15 +449,30 @@ def test_bad_rank_and_epoch_messages() -> None:
         ValueError, match=r"^Invalid rank 3, rank should be in the interval \[0, 1\]$"
     ):
         RepeatFactorSampler.from_factors(np.ones(4), num_replicas=2, rank=3)
-    with pytest.raises(ParameterError, match=r"Invalid rank -1"):
+    with pytest.raises(ParameterError, match=r"rank must be an integer in \[0, inf\) or None"):
         ClassAwareSampler([["a"]], num_replicas=2, rank=-1)
-    with pytest.raises(ParameterError, match="num_replicas should be >= 1"):
+    with pytest.raises(ParameterError, match=r"num_replicas must be an integer in \[1, inf\)"):
         RepeatFactorSampler.from_factors(np.ones(4), num_replicas=0, rank=0)
     s = RepeatFactorSampler.from_factors(np.ones(4), num_replicas=1, rank=0)
     with pytest.raises(ParameterError, match="Invalid epoch -1"):
         s.set_epoch(-1)
-    with pytest.raises(ParameterError, match="Invalid seed"):
+    with pytest.raises(ParameterError, match=r"seed must be an integer in \[0, inf\), got -3"):
         RepeatFactorSampler.from_factors(np.ones(4), seed=-3, num_replicas=1, rank=0)
+    with pytest.raises(ParameterError, match="shuffle must be True or False") as info:
+        RepeatFactorSampler([["a"], ["b"]], 0.5, shuffle="yes", num_replicas=1, rank=0)
+    assert info.value.params == ("shuffle",)
+
+
+def test_repeat_sampler_with_the_derived_threshold() -> None:
+    y = _random_labels(300, 10, seed=6)
+    s = RepeatFactorSampler(y, "auto", seed=1, num_replicas=1, rank=0)
+    assert s.threshold == auto_threshold(y)
+    assert s.expected_epoch_growth == pytest.approx(AUTO_GROWTH, rel=1e-9)
+    assert s.expected_epoch_length == pytest.approx(AUTO_GROWTH * 300, rel=1e-9)
+    same = RepeatFactorSampler(y, s.threshold, seed=1, num_replicas=1, rank=0)
+    assert list(s) == list(same)  # "auto" is only a way to choose the number
+    assert "threshold=" in repr(s)
+    assert RepeatFactorSampler.from_factors(np.ones(3)).threshold is None
 
 
 def test_defaults_without_process_group() -> None:
@@ -413,8 +535,10 @@ def test_class_aware_skips_rows_without_labels_and_distributes() -> None:
     assert merged[:31] == list(whole) and merged[31:] == list(whole)[:2]
     with pytest.raises(InputError, match="no row has a label"):
         ClassAwareSampler([[], []], num_replicas=1, rank=0)
-    with pytest.raises(ParameterError, match="Invalid num_samples 0"):
+    with pytest.raises(ParameterError, match=r"num_samples must be an integer in \[1, inf\)"):
         ClassAwareSampler(lists, num_samples=0, num_replicas=1, rank=0)
+    with pytest.raises(ParameterError, match="num_samples must be"):
+        ClassAwareSampler(lists, num_samples=2.0, num_replicas=1, rank=0)
 
 
 # --- mlbalance analyse --repeat-threshold ----------------------------------------------
@@ -443,9 +567,18 @@ def test_analyse_cli_repeat_threshold(tmp_path, capsys) -> None:
     assert by_label["rare"]["positives_after"] == pytest.approx(5 * math.sqrt(0.2 * 185 / 5))
     assert by_label["head"]["positives_before"] == 180
     assert main(["analyse", str(path), "--repeat-threshold", "0"]) == 2
-    assert "Invalid threshold 0.0" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "--repeat-threshold must be a number in (0, 1] or one of 'auto', got 0.0" in err
     assert main(["analyse", str(path), "--repeat-threshold", "0.2", "--repeat-power", "-1"]) == 2
-    assert "Invalid power -1.0, power should be >= 0" in capsys.readouterr().err
+    assert "--repeat-power must be a number in [0, inf), got -1.0" in capsys.readouterr().err
+    code = main(["analyse", str(path), "--repeat-threshold", "auto", "--json", str(out)])
+    assert code == 0
+    assert "expected epoch" in capsys.readouterr().out
+    report = json.loads(out.read_text())["repeat_sampling"]
+    assert report["params"]["threshold"] == pytest.approx(auto_threshold(lists))
+    # 1.5x is out of reach below the head label's frequency here (180 of 185 rows): t stops there
+    assert report["params"]["threshold"] == pytest.approx(180 / 185)
+    assert report["epoch_length_ratio"] == pytest.approx(expected_epoch_growth(lists, "auto"))
 
 
 def test_bucket_shuffle_is_uniform(monkeypatch) -> None:

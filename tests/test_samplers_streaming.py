@@ -167,7 +167,7 @@ def test_bad_input(shards, tmp_path: Path) -> None:
         RepeatFactorIterableDataset(folder, factors=[1.0, 1.0, 1.0])
     with pytest.raises(ParameterError, match="threshold"):
         RepeatFactorIterableDataset(folder)
-    with pytest.raises(ParameterError, match="interval"):
+    with pytest.raises(ParameterError, match=r"threshold must be a number in \(0, 1\]"):
         RepeatFactorIterableDataset(folder, threshold=2.0)
     with pytest.raises(InputError, match="no label column 'tags'"):
         RepeatFactorIterableDataset(folder, threshold=0.1, label_column="tags")

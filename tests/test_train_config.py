@@ -72,7 +72,8 @@ def test_metric_choices_are_scores_not_counts():
 def test_a_loss_added_to_the_registry_is_a_choice(monkeypatch):
     from mlbalance.train import losses
 
-    monkeypatch.setitem(losses.LOSSES, "my-loss", losses.BCELoss)
+    monkeypatch.setitem(losses.LOSS_CLASSES, "my-loss", losses.BCELoss)
+    monkeypatch.setattr(losses, "LOSSES", (*losses.LOSSES, "my-loss"))
     assert TrainConfig(**BASE, loss="my-loss").loss == "my-loss"
     argv = ["--train", "t", "--val", "v", "--out", "o", "--loss", "my-loss"]
     assert _cli_config(argv).loss == "my-loss"

@@ -89,6 +89,10 @@ def test_summary_says_the_sampler_epoch_growth(emb, tmp_path, capsys):
     )
     summary = json.loads((tmp_path / "m" / "metrics.json").read_text())["data"]["sampler"]
     assert summary["growth"] > 1.0 and summary["input_rows"] == 540
+    assert main(_train_argv(emb, tmp_path / "auto", "--sampler", "repeat-factor",
+                            "--rfs-threshold", "auto")) == 0  # fmt: skip
+    out = capsys.readouterr().out
+    assert "sampler repeat-factor (threshold auto = 0." in out  # the threshold the sampler chose
 
 
 def test_a_repeat_threshold_that_repeats_no_row_is_reported(emb, tmp_path, capsys):

@@ -144,9 +144,12 @@ def _sampler_lines(data: dict[str, Any]) -> list[str]:
     name = s["name"]
     if name == "none":
         return []
-    settings = (
-        f" (threshold {s['threshold']}, power {s['power']})" if name == "repeat-factor" else ""
-    )
+    settings = ""
+    if name == "repeat-factor":
+        t = s["threshold"]
+        t = f"{t:.4g}" if isinstance(t, (int, float)) else str(t)
+        auto = "auto = " if s.get("threshold_given") == "auto" else ""
+        settings = f" (threshold {auto}{t}, power {s['power']})"
     lines = [
         f"  sampler {name}{settings}: {s['rows_per_epoch']:,.0f} rows per epoch expected, "
         f"{s['growth']:.2f}x the {s['input_rows']:,} input rows"

@@ -4,9 +4,10 @@
   stochastic rounding per epoch, ``set_epoch``, ranks, exact ``__len__``.
 * :class:`ClassAwareSampler` — pick a label uniformly, then a row with it (Shen et al. 2016).
 * :class:`RepeatFactorIterableDataset` — the streaming variant over Parquet shards.
-* :func:`repeat_factors`, :func:`row_weights`, :func:`repeat_exposure`,
-  :func:`class_aware_exposure` — the numpy side (no torch), also in
-  :mod:`mlbalance.samplers.factors`.
+* :func:`repeat_factors`, :func:`auto_threshold` (``threshold="auto"``),
+  :func:`expected_epoch_growth`, :func:`row_weights` — the numpy side (no torch), in
+  :mod:`mlbalance.samplers.factors`; :func:`repeat_exposure`, :func:`class_aware_exposure`
+  in :mod:`mlbalance.samplers.exposure`.
 
 The torch classes are imported on first use (module ``__getattr__``), so
 ``from mlbalance.samplers import repeat_factors`` works without torch.
@@ -17,12 +18,13 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from mlbalance.samplers.exposure import LabelExposure, class_aware_exposure, repeat_exposure
 from mlbalance.samplers.factors import (
-    LabelExposure,
-    class_aware_exposure,
+    AUTO_GROWTH,
+    auto_threshold,
     class_aware_row_probabilities,
+    expected_epoch_growth,
     label_repeat_factors,
-    repeat_exposure,
     repeat_factors,
     row_weights,
     stochastic_round,
@@ -33,12 +35,15 @@ if TYPE_CHECKING:  # pragma: no cover
     from mlbalance.samplers.streaming import RepeatFactorIterableDataset
 
 __all__ = [
+    "AUTO_GROWTH",
     "ClassAwareSampler",
     "LabelExposure",
     "RepeatFactorIterableDataset",
     "RepeatFactorSampler",
+    "auto_threshold",
     "class_aware_exposure",
     "class_aware_row_probabilities",
+    "expected_epoch_growth",
     "label_repeat_factors",
     "repeat_exposure",
     "repeat_factors",

@@ -1,9 +1,10 @@
-"""Repeat factors, row weights and label-exposure diagnostics (numpy only, no torch).
+"""Repeat factors, the repeat-factor threshold and row weights (numpy only, no torch).
 
 Everything here works on a :class:`~mlbalance.labels.LabelMatrix` (or anything
 :func:`~mlbalance.labels.as_label_matrix` accepts) and returns numpy arrays, so
-``mlbalance analyse`` and the demo can show what a sampler will do to label exposure
-before anyone imports torch.
+``mlbalance analyse`` and the demo can show what a sampler will do before anyone imports
+torch. The label-exposure diagnostics (:func:`repeat_exposure`, :func:`class_aware_exposure`,
+:class:`LabelExposure`) live in :mod:`mlbalance.samplers.exposure` and are importable from here.
 
 References
 ----------
@@ -11,60 +12,75 @@ Gupta, Dollár and Girshick (2019), "LVIS: A Dataset for Large Vocabulary Instan
 Segmentation", CVPR, appendix B.2 (repeat-factor sampling).
 Shen, Lin and Huang (2016), "Relay Backpropagation for Effective Learning of Deep
 Convolutional Neural Networks", ECCV (class-aware sampling).
+Mahajan et al. (2018), "Exploring the Limits of Weakly Supervised Pretraining", ECCV, and
+Kang et al. (2020), "Decoupling Representation and Classifier for Long-Tailed Recognition",
+ICLR (square-root sampling, which repeat-factor sampling with ``power=0.5`` becomes for every
+label below the threshold).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import math
+import warnings
 from typing import Any
 
 import numpy as np
 
-from mlbalance.buckets import BUCKETS, DEFAULT_HEAD_MIN, DEFAULT_TAIL_MAX, label_buckets
+from mlbalance._params import Interval, Options, validate_params
 from mlbalance.errors import InputError, ParameterError
 from mlbalance.labels import LabelMatrix, as_label_matrix
 
 __all__ = [
-    "LabelExposure",
+    "AUTO_GROWTH",
+    "REPEAT_CONSTRAINTS",
+    "auto_threshold",
     "check_repeat_parameters",
-    "class_aware_exposure",
     "class_aware_row_probabilities",
+    "expected_epoch_growth",
     "label_repeat_factors",
-    "repeat_exposure",
     "repeat_factors",
+    "resolve_threshold",
     "row_weights",
     "stochastic_round",
 ]
 
-_METHOD_NAMES = {"repeat": "repeat-factor", "class_aware": "class-aware"}
-
 # Rows processed per chunk when rounding factors, to keep temporaries small at 10^8 rows.
 _CHUNK = 1 << 22
 
+#: The expected epoch growth that ``threshold="auto"`` aims for: the threshold is set so that
+#: one sampled epoch holds 1.5x the rows of a plain one (see :func:`auto_threshold`).
+AUTO_GROWTH = 1.5
+
+#: Declared constraints of the repeat-factor parameters (:mod:`mlbalance._params`).
+REPEAT_CONSTRAINTS: dict[str, Any] = {
+    "threshold": (Interval(float, 0, 1, closed="right"), Options(("auto",))),
+    "power": Interval(float, 0, None),
+    "max_repeat": Interval(float, 1, None, allow_none=True),
+}
+
 
 def check_repeat_parameters(
-    threshold: float, power: float = 0.5, max_repeat: float | None = None
-) -> tuple[float, float, float | None]:
-    """Validate the repeat-factor parameters; return them as floats.
+    threshold: float | str, power: float = 0.5, max_repeat: float | None = None
+) -> tuple[float | str, float, float | None]:
+    """Validate the repeat-factor parameters against :data:`REPEAT_CONSTRAINTS`.
+
+    Returns
+    -------
+    threshold : float or "auto"
+    power : float
+    max_repeat : float or None
 
     Raises
     ------
     ParameterError
-        ``threshold`` outside (0, 1], ``power`` negative or not finite, ``max_repeat`` < 1.
+        Naming the parameter: ``threshold`` outside (0, 1] and not ``"auto"``, ``power``
+        negative or not finite, ``max_repeat`` < 1.
     """
-    try:
-        t = float(threshold)
-        p = float(power)
-        m = None if max_repeat is None else float(max_repeat)
-    except (TypeError, ValueError) as exc:
-        raise ParameterError(f"repeat parameters must be numbers: {exc}") from None
-    if not (np.isfinite(t) and 0.0 < t <= 1.0):
-        raise ParameterError(f"Invalid threshold {t}, threshold should be in the interval (0, 1]")
-    if not (np.isfinite(p) and p >= 0.0):
-        raise ParameterError(f"Invalid power {p}, power should be >= 0")
-    if m is not None and not (m >= 1.0):  # also rejects NaN
-        raise ParameterError(f"Invalid max_repeat {m}, max_repeat should be >= 1")
-    return t, p, m
+    validate_params(
+        REPEAT_CONSTRAINTS, {"threshold": threshold, "power": power, "max_repeat": max_repeat}
+    )
+    t = threshold if threshold == "auto" else float(threshold)
+    return t, float(power), None if max_repeat is None else float(max_repeat)
 
 
 def _nonempty(Y: Any) -> LabelMatrix:
@@ -90,14 +106,28 @@ def label_repeat_factors(
     n_rows : int
         Rows in the data set (``f(c) = counts[c] / n_rows``).
     threshold, power, max_repeat
-        As in :func:`repeat_factors`.
+        As in :func:`repeat_factors`, except that ``threshold="auto"`` is refused (it needs the
+        rows, not only the counts: use :func:`auto_threshold`).
 
     Returns
     -------
     numpy.ndarray of float64
         One factor per label; 1.0 for labels with no row (they never decide a row's factor).
+
+    Warns
+    -----
+    UserWarning
+        When the threshold repeats no row (every label is at least that frequent), with the
+        frequency of the rarest label: any threshold above it would act.
     """
     t, p, m = check_repeat_parameters(threshold, power, max_repeat)
+    if t == "auto":
+        raise ParameterError(
+            "threshold='auto' depends on which labels share rows, not on the counts alone: "
+            "compute it with auto_threshold(Y) and pass the number",
+            param="threshold",
+        )
+    t = float(t)
     counts = np.asarray(counts, dtype=np.float64)
     if n_rows <= 0:
         raise InputError("label matrix is empty: no rows to sample from")
@@ -107,7 +137,31 @@ def label_repeat_factors(
     out[seen] = np.maximum(1.0, (t / freq) ** p)
     if m is not None:
         np.minimum(out, m, out=out)
+    if p > 0 and (m is None or m > 1) and seen.any() and not (out > 1).any():
+        _warn_no_repeat(t, counts, n_rows)
     return out
+
+
+def _warn_no_repeat(threshold: float, counts: np.ndarray, n_rows: int) -> None:
+    seen = counts[counts > 0]
+    rarest = float(seen.min())
+    if rarest == float(seen.max()):
+        reason = (
+            f"every label is on {rarest:,.0f} of {n_rows:,} rows, so there is no imbalance "
+            "to correct"
+        )
+    else:
+        reason = (
+            f"only labels rarer than the threshold are repeated and the rarest label is on "
+            f"{rarest:,.0f} of {n_rows:,} rows (frequency {rarest / n_rows:.4g}); a threshold "
+            f"above {rarest / n_rows:.4g} would act, or threshold='auto' (epoch grown "
+            f"{AUTO_GROWTH:g}x)"
+        )
+    warnings.warn(
+        f"repeat-factor threshold {threshold:g} repeats no row: {reason}",
+        UserWarning,
+        stacklevel=4,
+    )
 
 
 def _row_max(lm: LabelMatrix, per_label: np.ndarray, empty: float) -> np.ndarray:
@@ -125,7 +179,7 @@ def _row_max(lm: LabelMatrix, per_label: np.ndarray, empty: float) -> np.ndarray
 
 
 def repeat_factors(
-    Y: Any, threshold: float, power: float = 0.5, max_repeat: float | None = None
+    Y: Any, threshold: float | str, power: float = 0.5, max_repeat: float | None = None
 ) -> np.ndarray:
     """Repeat factor of every row, as in LVIS repeat-factor sampling.
 
@@ -138,9 +192,10 @@ def repeat_factors(
     ----------
     Y : LabelMatrix or anything :func:`~mlbalance.labels.as_label_matrix` accepts
         The training labels.
-    threshold : float
+    threshold : float or "auto"
         ``t`` in (0, 1]: labels on fewer than a fraction ``t`` of the rows are repeated.
-        With ``power=0.5``, a label at frequency ``t / 4`` has factor 2.
+        With ``power=0.5``, a label at frequency ``t / 4`` has factor 2. ``"auto"``: derived
+        from the label frequencies so that an epoch grows 1.5x (:func:`auto_threshold`).
     power : float, default 0.5
         The exponent: 0.5 is LVIS's square root, 1.0 is detectron2's ``REPEAT_SQRT=False``
         (full inverse frequency below ``t``), 0 turns repeating off. Deviation from the
@@ -157,19 +212,161 @@ def repeat_factors(
     Raises
     ------
     ParameterError
-        ``threshold`` outside (0, 1], negative ``power``, ``max_repeat`` < 1.
+        ``threshold`` outside (0, 1] (and not ``"auto"``), negative ``power``,
+        ``max_repeat`` < 1.
     InputError
         An empty label matrix.
+
+    Warns
+    -----
+    UserWarning
+        When the threshold repeats no row, with the smallest threshold that would act.
 
     Examples
     --------
     >>> repeat_factors([["a", "b"], ["a"], []], threshold=0.5).round(4).tolist()
     [1.2247, 1.0, 1.0]
     """
-    check_repeat_parameters(threshold, power, max_repeat)
     lm = _nonempty(Y)
-    per_label = label_repeat_factors(lm.counts(), lm.n_rows, threshold, power, max_repeat)
+    t = resolve_threshold(lm, threshold, power, max_repeat)
+    per_label = label_repeat_factors(lm.counts(), lm.n_rows, t, power, max_repeat)
     return _row_max(lm, per_label, 1.0)
+
+
+def resolve_threshold(
+    Y: Any, threshold: float | str, power: float = 0.5, max_repeat: float | None = None
+) -> float:
+    """The numeric threshold: *threshold* itself, or :func:`auto_threshold` for ``"auto"``."""
+    t, p, m = check_repeat_parameters(threshold, power, max_repeat)
+    if t == "auto":
+        return auto_threshold(Y, power=p, max_repeat=m)
+    return float(t)
+
+
+def _rarest_frequencies(lm: LabelMatrix) -> tuple[np.ndarray, np.ndarray, int]:
+    """Distinct frequencies of the rows' rarest labels, how many rows each, rows with no label.
+
+    A row's repeat factor depends only on the frequency ``f`` of its rarest label,
+    ``min(cap, max(1, (t / f) ** power))``, so the expected epoch length for any ``t`` is a
+    weighted sum over at most one term per label.
+    """
+    freq = lm.counts().astype(np.float64) / float(lm.n_rows)
+    rarest = -_row_max(lm, -freq, -math.inf)  # +inf for rows with no label
+    labelled = np.isfinite(rarest)
+    values, weights = np.unique(rarest[labelled], return_counts=True)
+    return values, weights.astype(np.float64), int((~labelled).sum())
+
+
+def _growth(
+    t: float, values: np.ndarray, weights: np.ndarray, empty: int, power: float, cap: float | None
+) -> float:
+    factors = np.maximum(1.0, (t / values) ** power)
+    if cap is not None:
+        np.minimum(factors, cap, out=factors)
+    return float((weights @ factors + empty) / (weights.sum() + empty))
+
+
+def expected_epoch_growth(
+    Y: Any, threshold: float | str, power: float = 0.5, max_repeat: float | None = None
+) -> float:
+    """Expected rows of one repeat-factor epoch divided by the rows of a plain epoch.
+
+    The mean of the row factors of :func:`repeat_factors` (stochastic rounding is unbiased):
+    1.0 when the threshold repeats nothing, 1.5 when an epoch is expected to hold half as
+    many rows again. Training time per epoch grows by the same factor.
+
+    Parameters
+    ----------
+    Y : LabelMatrix or anything :func:`~mlbalance.labels.as_label_matrix` accepts
+    threshold, power, max_repeat
+        As in :func:`repeat_factors` (``"auto"`` accepted).
+
+    Returns
+    -------
+    float
+        >= 1.
+
+    Examples
+    --------
+    >>> round(expected_epoch_growth([["a", "b"], ["a"], []], threshold=0.5), 4)
+    1.0749
+    """
+    lm = _nonempty(Y)
+    t = resolve_threshold(lm, threshold, power, max_repeat)
+    values, weights, empty = _rarest_frequencies(lm)
+    if values.size == 0:
+        return 1.0
+    _, p, m = check_repeat_parameters(t, power, max_repeat)
+    return _growth(t, values, weights, empty, p, m)
+
+
+def auto_threshold(
+    Y: Any, growth: float = AUTO_GROWTH, power: float = 0.5, max_repeat: float | None = None
+) -> float:
+    """The repeat-factor threshold derived from the label frequencies (``threshold="auto"``).
+
+    Rule: the threshold ``t`` at which one sampled epoch is expected to hold ``growth`` times
+    the rows of a plain epoch (:func:`expected_epoch_growth`), found by bisection; at most
+    the frequency of the most frequent label.
+
+    Why this rule. A fixed ``t`` means different things on different data: LVIS's 0.001 (for
+    1,203 categories; the frequency of its "frequent" bound, 100 of ~100k images) is below
+    every label of GoEmotions (rarest 0.0018), so it repeats nothing there, while on a
+    500-label long tail ``t = 0.01`` grows the epoch 1.7x. Between two labels below ``t``
+    the ratio of repeat factors is ``(f_a / f_b) ** power`` whatever ``t`` is — square-root
+    sampling at the default power — so ``t`` only decides which frequent labels stay at
+    factor 1 and how much longer an epoch gets. The epoch growth is the cost a user pays (in
+    steps and time) and it is comparable across data sets, so ``t`` is set by it. A quantile
+    rule (``t`` = the median label frequency, as the frozen-encoder recipe study used) acts
+    on every data set too, but its cost is left to the data: 1.07x on GoEmotions, 1.06x on
+    the 25,000-row synthetic set, i.e. little re-balancing. Above the most frequent label's
+    frequency every label is repeated and a larger ``t`` only lengthens the epoch without
+    changing the balance, so ``t`` stops there (the growth is then below ``growth``).
+
+    Figures (power 0.5, growth 1.5): GoEmotions train (43,410 rows, 28 labels):
+    ``t = 0.101``, 27 labels below it, the rarest label (grief, 77 rows) repeated 7.5x;
+    synthetic 25,000 rows x 500 labels (``mlbalance synth --rows 25000``): ``t = 0.0070``,
+    413 labels below it, tail-bucket positives 4.1x, head 1.5x.
+
+    Parameters
+    ----------
+    Y : LabelMatrix or anything :func:`~mlbalance.labels.as_label_matrix` accepts
+        The training labels.
+    growth : float, default :data:`AUTO_GROWTH` (1.5)
+        Target expected epoch growth, > 1.
+    power, max_repeat
+        As in :func:`repeat_factors`.
+
+    Returns
+    -------
+    float
+        A threshold in (0, 1]; the most frequent label's frequency when ``growth`` cannot be
+        reached below it (for example when every label has the same frequency: then nothing
+        is repeated and :func:`repeat_factors` warns).
+
+    Examples
+    --------
+    >>> round(auto_threshold([["a"], ["a"], ["a"], ["b"]], growth=1.1), 4)
+    0.49
+    """
+    validate_params({"growth": Interval(float, 1, None, closed="neither")}, {"growth": growth})
+    lm = _nonempty(Y)
+    _, p, m = check_repeat_parameters(0.5, power, max_repeat)
+    values, weights, empty = _rarest_frequencies(lm)
+    if values.size == 0:
+        return 1.0
+    lo, hi = float(values[0]), float(values[-1])  # growth(lo) == 1
+    if p == 0 or _growth(hi, values, weights, empty, p, m) <= growth:
+        return hi
+    for _ in range(200):  # bisection in log t: ~1e-15 relative precision long before 200
+        mid = math.sqrt(lo * hi)
+        if mid <= lo or mid >= hi:
+            break
+        if _growth(mid, values, weights, empty, p, m) < growth:
+            lo = mid
+        else:
+            hi = mid
+    return hi
 
 
 def stochastic_round(factors: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -225,7 +422,7 @@ def class_aware_row_probabilities(Y: Any) -> np.ndarray:
 
 def row_weights(
     Y: Any,
-    threshold: float | None = None,
+    threshold: float | str | None = None,
     power: float = 0.5,
     max_repeat: float | None = None,
     *,
@@ -265,251 +462,25 @@ def row_weights(
     """
     if method == "repeat":
         if threshold is None:
-            raise ParameterError("row_weights(method='repeat') needs a threshold in (0, 1]")
+            raise ParameterError(
+                "row_weights(method='repeat') needs a threshold in (0, 1] or 'auto'",
+                param="threshold",
+            )
         return repeat_factors(Y, threshold, power, max_repeat)
     if method == "class_aware":
         return class_aware_row_probabilities(Y)
-    raise ParameterError(f"Invalid method {method!r}, method should be 'repeat' or 'class_aware'")
-
-
-# --- diagnostics -----------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class LabelExposure:
-    """Expected positives per label in one epoch, before and after a sampler.
-
-    Attributes
-    ----------
-    method : str
-        ``"repeat"`` or ``"class_aware"``.
-    params : dict
-        The sampler parameters (threshold, power, max_repeat or num_samples).
-    n_rows : int
-        Rows in the data.
-    expected_epoch_length : float
-        Expected rows drawn per epoch (the sum of the repeat factors).
-    rows_repeated : int
-        Rows whose expected count exceeds 1.
-    max_row_factor : float
-        The largest expected count of one row.
-    names : tuple of str
-        Label names.
-    buckets : numpy.ndarray of str
-        ``head`` / ``medium`` / ``tail`` per label (:func:`mlbalance.buckets.label_buckets`).
-    label_factors : numpy.ndarray
-        Per-label repeat factor ``r(c)`` (NaN for class-aware sampling).
-    before : numpy.ndarray
-        Positives per label in one plain epoch (the label counts).
-    after : numpy.ndarray
-        Expected positives per label in one sampled epoch.
-    """
-
-    method: str
-    params: dict[str, Any]
-    n_rows: int
-    expected_epoch_length: float
-    rows_repeated: int
-    max_row_factor: float
-    names: tuple[str, ...]
-    buckets: np.ndarray
-    label_factors: np.ndarray
-    before: np.ndarray
-    after: np.ndarray
-    head_min: int = field(default=DEFAULT_HEAD_MIN)
-    tail_max: int = field(default=DEFAULT_TAIL_MAX)
-
-    @property
-    def gain(self) -> np.ndarray:
-        """``after / before`` per label (NaN for labels with no row)."""
-        with np.errstate(divide="ignore", invalid="ignore"):
-            return np.where(self.before > 0, self.after / np.maximum(self.before, 1), np.nan)
-
-    def bucket_table(self) -> list[dict[str, Any]]:
-        """Per bucket: labels, positives before/after, their share of all positives, gain."""
-        total_before = float(self.before.sum()) or 1.0
-        total_after = float(self.after.sum()) or 1.0
-        rows = []
-        for name in BUCKETS:
-            mask = self.buckets == name
-            b = float(self.before[mask].sum())
-            a = float(self.after[mask].sum())
-            rows.append(
-                {
-                    "bucket": name,
-                    "labels": int(mask.sum()),
-                    "positives_before": b,
-                    "positives_after": a,
-                    "share_before": b / total_before,
-                    "share_after": a / total_after,
-                    "gain": (a / b) if b else None,
-                }
-            )
-        return rows
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready summary: totals, the bucket table and one record per label."""
-        gain = self.gain
-        labels = [
-            {
-                "label": n,
-                "bucket": str(bk),
-                "count": int(b),
-                "label_factor": None if np.isnan(f) else float(f),
-                "positives_before": float(b),
-                "positives_after": float(a),
-                "gain": None if np.isnan(g) else float(g),
-            }
-            for n, bk, f, b, a, g in zip(
-                self.names, self.buckets, self.label_factors, self.before, self.after, gain
-            )
-        ]
-        return {
-            "method": self.method,
-            "params": dict(self.params),
-            "n_rows": self.n_rows,
-            "expected_epoch_length": float(self.expected_epoch_length),
-            "epoch_length_ratio": float(self.expected_epoch_length) / self.n_rows,
-            "rows_repeated": self.rows_repeated,
-            "max_row_factor": float(self.max_row_factor),
-            "bucket_bounds": {"head_min": self.head_min, "tail_max": self.tail_max},
-            "buckets": self.bucket_table(),
-            "labels": labels,
-        }
-
-    def summary(self, top: int = 5) -> str:
-        """A few lines for a terminal: epoch length and the bucket table."""
-        p = ", ".join(f"{k}={v}" for k, v in self.params.items() if v is not None)
-        lines = [
-            f"{_METHOD_NAMES.get(self.method, self.method)} sampling ({p}): expected epoch "
-            f"{self.expected_epoch_length:,.0f} rows "
-            f"({self.expected_epoch_length / self.n_rows:.2f}x the {self.n_rows:,} rows)",
-            f"  {self.rows_repeated:,} rows expected more than once per epoch; "
-            f"largest row factor {self.max_row_factor:.2f}",
-            f"  {'bucket':<7} {'labels':>6} {'positives/epoch before':>23} {'after':>12} "
-            f"{'share before':>13} {'after':>7} {'gain':>6}",
-        ]
-        for r in self.bucket_table():
-            g = "-" if r["gain"] is None else f"{r['gain']:.2f}x"
-            lines.append(
-                f"  {r['bucket']:<7} {r['labels']:>6} {r['positives_before']:>23,.0f} "
-                f"{r['positives_after']:>12,.0f} {r['share_before']:>13.1%} "
-                f"{r['share_after']:>7.1%} {g:>6}"
-            )
-        gain = self.gain
-        seen = np.flatnonzero(~np.isnan(gain))
-        if top and seen.size:
-            order = seen[np.argsort(-gain[seen], kind="stable")][:top]
-            most = ", ".join(f"{self.names[i]} {gain[i]:.1f}x" for i in order)
-            lines.append(f"  most boosted labels: {most}")
-        return "\n".join(lines)
-
-
-def _exposure(
-    lm: LabelMatrix,
-    row_expect: np.ndarray,
-    *,
-    method: str,
-    params: dict[str, Any],
-    label_factors: np.ndarray,
-    head_min: int,
-    tail_max: int,
-) -> LabelExposure:
-    counts = lm.counts()
-    rows = np.repeat(np.arange(lm.n_rows), lm.row_sizes())
-    after = np.bincount(lm.matrix.indices, weights=row_expect[rows], minlength=lm.n_labels)
-    return LabelExposure(
-        method=method,
-        params=params,
-        n_rows=lm.n_rows,
-        expected_epoch_length=float(row_expect.sum()),
-        rows_repeated=int((row_expect > 1.0).sum()),
-        max_row_factor=float(row_expect.max()),
-        names=lm.names,
-        buckets=label_buckets(counts, head_min=head_min, tail_max=tail_max),
-        label_factors=label_factors,
-        before=counts.astype(np.float64),
-        after=after,
-        head_min=head_min,
-        tail_max=tail_max,
+    raise ParameterError(
+        f"Invalid method {method!r}, method should be 'repeat' or 'class_aware'", param="method"
     )
 
 
-def repeat_exposure(
-    Y: Any,
-    threshold: float,
-    power: float = 0.5,
-    max_repeat: float | None = None,
-    *,
-    head_min: int = DEFAULT_HEAD_MIN,
-    tail_max: int = DEFAULT_TAIL_MAX,
-) -> LabelExposure:
-    """What repeat-factor sampling does to label exposure, before training.
-
-    The expected count of row ``i`` in an epoch is its factor ``r_i`` (stochastic rounding
-    is unbiased), so label ``c`` is expected ``sum_{i has c} r_i`` times per epoch, against
-    ``count(c)`` times in a plain epoch. Frequent labels that co-occur with rare ones ride
-    along with the repeated rows; the bucket table shows how much.
-
-    Parameters
-    ----------
-    Y : LabelMatrix or anything :func:`~mlbalance.labels.as_label_matrix` accepts
-    threshold, power, max_repeat
-        As in :func:`repeat_factors`.
-    head_min, tail_max : int
-        Bucket bounds, as in :func:`mlbalance.buckets.label_buckets`.
-
-    Returns
-    -------
-    LabelExposure
-    """
-    t, p, m = check_repeat_parameters(threshold, power, max_repeat)
-    lm = _nonempty(Y)
-    per_label = label_repeat_factors(lm.counts(), lm.n_rows, t, p, m)
-    factors = _row_max(lm, per_label, 1.0)
-    return _exposure(
-        lm,
-        factors,
-        method="repeat",
-        params={"threshold": t, "power": p, "max_repeat": m},
-        label_factors=per_label,
-        head_min=head_min,
-        tail_max=tail_max,
-    )
+_EXPOSURE = ("LabelExposure", "class_aware_exposure", "repeat_exposure")
 
 
-def class_aware_exposure(
-    Y: Any,
-    num_samples: int | None = None,
-    *,
-    head_min: int = DEFAULT_HEAD_MIN,
-    tail_max: int = DEFAULT_TAIL_MAX,
-) -> LabelExposure:
-    """What class-aware sampling (``num_samples`` draws per epoch) does to label exposure.
+def __getattr__(name: str) -> Any:
+    # the diagnostics moved to mlbalance.samplers.exposure, which imports this module
+    if name in _EXPOSURE:
+        from mlbalance.samplers import exposure
 
-    Parameters
-    ----------
-    Y : LabelMatrix or anything :func:`~mlbalance.labels.as_label_matrix` accepts
-    num_samples : int, optional
-        Draws per epoch; default the number of rows.
-    head_min, tail_max : int
-        Bucket bounds, as in :func:`mlbalance.buckets.label_buckets`.
-
-    Returns
-    -------
-    LabelExposure
-    """
-    lm = _nonempty(Y)
-    n = lm.n_rows if num_samples is None else int(num_samples)
-    if n <= 0:
-        raise ParameterError(f"Invalid num_samples {num_samples!r}, num_samples should be > 0")
-    expect = class_aware_row_probabilities(lm) * n
-    return _exposure(
-        lm,
-        expect,
-        method="class_aware",
-        params={"num_samples": n},
-        label_factors=np.full(lm.n_labels, np.nan),
-        head_min=head_min,
-        tail_max=tail_max,
-    )
+        return getattr(exposure, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -12,16 +12,22 @@ the same in every process and no global seeding changes it; nothing calls
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 from torch.utils.data import Sampler
 
+from mlbalance._params import BOOL, Interval, Options, validate_params
 from mlbalance.errors import InputError, ParameterError
 from mlbalance.labels import as_label_matrix
 from mlbalance.samplers._shard import default_replicas, per_rank_length, shard
 from mlbalance.samplers._shuffle import shuffle
-from mlbalance.samplers.factors import repeat_factors, stochastic_round
+from mlbalance.samplers.factors import (
+    REPEAT_CONSTRAINTS,
+    repeat_factors,
+    resolve_threshold,
+    stochastic_round,
+)
 
 __all__ = ["ClassAwareSampler", "RepeatFactorSampler"]
 
@@ -57,8 +63,19 @@ def _as_python_ints(indices: np.ndarray) -> Iterator[int]:
         yield from indices[start : start + _YIELD_CHUNK].tolist()
 
 
+#: Constraints shared by both samplers (:mod:`mlbalance._params`).
+_COMMON_CONSTRAINTS: dict[str, Any] = {
+    "seed": Interval(int, 0, None),
+    "num_replicas": Interval(int, 1, None, allow_none=True),
+    "rank": Interval(int, 0, None, allow_none=True),
+    "drop_last": BOOL,
+}
+
+
 class _EpochSampler(Sampler[int]):
     """Shared plumbing: epoch, seed, ranks, sharding, iteration."""
+
+    _parameter_constraints: ClassVar[dict[str, Any]] = _COMMON_CONSTRAINTS
 
     def __init__(
         self, *, seed: int, num_replicas: int | None, rank: int | None, drop_last: bool
@@ -118,8 +135,11 @@ class RepeatFactorSampler(_EpochSampler):
         The training labels (anything :func:`~mlbalance.labels.as_label_matrix` accepts),
         or precomputed per-row factors as a 1-D float numpy array or torch tensor (then
         ``threshold`` must be ``None``; see also :meth:`from_factors`).
-    threshold : float
-        ``t`` in (0, 1]; required with labels.
+    threshold : float or "auto"
+        ``t`` in (0, 1], or ``"auto"``: derived from the label frequencies so that an epoch
+        is expected to grow 1.5x (:func:`~mlbalance.samplers.factors.auto_threshold`);
+        required with labels. A threshold below every label's frequency repeats nothing and
+        is warned about.
     power : float, default 0.5
         Exponent of ``t / f(c)``; 0.5 as LVIS, 1.0 as detectron2's ``REPEAT_SQRT=False``.
     max_repeat : float, optional
@@ -134,6 +154,15 @@ class RepeatFactorSampler(_EpochSampler):
     drop_last : bool, default False
         As DistributedSampler: drop the epoch's tail so ranks get equal parts, instead
         of padding it with the epoch's head.
+
+    Attributes
+    ----------
+    threshold : float or None
+        The threshold used (the derived number for ``"auto"``; None with factors).
+    factors : numpy.ndarray
+        Per-row repeat factors.
+    expected_epoch_growth : float
+        Expected rows per epoch / rows (the mean factor).
 
     Notes
     -----
@@ -157,10 +186,20 @@ class RepeatFactorSampler(_EpochSampler):
     ...         ...
     """
 
+    _parameter_constraints: ClassVar[dict[str, Any]] = {
+        **REPEAT_CONSTRAINTS,
+        "threshold": (
+            Interval(float, 0, 1, closed="right", allow_none=True),
+            Options(("auto",)),
+        ),
+        "shuffle": BOOL,
+        **_COMMON_CONSTRAINTS,
+    }
+
     def __init__(
         self,
         Y_or_factors: Any,
-        threshold: float | None = None,
+        threshold: float | str | None = None,
         power: float = 0.5,
         max_repeat: float | None = None,
         *,
@@ -170,23 +209,43 @@ class RepeatFactorSampler(_EpochSampler):
         rank: int | None = None,
         drop_last: bool = False,
     ) -> None:
+        validate_params(
+            self._parameter_constraints,
+            {
+                "threshold": threshold,
+                "power": power,
+                "max_repeat": max_repeat,
+                "shuffle": shuffle,
+                "seed": seed,
+                "num_replicas": num_replicas,
+                "rank": rank,
+                "drop_last": drop_last,
+            },
+        )
         super().__init__(seed=seed, num_replicas=num_replicas, rank=rank, drop_last=drop_last)
         if _is_factor_vector(Y_or_factors):
             if threshold is not None:
                 raise ParameterError(
                     "RepeatFactorSampler got precomputed factors and a threshold; "
-                    "give labels with a threshold, or factors alone"
+                    "give labels with a threshold, or factors alone",
+                    param="threshold",
                 )
             factors = _check_factors(Y_or_factors)
+            used: float | None = None
         else:
             if threshold is None:
                 raise ParameterError(
-                    "RepeatFactorSampler needs a threshold in (0, 1] to compute factors from "
-                    "labels (or use RepeatFactorSampler.from_factors)"
+                    "RepeatFactorSampler needs a threshold in (0, 1] or 'auto' to compute "
+                    "factors from labels (or use RepeatFactorSampler.from_factors)",
+                    param="threshold",
                 )
-            factors = repeat_factors(Y_or_factors, threshold, power, max_repeat)
-        self.threshold = threshold
-        self.power = power
+            labels = as_label_matrix(Y_or_factors)
+            if labels.n_rows == 0:
+                raise InputError("label matrix is empty: no rows to sample from")
+            used = resolve_threshold(labels, threshold, power, max_repeat)
+            factors = repeat_factors(labels, used, power, max_repeat)
+        self.threshold = used
+        self.power = float(power)
         self.max_repeat = max_repeat
         self.shuffle = bool(shuffle)
         self.factors: np.ndarray = factors
@@ -227,6 +286,11 @@ class RepeatFactorSampler(_EpochSampler):
         """The expected number of indices per epoch, all ranks together (sum of factors)."""
         return float(self.factors.sum())
 
+    @property
+    def expected_epoch_growth(self) -> float:
+        """Expected indices per epoch divided by the rows (1.0 = no row repeated)."""
+        return self.expected_epoch_length / self.factors.size
+
     def epoch_counts(self, epoch: int | None = None) -> np.ndarray:
         """How many times each row appears in ``epoch`` (all ranks together, before padding)."""
         e = self.epoch if epoch is None else _check_epoch(epoch)
@@ -245,8 +309,9 @@ class RepeatFactorSampler(_EpochSampler):
         return idx
 
     def __repr__(self) -> str:
+        t = "factors" if self.threshold is None else f"{self.threshold:.4g}"
         return (
-            f"RepeatFactorSampler(n_rows={self.factors.size}, "
+            f"RepeatFactorSampler(n_rows={self.factors.size}, threshold={t}, "
             f"expected_epoch_length={self.expected_epoch_length:.1f}, seed={self.seed}, "
             f"num_replicas={self.num_replicas}, rank={self.rank})"
         )
@@ -286,6 +351,11 @@ class ClassAwareSampler(_EpochSampler):
     somewhat more variance for small labels. Rows with no label are never drawn.
     """
 
+    _parameter_constraints: ClassVar[dict[str, Any]] = {
+        "num_samples": Interval(int, 1, None, allow_none=True),
+        **_COMMON_CONSTRAINTS,
+    }
+
     def __init__(
         self,
         Y: Any,
@@ -296,6 +366,16 @@ class ClassAwareSampler(_EpochSampler):
         rank: int | None = None,
         drop_last: bool = False,
     ) -> None:
+        validate_params(
+            self._parameter_constraints,
+            {
+                "num_samples": num_samples,
+                "seed": seed,
+                "num_replicas": num_replicas,
+                "rank": rank,
+                "drop_last": drop_last,
+            },
+        )
         super().__init__(seed=seed, num_replicas=num_replicas, rank=rank, drop_last=drop_last)
         lm = as_label_matrix(Y)
         if lm.n_rows == 0:
@@ -306,15 +386,7 @@ class ClassAwareSampler(_EpochSampler):
         self.labels: np.ndarray = np.flatnonzero(counts > 0)
         if self.labels.size == 0:
             raise InputError("no row has a label: class-aware sampling has nothing to draw")
-        if num_samples is None:
-            num_samples = lm.n_rows
-        if isinstance(num_samples, bool) or not isinstance(num_samples, (int, np.integer)):
-            raise ParameterError(f"num_samples must be an int, got {num_samples!r}")
-        if num_samples <= 0:
-            raise ParameterError(
-                f"Invalid num_samples {num_samples}, num_samples should be a positive int"
-            )
-        self.num_samples = int(num_samples)
+        self.num_samples = lm.n_rows if num_samples is None else int(num_samples)
         self.n_rows = lm.n_rows
         self._starts = csc.indptr[:-1].astype(np.int64)[self.labels]
         self._sizes = counts[self.labels]

@@ -186,7 +186,7 @@ def build_sampler(cfg: TrainConfig, labels: Any, rt: Runtime) -> tuple[Any, dict
             from mlbalance.samplers import RepeatFactorSampler
 
             sampler: Any = RepeatFactorSampler(
-                labels, threshold=cfg.rfs_threshold,  # type: ignore[arg-type]  # or "auto"
+                labels, threshold=cfg.rfs_threshold,  # a number or "auto"
                 power=cfg.rfs_power, shuffle=True,
                 seed=cfg.seed, num_replicas=rt.world, rank=rt.rank,
             )  # fmt: skip
@@ -214,7 +214,8 @@ def build_sampler(cfg: TrainConfig, labels: Any, rt: Runtime) -> tuple[Any, dict
         "warnings": [str(w.message) for w in caught],
     }
     if cfg.sampler == "repeat-factor":
-        info["threshold"] = getattr(sampler, "threshold", cfg.rfs_threshold)
+        info["threshold"] = getattr(sampler, "threshold", cfg.rfs_threshold)  # "auto" resolved
+        info["threshold_given"] = cfg.rfs_threshold
         info["power"] = cfg.rfs_power
         if not info["warnings"] and info["growth"] == 1.0:
             info["warnings"].append(

@@ -16,7 +16,8 @@ Numerical stability
     Logits from -100 to 100 and weights up to 1e6 give finite values and gradients.
     Half-precision logits (autocast) are promoted to float32 inside the loss.
 
-Names (:data:`LOSSES`): ``bce``, ``weighted-bce``, ``focal``, ``asl``, ``db``. Build one with
+Names (:data:`LOSSES`, the one list of loss names; :data:`LOSS_CLASSES` maps each to its
+class): ``bce``, ``weighted-bce``, ``focal``, ``asl``, ``db``, ``logit-adjusted``. Build one with
 :func:`build_loss`, which gives the losses that need them the training label counts.
 """
 
@@ -32,123 +33,23 @@ import torch.nn.functional as F
 from torch import nn
 
 from mlbalance.errors import ParameterError
+from mlbalance.train.loss_weights import SCHEMES, check_counts, pos_weights, prior_log_odds
 
 __all__ = [
     "LOSSES",
+    "LOSS_CLASSES",
+    "SCHEMES",
     "AsymmetricLoss",
     "BCELoss",
     "DistributionBalancedLoss",
     "FocalLoss",
+    "LogitAdjustedLoss",
     "MultilabelLoss",
     "WeightedBCELoss",
     "build_loss",
     "pos_weights",
+    "prior_log_odds",
 ]
-
-SCHEMES: tuple[str, ...] = ("inverse", "sqrt-inverse", "log", "effective-number", "none")
-
-
-# --------------------------------------------------------------------------------------------
-# weights from label counts
-# --------------------------------------------------------------------------------------------
-def _check_counts(label_counts: Any, n_rows: Any) -> tuple[np.ndarray, int]:
-    counts = np.asarray(label_counts, dtype=np.float64)
-    if counts.ndim != 1 or counts.size == 0:
-        raise ParameterError(
-            "label_counts must be a non-empty 1-D array of rows per label, "
-            f"got shape {counts.shape}"
-        )
-    if not np.isfinite(counts).all() or (counts < 0).any():
-        bad = counts[~np.isfinite(counts) | (counts < 0)][0]
-        raise ParameterError(f"label_counts must be finite and >= 0, found {bad!r}")
-    try:
-        n = int(n_rows)
-    except (TypeError, ValueError):
-        raise ParameterError(f"n_rows must be an integer, got {n_rows!r}") from None
-    if n < 1:
-        raise ParameterError(f"n_rows must be >= 1, got {n}")
-    if counts.max() > n:
-        raise ParameterError(
-            f"a label count ({int(counts.max())}) exceeds n_rows={n}: counts and rows disagree"
-        )
-    return counts, n
-
-
-def pos_weights(
-    label_counts: Any,
-    n_rows: int,
-    scheme: str = "sqrt-inverse",
-    max_weight: float | None = None,
-    beta: float = 0.999,
-) -> np.ndarray:
-    """Weight of each label's positive term from its training count.
-
-    With ``N`` training rows and ``n_c`` positives of label ``c`` (counts of 0 are treated as 1,
-    since such a label never contributes a positive term):
-
-    ``inverse``
-        ``w_c = (N - n_c) / n_c``, the negative/positive ratio (what
-        ``BCEWithLogitsLoss(pos_weight=...)`` documents). Unbounded: 1e6 rows and a label with
-        one row give ~1e6 — the instability this module exists to avoid.
-    ``sqrt-inverse``
-        ``w_c = sqrt((N - n_c) / n_c)``.
-    ``log``
-        ``w_c = 1 + ln(N / n_c)``; 1 for a label on every row, ~14.8 for 1 row in 1e6.
-    ``effective-number``
-        Cui et al. (2019), "Class-Balanced Loss Based on Effective Number of Samples", CVPR:
-        ``w_c = (1 - beta) / (1 - beta ** n_c)``, normalised, as in the paper, so that the weights
-        sum to the number of labels (mean 1). Used here as the positive-term weight.
-    ``none``
-        all ones.
-
-    ``max_weight`` then clips every weight to at most that value (the bound that keeps raw
-    inverse weights from blowing up the loss).
-
-    Parameters
-    ----------
-    label_counts : array of int, shape (labels,)
-        Training rows per label.
-    n_rows : int
-        Training rows ``N``.
-    scheme : str, default "sqrt-inverse"
-        One of ``inverse``, ``sqrt-inverse``, ``log``, ``effective-number``, ``none``.
-    max_weight : float, optional
-        Upper clip, > 0.
-    beta : float, default 0.999
-        The effective-number hyper-parameter, in [0, 1).
-
-    Returns
-    -------
-    numpy.ndarray of float64, shape (labels,)
-    """
-    counts, n = _check_counts(label_counts, n_rows)
-    n_c = np.maximum(counts, 1.0)
-    if scheme == "inverse":
-        w = (n - n_c) / n_c
-    elif scheme == "sqrt-inverse":
-        w = np.sqrt((n - n_c) / n_c)
-    elif scheme == "log":
-        w = 1.0 + np.log(n / n_c)
-    elif scheme == "effective-number":
-        if not 0.0 <= beta < 1.0:
-            raise ParameterError(f"beta must be in [0, 1), got {beta}")
-        # (1 - beta) / (1 - beta**n); -expm1(n * log(beta)) = 1 - beta**n without cancellation
-        if beta == 0.0:
-            w = np.ones_like(n_c)
-        else:
-            w = (1.0 - beta) / -np.expm1(n_c * math.log(beta))
-        w = w * (w.size / w.sum())
-    elif scheme == "none":
-        w = np.ones_like(n_c)
-    else:
-        raise ParameterError(
-            f"unknown pos-weight scheme {scheme!r}; choose from {', '.join(SCHEMES)}"
-        )
-    if max_weight is not None:
-        if not max_weight > 0:
-            raise ParameterError(f"max_weight must be > 0, got {max_weight}")
-        w = np.minimum(w, float(max_weight))
-    return w.astype(np.float64)
 
 
 # --------------------------------------------------------------------------------------------
@@ -470,7 +371,7 @@ class DistributionBalancedLoss(MultilabelLoss):
         gamma: float = 2.0,
         scale: float = 1.0,
     ) -> None:
-        counts, n = _check_counts(label_counts, n_rows)
+        counts, n = check_counts(label_counts, n_rows)
         super().__init__(int(counts.size))
         if lam <= 0:
             raise ParameterError(f"db lambda must be > 0, got {lam}")
@@ -484,12 +385,10 @@ class DistributionBalancedLoss(MultilabelLoss):
             float(scale),
         )
         n_c = np.clip(counts, 1.0, None)
-        # prior logit log(p / (1 - p)); a label on every row gets a large finite value
-        p = np.clip(n_c / n, 1e-12, 1.0 - 1e-12)
         self.register_buffer("freq_inv", torch.as_tensor(1.0 / n_c, dtype=torch.float64))
         self.register_buffer(
             "logit_shift",
-            torch.as_tensor(self.kappa * np.log(p / (1.0 - p)) / self.lam, dtype=torch.float64),
+            torch.as_tensor(self.kappa * prior_log_odds(counts, n) / self.lam, dtype=torch.float64),
         )
 
     def rebalance_weight(self, targets: torch.Tensor) -> torch.Tensor:
@@ -513,13 +412,94 @@ class DistributionBalancedLoss(MultilabelLoss):
         return self.scale * self.rebalance_weight(targets).detach() * loss
 
 
-LOSSES: dict[str, type[MultilabelLoss]] = {
-    "bce": BCELoss,
-    "weighted-bce": WeightedBCELoss,
-    "focal": FocalLoss,
-    "asl": AsymmetricLoss,
-    "db": DistributionBalancedLoss,
+class LogitAdjustedLoss(MultilabelLoss):
+    """Logit-adjusted BCE, after Menon et al. (2021), "Long-tail learning via logit adjustment",
+    ICLR.
+
+    Each label's logit is shifted by ``tau`` times its log prior odds **inside the loss**, during
+    training only::
+
+        l = BCE(z + tau * b_c, y),    b_c = log(p_c / (1 - p_c)),  p_c = n_c / N
+
+    (:func:`prior_log_odds`). Predictions use the raw logit ``z``. With ``tau = 1`` the loss is
+    minimised by ``z = logit P(y_c = 1 | x) - b_c``, so ``z >= 0`` (score ``>= 0.5``) exactly
+    when ``P(y_c = 1 | x) / p_c >= P(y_c = 0 | x) / (1 - p_c)``: the decision that minimises
+    the label's *balanced* error (the mean of its false-negative and false-positive rates)
+    rather than its plain error. A rare label is no longer outvoted by its prior at 0.5.
+
+    Multilabel form. The paper adjusts a softmax over mutually exclusive classes,
+    ``-log softmax(f(x) + tau log pi)_y``. Here every label is its own binary problem (as in
+    BCE): the two classes "label present" and "label absent" with priors ``p_c`` and
+    ``1 - p_c`` and logits ``(z, 0)``; the paper's loss on those two classes is exactly the
+    formula above, so this is the paper's loss, label by label. Deviations: (1) balance is
+    between a label's positives and negatives, not across labels (labels are not exclusive,
+    so there is no joint class prior to adjust); (2) ``p_c`` comes from the training counts
+    given to :func:`build_loss`; with a sampler that changes label frequencies the shift
+    still uses the original priors (the paper assumes plain sampling); (3) counts of 0 are
+    treated as 1 and ``p_c`` is clipped (see :func:`prior_log_odds`), so a frequency ratio of
+    1 to 10^6 between labels gives shifts of at most ~28 in magnitude and the gradient stays
+    ``sigmoid(z + tau b_c) - y``, in (-1, 1) per element, whatever the priors.
+
+    The 0.5 cut of this loss maximises balanced accuracy, which for rare labels means high
+    recall and low precision; thresholds tuned on validation (what ``mlbalance train`` does)
+    choose the operating point. ``tau = 0`` is plain BCE. Post-hoc logit adjustment (the
+    paper's other variant: subtract ``tau b_c`` from a BCE model's logits) is a per-label
+    threshold ``sigmoid(tau b_c)`` and is covered by tuned thresholds.
+
+    Do not combine with the trainer's ``--prior-bias``: that initialises the head bias to
+    ``b_c``, which the loss already adds, so the adjusted logit would start at ``2 b_c``.
+    With the bias at 0 the adjusted logit starts at ``tau b_c`` — the prior-bias start.
+
+    Parameters
+    ----------
+    label_counts, n_rows
+        Training rows per label and training rows.
+    tau : float, default 1.0
+        Scale of the adjustment, >= 0 (the paper's default and its best value on most sets).
+    """
+
+    name = "logit-adjusted"
+    uses_counts = True
+
+    def __init__(self, *, label_counts: Any, n_rows: int, tau: float = 1.0) -> None:
+        counts, n = check_counts(label_counts, n_rows)
+        super().__init__(int(counts.size))
+        try:
+            tau = float(tau)
+        except (TypeError, ValueError):
+            raise ParameterError(f"logit-adjusted tau must be a number, got {tau!r}") from None
+        if not (math.isfinite(tau) and tau >= 0):
+            raise ParameterError(f"logit-adjusted tau must be finite and >= 0, got {tau}")
+        self.tau = tau
+        shift = tau * prior_log_odds(counts, n)
+        self.register_buffer("logit_shift", torch.as_tensor(shift, dtype=torch.float64))
+
+    def elementwise(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        z = logits + self._buffer("logit_shift", logits)
+        return F.binary_cross_entropy_with_logits(z, targets, reduction="none")
+
+    def forward(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        logits, targets = self._prepare(logits, targets)
+        z = logits + self._buffer("logit_shift", logits)
+        return F.binary_cross_entropy_with_logits(z, targets)
+
+
+#: The loss registry: name -> class. :func:`build_loss` builds from it and :data:`LOSSES` lists
+#: its names, so a loss added here is known everywhere (``--loss`` choices included).
+LOSS_CLASSES: dict[str, type[MultilabelLoss]] = {
+    cls.name: cls
+    for cls in (
+        BCELoss,
+        WeightedBCELoss,
+        FocalLoss,
+        AsymmetricLoss,
+        DistributionBalancedLoss,
+        LogitAdjustedLoss,
+    )
 }
+
+#: The loss names, in registry order: the single source of ``--loss``'s choices.
+LOSSES: tuple[str, ...] = tuple(LOSS_CLASSES)
 
 _ALIASES = {"lambda": "lam", "lambda_": "lam", "neg_scale": "lam", "init_bias": "kappa"}
 
@@ -547,8 +527,8 @@ def build_loss(name: str, *, label_counts: Any, n_rows: int, **params: Any) -> M
     Parameters
     ----------
     name : str
-        A key of :data:`LOSSES`: ``bce``, ``weighted-bce``, ``focal``, ``asl``, ``db``
-        (underscores accepted for hyphens).
+        One of :data:`LOSSES`: ``bce``, ``weighted-bce``, ``focal``, ``asl``, ``db``,
+        ``logit-adjusted`` (underscores accepted for hyphens).
     label_counts : array of int, shape (labels,)
         Training rows per label (``LabelMatrix.counts()`` of the training data, after any
         resampling that the model will see).
@@ -571,10 +551,10 @@ def build_loss(name: str, *, label_counts: Any, n_rows: int, **params: Any) -> M
         Unknown loss name or parameter, or a parameter out of range.
     """
     key = str(name).strip().lower().replace("_", "-")
-    cls = LOSSES.get(key)
+    cls = LOSS_CLASSES.get(key)
     if cls is None:
         raise ParameterError(f"unknown loss {name!r}; choose from {', '.join(LOSSES)}")
-    counts, n = _check_counts(label_counts, n_rows)
+    counts, n = check_counts(label_counts, n_rows)
     kwargs = {(_ALIASES.get(k, k) if key == "db" else k): _coerce(k, v) for k, v in params.items()}
     accepted = {
         p for p in inspect.signature(cls.__init__).parameters if p not in ("self", "n_labels")

@@ -116,6 +116,16 @@ class TrainResult:
             }
         )
 
+    @property
+    def timing(self) -> dict[str, float]:
+        """Seconds per phase of the training batches (data wait, forward+backward, optimizer,
+        syncs, checkpoints), summed over the epochs (see :class:`mlbalance.train.loop.PhaseTimer`)."""
+        total: dict[str, float] = {}
+        for record in self.history:
+            for phase, seconds in (record.get("phase_seconds") or {}).items():
+                total[phase] = round(total.get(phase, 0.0) + seconds, 4)
+        return total
+
     def fallback_groups(self) -> list[tuple[str, list[str]]]:
         """The labels without their own tuned threshold, grouped by the tuner's reason.
 
