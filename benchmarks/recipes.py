@@ -328,7 +328,7 @@ def run_one(
     from mlbalance.metrics import multilabel_metrics
     from mlbalance.train import TrainConfig, train
     from mlbalance.train.model import EmbeddingHead
-    from mlbalance.train.predict import read_thresholds
+    from mlbalance.train.model_folder import read_thresholds
     from mlbalance.train.thresholds import tune_thresholds
 
     train_path = files["train"]

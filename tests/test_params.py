@@ -28,8 +28,23 @@ def _build_resampler(cls, **params):
     return obj
 
 
+def _build_train_config(cls, **params):
+    return cls(**({"train": "t.parquet", "val": "v.parquet", "out": "out"} | params))
+
+
+def _train_config_class():
+    import importlib.util
+
+    if importlib.util.find_spec("torch") is None:  # pragma: no cover - core install
+        return []  # its loss choices are the trainer's losses, which need torch
+    from mlbalance.train.config import TrainConfig
+
+    return [(TrainConfig, _build_train_config)]
+
+
 #: (class, how to build and validate it with given params)
 DECLARED = [
+    *_train_config_class(),
     (MLROS, _build_resampler),
     (MLRUS, _build_resampler),
     (MLSMOTE, _build_resampler),

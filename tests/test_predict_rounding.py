@@ -7,7 +7,7 @@ import pytest
 
 pytest.importorskip("torch")
 
-from mlbalance.train.predict import _float32_ceiling
+from mlbalance.train.predictor import _float32_ceiling
 
 
 def test_float32_ceiling_matches_float64_comparison_on_boundaries():

@@ -318,7 +318,7 @@ def test_every_candidate_is_a_valid_train_command() -> None:
     # what runs on the GPU must parse there: every recipe's flags through the real CLI parser
     # and the trainer's option checks (the cRT slot waits for its flag)
     from mlbalance.cli import build_parser
-    from mlbalance.train.config import config_from_args
+    from mlbalance.cli.train import config_from_args
 
     assert sorted(recipes_ft.PRIORITY) == sorted(recipes_ft.RECIPES)
     base = ["train", "--train", "t.parquet", "--val", "v.parquet", "--out", "o", "--model", "m"]

@@ -155,14 +155,14 @@ class TestConfig:
     def parser(self):
         import argparse
 
-        from mlbalance.train.config import add_config_arguments
+        from mlbalance.cli.train import add_config_arguments
 
         p = argparse.ArgumentParser()
         add_config_arguments(p)
         return p
 
     def test_flags_override_config_file(self, tmp_path):
-        from mlbalance.train.config import config_from_args
+        from mlbalance.cli.train import config_from_args
 
         cfg_file = tmp_path / "run.yaml"
         cfg_file.write_text(
@@ -193,7 +193,8 @@ class TestConfig:
         assert cfg.epochs == 3  # default kept
 
     def test_json_config_and_errors(self, tmp_path):
-        from mlbalance.train.config import config_from_args, load_config_file
+        from mlbalance.cli.train import config_from_args
+        from mlbalance.train.config_file import load_config_file
 
         path = tmp_path / "c.json"
         path.write_text(json.dumps({"train": "t", "val": "v", "out": "o", "epochs": 2}))
@@ -201,11 +202,11 @@ class TestConfig:
         path.write_text(json.dumps({"train": "t", "bogus": 1}))
         with pytest.raises(ParameterError, match="unknown option 'bogus'"):
             load_config_file(path)
-        with pytest.raises(ParameterError, match=r"missing required option.*--val"):
+        with pytest.raises(ParameterError, match=r"missing required option.*val"):
             config_from_args({"train": "t", "out": "o"})
-        with pytest.raises(ParameterError, match="--warmup-ratio"):
+        with pytest.raises(ParameterError, match="warmup_ratio"):
             config_from_args({"train": "t", "val": "v", "out": "o", "warmup_ratio": 1.5})
-        with pytest.raises(ParameterError, match="--loss-params expects KEY=VALUE"):
+        with pytest.raises(ParameterError, match="loss_params expects KEY=VALUE"):
             config_from_args({"train": "t", "val": "v", "out": "o", "loss_params": ["gamma"]})
 
 
@@ -337,7 +338,7 @@ class TestModel:
 
 
 def test_autocast_dtype_choice():
-    from mlbalance.train.predict import autocast_dtype
+    from mlbalance.train.runtime import autocast_dtype
 
     cpu = torch.device("cpu")
     assert autocast_dtype("auto", cpu) is None and autocast_dtype("fp32", cpu) is None
@@ -566,8 +567,11 @@ class TestTrainEmbedding:
         assert any("early stop" in line for line in lines)
 
     def test_unknown_metric(self, emb_data, tmp_path):
-        with pytest.raises(ParameterError, match=r"--metric 'accuracy'.*macro_f1"):
-            run_train(emb_config(emb_data, tmp_path / "m", metric="accuracy"))
+        with pytest.raises(
+            ParameterError, match=r"metric must be one of 'val_loss'.*macro_f1"
+        ) as e:
+            emb_config(emb_data, tmp_path / "m", metric="accuracy")
+        assert "n_rows" not in str(e.value)  # only what can be maximised or minimised
 
     def test_bad_loss_param(self, emb_data, tmp_path):
         with pytest.raises(ParameterError):
@@ -578,7 +582,7 @@ class TestTrainEmbedding:
     def test_resume_mid_epoch_is_exact(self, emb_data, tmp_path, monkeypatch):
         from safetensors.torch import load_file
 
-        import mlbalance.train.trainer as trainer
+        import mlbalance.train.loop as trainer
 
         run_train(emb_config(emb_data, tmp_path / "full", epochs=2, dropout=0.3))
         real = trainer.loader
@@ -624,7 +628,7 @@ class TestTrainEmbedding:
     def test_resume_after_interrupt_is_exact(self, emb_data, tmp_path, monkeypatch):
         from safetensors.torch import load_file
 
-        import mlbalance.train.trainer as trainer
+        import mlbalance.train.loop as trainer
 
         run_train(emb_config(emb_data, tmp_path / "full", epochs=2))
         ckpt = tmp_path / "ckpt"
@@ -665,7 +669,7 @@ class TestTrainEmbedding:
             r"only in the data: lab08",
         ):
             run_train(emb_config(other, tmp_path / "b", checkpoint_dir=str(ckpt), resume=True))
-        with pytest.raises(ParameterError, match="holds a run; pass --resume"):
+        with pytest.raises(ParameterError, match="holds a run; pass resume=True"):
             run_train(emb_config(emb_data, tmp_path / "c", checkpoint_dir=str(ckpt)))
         with pytest.raises(ParameterError, match="does not fit this run's model options"):
             run_train(
@@ -769,7 +773,7 @@ class TestCli:
             main(["evaluate", "--model", str(tmp_path / "nope"), "--data", str(emb_data["test"])])
             == 2
         )
-        assert "no such folder" in capsys.readouterr().err
+        assert "no such model folder" in capsys.readouterr().err
         text_only = tmp_path / "t.parquet"
         write_parquet(
             pa.table({"text": ["a"], "labels": [["x"]]}), text_only, labels=["x"], spec=LabelSpec()
@@ -816,7 +820,7 @@ class TestEmbeddingHeadOptions:
 
     def test_mlp_standardized_head_trains_saves_and_predicts(self, emb_data, tmp_path):
         from mlbalance.train.model import EmbeddingHead
-        from mlbalance.train.predict import read_thresholds
+        from mlbalance.train.model_folder import read_thresholds
 
         out = tmp_path / "mlp"
         result, _ = run_train(emb_config(emb_data, out, epochs=4, head_hidden=24, dropout=0.0))
@@ -857,7 +861,7 @@ class TestEmbeddingHeadOptions:
 
     @pytest.mark.parametrize(
         ("kw", "match"),
-        [({"head_hidden": -1}, "--head-hidden"), ({"threshold_smoothing": -1.0}, "smoothing")],
+        [({"head_hidden": -1}, "head_hidden"), ({"threshold_smoothing": -1.0}, "smoothing")],
     )
     def test_bad_options(self, emb_data, tmp_path, kw, match):
         with pytest.raises(ParameterError, match=match):

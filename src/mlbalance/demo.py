@@ -13,7 +13,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["STAGES", "DemoContext", "run_demo"]
+__all__ = ["STAGES", "TORCH_STAGES", "DemoContext", "run_demo"]
+
+#: Stages that need the optional training packages (torch): ``pip install "mlbalance[train]"``.
+TORCH_STAGES = ("sample", "train")
 
 
 @dataclass
@@ -80,9 +83,24 @@ def stage_split(ctx: DemoContext) -> None:
     )
 
 
+def _resample_summary(manifest: dict[str, Any], out: Path) -> str:
+    """A few lines from a resampling manifest: rows in and out, imbalance before and after."""
+    rep = manifest["report"]
+    before, after = manifest["measures_before"], manifest["measures_after"]
+    lines = [
+        f"{manifest['method']} -> {out}: {rep['input_rows']:,} rows in, "
+        f"{rep['output_rows']:,} rows out in {len(manifest['shards'])} shard(s) "
+        f"({rep['extra_copies']:,} extra copies)",
+        *(
+            f"  {key:<8} {before[key]:>10.4g} -> {after[key]:.4g}"
+            for key in ("mean_ir", "max_ir", "cvir", "scumble")
+        ),
+    ]
+    return "\n".join(lines)
+
+
 def stage_resample(ctx: DemoContext) -> None:
     """ML-ROS on the train split only, written as balanced shards; then verify them."""
-    from mlbalance.cli.resample import summary
     from mlbalance.resample import MLROS
     from mlbalance.resample.dataset import resample_dataset
     from mlbalance.resample.shards import verify_shards
@@ -103,7 +121,7 @@ def stage_resample(ctx: DemoContext) -> None:
         print(run.nothing_to_do)
         return
     ctx.results["resample"] = run.manifest
-    print(summary(run.manifest, str(out)))
+    print(_resample_summary(run.manifest, out))
     check = verify_shards(out, progress=False)
     print(
         f"verify: {'OK' if check['ok'] else 'FAILED'} ({check['shards']} shards, "
@@ -222,8 +240,8 @@ def stage_train(ctx: DemoContext) -> None:
     rows = [
         ("BCE, threshold 0.5 (the usual setup)", plain.metrics["test_at_0.5"]),
         ("BCE + per-label thresholds", plain.metrics["test"]),
-        ("--recipe long-tail, threshold 0.5", remedies.metrics["test_at_0.5"]),
-        ("--recipe long-tail (+ smoothed thresholds)", remedies.metrics["test"]),
+        ("recipe long-tail, threshold 0.5", remedies.metrics["test_at_0.5"]),
+        ("recipe long-tail (+ smoothed thresholds)", remedies.metrics["test"]),
     ]
     ctx.results["train"] = {
         name: {k: m[k] for k in ("micro_recall", "macro_recall", "micro_f1", "macro_f1")}
@@ -243,10 +261,13 @@ def stage_train(ctx: DemoContext) -> None:
         "  (a 20,000-row demo with hashed features and 6 epochs: it shows the pipeline, not\n"
         "  which remedy wins; BENCHMARKS.md 'Recipe study' measures that on 200,000 rows)"
     )
+    groups = remedies.fallback_groups()
     print(
-        f"  ({len(remedies.fallback)} labels fell back to the global threshold or were capped "
-        f"at 10x their val positives; see thresholds.json) -> {ctx.path('model-remedies')}/"
+        f"  {len(remedies.fallback)} labels did not keep their own tuned threshold "
+        f"(see thresholds.json) -> {ctx.path('model-remedies')}/"
     )
+    for reason, labels in groups[:3]:
+        print(f"    {len(labels):>4} × {reason}")
 
 
 STAGES: list[tuple[str, Callable[[DemoContext], None]]] = [
@@ -278,10 +299,14 @@ def run_demo(
     names = [name for name, _ in STAGES]
     unknown = sorted(set(stages or ()) - set(names))
     if unknown:
-        raise ParameterError(f"unknown demo stage(s) {unknown}; stages: {', '.join(names)}")
+        raise ParameterError(
+            f"stages: unknown demo stage(s) {unknown}; stages: {', '.join(names)}", param="stages"
+        )
     out = Path(out)
     if out.exists() and any(out.iterdir()) and not overwrite:
-        raise ParameterError(f"demo folder {out} is not empty; pass --overwrite to reuse it")
+        raise ParameterError(
+            f"demo folder {out} is not empty; pass overwrite=True to reuse it", param="overwrite"
+        )
     out.mkdir(parents=True, exist_ok=True)
     ctx = DemoContext(out=out, rows=rows, labels=labels, seed=seed)
     # later stages read what earlier ones wrote, so run the pipeline up to the last one asked for

@@ -36,15 +36,33 @@ from mlbalance.errors import InputError, ParameterError
 from mlbalance.labels import LabelMatrix, as_label_matrix
 
 __all__ = [
+    "SCORES",
     "average_precision",
     "check_scores",
     "cut_curve",
+    "evaluate_scores",
     "format_metrics",
     "label_columns",
     "label_csr",
     "multilabel_metrics",
     "resolve_thresholds",
 ]
+
+
+#: The keys of :func:`multilabel_metrics` that are scores in [0, 1], higher better: what a
+#: model can be selected on (``mlbalance train --metric``). Counts such as ``n_rows`` are not.
+SCORES: tuple[str, ...] = (
+    "micro_precision",
+    "micro_recall",
+    "micro_f1",
+    "macro_precision",
+    "macro_recall",
+    "macro_f1",
+    "macro_map",
+    "macro_recall_head",
+    "macro_recall_medium",
+    "macro_recall_tail",
+)
 
 
 # --------------------------------------------------------------------------------------------
@@ -395,3 +413,51 @@ def format_metrics(metrics: dict[str, Any], *, title: str = "metrics") -> str:
         f"({m['n_never_predicted_with_positives']} of them with positives)"
     )
     return "\n".join(lines)
+
+
+def evaluate_scores(
+    y_true: Any,
+    scores: np.ndarray,
+    thresholds: np.ndarray | float,
+    *,
+    names: Sequence[str],
+    train_counts: np.ndarray,
+    per_label: bool = True,
+) -> dict[str, Any]:
+    """:func:`multilabel_metrics` of a trained model, on the labels its training data had.
+
+    A label with no training row (a vocabulary entry the training split lacks) has no
+    meaningful score: it is left out and listed under ``labels_left_out``.
+
+    Parameters
+    ----------
+    y_true : scipy sparse matrix or array, shape (n, L)
+        Truth in the model's label order.
+    scores : numpy.ndarray, shape (n, L)
+        Probabilities.
+    thresholds : float or array of shape (L,)
+        Cut per label (``score >= threshold``).
+    names : sequence of str
+        The model's labels.
+    train_counts : array of int, shape (L,)
+        Training rows per label (the head/medium/tail buckets).
+    per_label : bool, default True
+        Include the per-label table.
+    """
+    seen = np.asarray(train_counts) > 0
+    y = y_true[:, seen].toarray() if sp.issparse(y_true) else np.asarray(y_true)[:, seen]
+    thr = thresholds if np.isscalar(thresholds) else np.asarray(thresholds)[seen]
+    out = dict(
+        multilabel_metrics(
+            np.asarray(y, dtype=np.uint8),
+            scores[:, seen],
+            thr,
+            train_counts=np.asarray(train_counts)[seen],
+            label_names=[n for n, s in zip(names, seen, strict=True) if s],
+            per_label=per_label,
+        )
+    )
+    left_out = [n for n, s in zip(names, seen, strict=True) if not s]
+    if left_out:
+        out["labels_left_out"] = left_out
+    return out

@@ -223,6 +223,6 @@ def run(args: argparse.Namespace) -> int:
 
 
 # --- extensions owned by other stages (imported here so they exist before register runs) ---
-from mlbalance.samplers import _cli as _samplers_cli  # noqa: E402  (numpy only, no torch)
+from mlbalance.cli import _repeat_exposure  # noqa: E402  (numpy only, no torch)
 
-EXTENSIONS.append((_samplers_cli.add_flags, _samplers_cli.extend))
+EXTENSIONS.append((_repeat_exposure.add_flags, _repeat_exposure.extend))

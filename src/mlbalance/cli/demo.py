@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import argparse
+from contextlib import nullcontext
 
+from mlbalance.cli._extras import needs_train_extras
 from mlbalance.cli._options import add_seed_argument
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    """Add the ``demo`` command."""
     p = sub.add_parser(
         "demo",
         help="run the whole pipeline on the built-in synthetic data",
@@ -36,15 +39,22 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from mlbalance.demo import run_demo
+    """Run ``mlbalance demo``."""
+    from mlbalance.demo import STAGES, TORCH_STAGES, run_demo
 
     stages = [s.strip() for s in args.stages.split(",")] if args.stages else None
-    run_demo(
-        args.out,
-        rows=args.rows,
-        labels=args.labels,
-        seed=args.seed,
-        overwrite=args.overwrite,
-        stages=stages,
-    )
+    names = [name for name, _ in STAGES]
+    last = max((names.index(s) for s in stages if s in names), default=-1) if stages else None
+    runs = names if last is None else names[: last + 1]
+    # check up front: the torch stages come after minutes of the others
+    needs = needs_train_extras("demo") if set(runs) & set(TORCH_STAGES) else nullcontext()
+    with needs:
+        run_demo(
+            args.out,
+            rows=args.rows,
+            labels=args.labels,
+            seed=args.seed,
+            overwrite=args.overwrite,
+            stages=stages,
+        )
     return 0

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 
+from mlbalance.cli._extras import needs_train_extras
 from mlbalance.cli._options import add_input_arguments, add_json_argument, emit_json, spec_from_args
 
 
@@ -52,6 +54,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    with needs_train_extras("embed"):
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
     from mlbalance.embed import Encoder, embed_dataset
 
     start = time.perf_counter()
@@ -77,13 +84,14 @@ def run(args: argparse.Namespace) -> int:
         overwrite=args.overwrite,
     )
     report["seconds"] = round(time.perf_counter() - start, 3)
-    if args.json != "-":
-        print(
-            f"embedded {report['rows']:,} rows -> {report['output']}: column "
-            f"{report['column']!r}, {report['dim']} floats per row, model "
-            f"{encoder.name}, {report['device']}, {report['seconds']:.1f} s"
-            f"{', L2-normalised' if report['normalized'] else ''}"
-        )
-        print(f"  next: mlbalance resample {report['output']} --method mlsmote --out DIR")
+    summary = sys.stderr if args.json == "-" else sys.stdout  # stdout holds only the JSON
+    print(
+        f"embedded {report['rows']:,} rows -> {report['output']}: column "
+        f"{report['column']!r}, {report['dim']} floats per row, model "
+        f"{encoder.name}, {report['device']}, {report['seconds']:.1f} s"
+        f"{', L2-normalised' if report['normalized'] else ''}",
+        file=summary,
+    )
+    print(f"  next: mlbalance resample {report['output']} --method mlsmote --out DIR", file=summary)
     emit_json(report, args.json)
     return 0

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import Any
 
+from mlbalance.cli._extras import needs_train_extras
 from mlbalance.cli._options import (
     add_json_argument,
     add_label_arguments,
@@ -24,7 +26,8 @@ def register(subparsers: Any) -> None:
         "report micro/macro precision, recall, F1, macro mAP and head/medium/tail "
         "recall, at the per-label thresholds tuned on val (thresholds.json) and "
         "at 0.5. Labels the model never saw in training are reported and left "
-        "out.",
+        "out. Without label flags the labels are read as the data's own metadata says, "
+        "else in the layout of the model's training data (recorded in the model folder).",
     )
     parser.add_argument(
         "--model", required=True, metavar="DIR", help="model folder written by `mlbalance train`"
@@ -41,34 +44,44 @@ def register(subparsers: Any) -> None:
     parser.set_defaults(func=run)
 
 
+_LABEL_FLAGS = ("label_column", "label_sep", "label_names", "label_columns", "label_prefix")
+
+
 def run(args: argparse.Namespace) -> int:
     """Run ``mlbalance evaluate``."""
     from mlbalance._progress import progress_bar
     from mlbalance.metrics import format_metrics
-    from mlbalance.train.predict import evaluate_file
 
     check_batch_size(args)
-    with progress_bar(desc="evaluating", unit="rows") as bar:
-        report = evaluate_file(
-            args.model,
-            args.data,
-            spec=spec_from_args(args),
-            batch_size=args.batch_size,
-            threshold=args.threshold,
-            device=args.device,
-            trust_remote_code=args.trust_remote_code,
-            progress=bar.update,
-        )
+    # no label flag: the data's own stored layout, else the one the model was trained on
+    given = any(getattr(args, k, None) is not None for k in _LABEL_FLAGS)
+    with needs_train_extras("evaluate"):
+        from mlbalance.train.predict import evaluate_file
+
+        with progress_bar(desc="evaluating", unit="rows") as bar:
+            report = evaluate_file(
+                args.model,
+                args.data,
+                spec=spec_from_args(args) if given else None,
+                header_names=args.header_names,
+                text_column=args.text_column,
+                batch_size=args.batch_size,
+                threshold=args.threshold,
+                device=args.device,
+                trust_remote_code=args.trust_remote_code,
+                progress=bar.update,
+            )
     which = "tuned thresholds" if args.threshold is None else f"threshold {args.threshold}"
-    print(f"mlbalance evaluate: {report['rows']:,} rows of {args.data} with {args.model}")
+    lines = [f"mlbalance evaluate: {report['rows']:,} rows of {args.data} with {args.model}"]
     if report["truncated"]:
-        print(f"  {report['truncated']:,} texts truncated at the model's max length")
+        lines.append(f"  {report['truncated']:,} texts truncated at the model's max length")
     if report["unseen_labels"]:
-        print(
+        lines.append(
             f"  {len(report['unseen_labels'])} label(s) without training rows, left out: "
             + ", ".join(list(report["unseen_labels"])[:5])
         )
-    print(format_metrics(report["metrics_at_0.5"], title="threshold 0.5"))
-    print(format_metrics(report["metrics"], title=which))
+    lines.append(format_metrics(report["metrics_at_0.5"], title="threshold 0.5"))
+    lines.append(format_metrics(report["metrics"], title=which))
+    print("\n".join(lines), file=sys.stderr if args.json == "-" else sys.stdout)
     emit_json(report, args.json)
     return 0

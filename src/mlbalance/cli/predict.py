@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import Any
 
+from mlbalance.cli._extras import needs_train_extras
 from mlbalance.cli._options import (
     add_json_argument,
     add_model_arguments,
@@ -45,28 +47,31 @@ def register(subparsers: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     """Run ``mlbalance predict``."""
     from mlbalance._progress import progress_bar
-    from mlbalance.train.predict import predict_file
 
     check_batch_size(args)
-    with progress_bar(desc="predicting", unit="rows") as bar:
-        report = predict_file(
-            args.model,
-            args.data,
-            args.out,
-            batch_size=args.batch_size,
-            threshold=args.threshold,
-            overwrite=args.overwrite,
-            device=args.device,
-            trust_remote_code=args.trust_remote_code,
-            text_column=args.text_column,
-            header_names=args.header_names,
-            progress=bar.update,
-        )
+    with needs_train_extras("predict"):
+        from mlbalance.train.predict import predict_file
+
+        with progress_bar(desc="predicting", unit="rows") as bar:
+            report = predict_file(
+                args.model,
+                args.data,
+                args.out,
+                batch_size=args.batch_size,
+                threshold=args.threshold,
+                overwrite=args.overwrite,
+                device=args.device,
+                trust_remote_code=args.trust_remote_code,
+                text_column=args.text_column,
+                header_names=args.header_names,
+                progress=bar.update,
+            )
     print(
         f"mlbalance predict: {report['rows']:,} rows -> {report['out']}; "
         f"{report['mean_labels_per_row']:.2f} labels per row on average; "
         f"{report['labels_never_predicted']} label(s) never predicted"
-        + (f"; {report['truncated']:,} texts truncated" if report["truncated"] else "")
+        + (f"; {report['truncated']:,} texts truncated" if report["truncated"] else ""),
+        file=sys.stderr if args.json == "-" else sys.stdout,
     )
     emit_json(report, args.json)
     return 0

@@ -1,20 +1,31 @@
-"""``mlbalance train``: fine-tune an encoder (or a head on embeddings) for multilabel text."""
+"""``mlbalance train``: fine-tune an encoder (or a head on embeddings) for multilabel text.
+
+The one place that turns :class:`~mlbalance.train.config.TrainConfig` fields into flags: one
+flag per field (``--batch-size`` for ``batch_size``), grouped, with the field's help, default
+and choices. Defaults are not put in the namespace, so only the flags the user typed (and the
+``--config`` file's keys) reach :class:`TrainConfig`, which fills the rest from the recipe and
+the defaults.
+"""
 
 from __future__ import annotations
 
 import argparse
-import os
+import importlib.util
+import sys
 from typing import Any
 
+from mlbalance.cli._extras import needs_train_extras
 from mlbalance.cli._options import add_json_argument, emit_json
+
+__all__ = ["add_config_arguments", "config_from_args", "format_summary", "register", "run"]
 
 DESCRIPTION = """\
 Train a multilabel classifier on a split from `mlbalance split` / `resample`: a Hugging Face
 encoder with dropout and a linear head on the pooled output (saved so that
 AutoModelForSequenceClassification and transformers.pipeline load it), or, when the data has
-an embedding column, a linear head alone. Imbalance remedies: --loss (weighted-bce, focal, asl,
-db), --sampler (repeat-factor, class-aware), head bias from label priors, separate head
-learning rate, --train-last-layers, and per-label thresholds tuned on val.
+an embedding column, a head alone. Imbalance remedies: --loss (weighted-bce, focal, asl, db,
+...), --sampler (repeat-factor, class-aware), head bias from label priors, separate head
+learning rate, --train-last-layers, per-label thresholds tuned on val, and --recipe presets.
 
 Every option can also come from --config FILE (YAML or JSON, keys as the flags). Runs
 unchanged under `torchrun --nproc_per_node N -m mlbalance train ...` (DDP).
@@ -24,11 +35,97 @@ example:
       --model all-MiniLM-L6-v2 --loss asl --sampler repeat-factor --out model/
 """
 
+_GROUPS = {
+    "data": "data",
+    "model": "model",
+    "loss": "loss and sampling",
+    "optim": "optimisation",
+    "eval": "evaluation and thresholds",
+    "ckpt": "checkpoints",
+}
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def _float_or_auto(text: str) -> float | str:
+    if text.strip() == "auto":
+        return "auto"
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number or auto, got {text!r}") from None
+
+
+def add_config_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add ``--config`` and one flag per :class:`TrainConfig` option (defaults suppressed)."""
+    from mlbalance._params import Options
+    from mlbalance.train.config import option_fields
+    from mlbalance.train.config_file import field_type
+    from mlbalance.train.options import Registry
+
+    parser.add_argument(
+        "--config",
+        metavar="FILE",
+        help="YAML or JSON file of options (keys as the flags, with _ or -); flags given here "
+        "override it",
+    )
+    groups = {key: parser.add_argument_group(title) for key, title in _GROUPS.items()}
+    has_torch = importlib.util.find_spec("torch") is not None
+    for f in option_fields():
+        meta = f.metadata
+        group, default, rule = groups[meta["group"]], meta["default"], meta["rule"]
+        shown = "" if meta["required"] or default in (None, "", {}) else f" (default {default})"
+        kw: dict[str, Any] = {"dest": f.name, "default": argparse.SUPPRESS}
+        if f.name == "loss_params":
+            group.add_argument(
+                "--loss-params", "--loss-param", action="extend", nargs="+",
+                metavar="KEY=VALUE", help=meta["help"], **kw,
+            )  # fmt: skip
+            continue
+        if field_type(f.name) is bool:
+            group.add_argument(
+                _flag(f.name), action=argparse.BooleanOptionalAction, help=meta["help"] + shown,
+                **kw,
+            )  # fmt: skip
+            continue
+        if isinstance(rule, Options):
+            kw["choices"] = rule.values
+        elif isinstance(rule, Registry):
+            # read when argparse checks a value or prints help (the losses import torch);
+            # a named metavar keeps argparse from listing them while the parser is built
+            kw["metavar"] = f.name.upper()
+            if has_torch or rule.module != "mlbalance.train.losses":
+                kw["choices"] = rule
+                shown = " (%(choices)s" + (f"; default {default})" if default else ")")
+        else:
+            kw["metavar"] = f.name.upper()
+        kind = _float_or_auto if f.name == "rfs_threshold" else field_type(f.name)
+        group.add_argument(_flag(f.name), type=kind, help=meta["help"] + shown, **kw)
+
+
+def config_from_args(args: argparse.Namespace | dict[str, Any]) -> Any:
+    """The :class:`TrainConfig` of the flags given, over the ``--config`` file's options.
+
+    Recipes and defaults are resolved by :class:`TrainConfig` itself, as for a library call.
+    """
+    from mlbalance.train.config import TrainConfig
+    from mlbalance.train.config_file import parse_loss_params
+
+    given = dict(vars(args)) if isinstance(args, argparse.Namespace) else dict(args)
+    for key in ("func", "command", "json"):
+        given.pop(key, None)
+    config_path = given.pop("config", None)
+    if isinstance(given.get("loss_params"), list):
+        given["loss_params"] = parse_loss_params(given["loss_params"])
+    if config_path:
+        return TrainConfig.from_file(config_path, **given)
+    return TrainConfig(**given)
+
 
 def register(subparsers: Any) -> None:
     """Add the ``train`` command."""
-    from mlbalance.train.config import add_config_arguments
-
     parser = subparsers.add_parser(
         "train",
         help="train a multilabel text classifier with imbalance remedies",
@@ -38,6 +135,41 @@ def register(subparsers: Any) -> None:
     add_config_arguments(parser)
     add_json_argument(parser)
     parser.set_defaults(func=run)
+
+
+def _sampler_lines(data: dict[str, Any]) -> list[str]:
+    s = data.get("sampler") or {}
+    if not s:
+        return []
+    name = s["name"]
+    if name == "none":
+        return []
+    settings = ""
+    if name == "repeat-factor":
+        t = s["threshold"]
+        t = f"{t:.4g}" if isinstance(t, (int, float)) else str(t)
+        auto = "auto = " if s.get("threshold_given") == "auto" else ""
+        settings = f" (threshold {auto}{t}, power {s['power']})"
+    lines = [
+        f"  sampler {name}{settings}: {s['rows_per_epoch']:,.0f} rows per epoch expected, "
+        f"{s['growth']:.2f}x the {s['input_rows']:,} input rows"
+    ]
+    lines += [f"  sampler warning: {w}" for w in s.get("warnings", [])]
+    return lines
+
+
+def _threshold_lines(result: Any, cfg: Any) -> list[str]:
+    groups = result.fallback_groups()
+    n_fell = sum(len(labels) for _, labels in groups)
+    head = (
+        f"  thresholds: tuned per label on val ({cfg.threshold_mode}); {n_fell} of "
+        f"{len(result.names)} label(s) did not keep their own tuned threshold"
+    )
+    lines = [head + (":" if groups else "")]
+    for reason, labels in groups:
+        shown = ", ".join(labels[:3]) + (", …" if len(labels) > 3 else "")
+        lines.append(f"    {len(labels):>5} × {reason} ({shown})")
+    return lines
 
 
 def format_summary(result: Any, cfg: Any) -> str:
@@ -51,8 +183,10 @@ def format_summary(result: Any, cfg: Any) -> str:
         f"; {result.seconds:.1f} s, {result.train_samples_per_s:,.0f} train rows/s",
         f"  data: train {d['train_rows']:,} rows, val {d['val_rows']:,}"
         + (f", test {d['test_rows']:,}" if d["test_rows"] else "")
-        + f"; {len(result.names)} labels; loss {cfg.loss}, sampler {cfg.sampler}",
+        + f"; {len(result.names)} labels; recipe {cfg.recipe}, loss {cfg.loss}, "
+        f"sampler {cfg.sampler}",
     ]
+    lines += _sampler_lines(d)
     if d.get("max_length"):
         tr = d["truncated"]
         lines.append(
@@ -66,31 +200,26 @@ def format_summary(result: Any, cfg: Any) -> str:
                 f"  {which}: {len(labels)} label(s) train never saw, left out: "
                 + ", ".join(list(labels)[:5])
             )
-    lines.append(
-        f"  thresholds: tuned per label on val ({cfg.threshold_mode}); "
-        f"{len(result.fallback)} label(s) fell back (too few val positives)"
-    )
+    lines += _threshold_lines(result, cfg)
     m = result.metrics
     lines.append(format_metrics(m["val_at_0.5"], title="val, threshold 0.5"))
     lines.append(format_metrics(m["val"], title="val, tuned thresholds"))
     if "test" in m:
         lines.append(format_metrics(m["test_at_0.5"], title="test, threshold 0.5"))
         lines.append(format_metrics(m["test"], title="test, tuned thresholds"))
-    lines.append(f"  model, tokenizer, thresholds.json, metrics.json -> {result.out}")
+    lines.append(f"  {', '.join(result.files)} -> {result.out}")
     return "\n".join(lines)
 
 
 def run(args: argparse.Namespace) -> int:
     """Run ``mlbalance train``."""
-    from mlbalance.train.config import config_from_args
-    from mlbalance.train.trainer import train
+    with needs_train_extras("train"):
+        from mlbalance.train.runtime import process_rank
+        from mlbalance.train.trainer import train
 
-    given = {k: v for k, v in vars(args).items() if k not in ("func", "command", "json")}
-    cfg = config_from_args(given)
-    result = train(cfg)
-    if int(os.environ.get("RANK", "0")) == 0:
-        print(format_summary(result, cfg))
-        from mlbalance.train.trainer import _jsonable
-
-        emit_json(_jsonable(result.to_dict()), args.json)
+        cfg = config_from_args(args)
+        result = train(cfg)
+    if process_rank() == 0:  # under torchrun every rank returns; one prints
+        print(format_summary(result, cfg), file=sys.stderr if args.json == "-" else sys.stdout)
+        emit_json(result.to_dict(), args.json)
     return 0

@@ -15,7 +15,7 @@ MLSMOTE on embeddings) there is no tokenising: a batch is rows of one float32 ma
 from __future__ import annotations
 
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,9 +33,12 @@ __all__ = [
     "EmbeddingBatches",
     "SplitData",
     "TextBatches",
+    "align_labels",
     "batch_indices",
     "detect_embedding",
+    "embeddings_matrix",
     "load_split",
+    "loader",
     "read_table",
 ]
 
@@ -57,6 +60,8 @@ class SplitData:
         The file or folder (for messages).
     stats : dict
         ``rows``, ``empty_text`` (empty or missing texts).
+    spec : mlbalance.io.LabelSpec or None
+        How the labels were read (None for unlabelled data).
     """
 
     labels: LabelMatrix
@@ -64,6 +69,7 @@ class SplitData:
     embeddings: np.ndarray | None
     source: str
     stats: dict[str, int] = field(default_factory=dict)
+    spec: Any = None
 
     @property
     def n_rows(self) -> int:
@@ -165,7 +171,7 @@ def load_split(
     stats = {"rows": ds.n_rows}
     if embedding_column:
         emb = embeddings_matrix(ds.table.column(column), str(path), column)
-        return SplitData(ds.labels, None, emb, str(path), stats)
+        return SplitData(ds.labels, None, emb, str(path), stats, ds.spec)
     col = ds.table.column(column)
     if not (pa.types.is_string(col.type) or pa.types.is_large_string(col.type)):
         raise InputError(f"{path}: text column {column!r} holds {col.type}, not strings")
@@ -179,7 +185,35 @@ def load_split(
             "they are read as an empty string)",
             stacklevel=2,
         )
-    return SplitData(ds.labels, texts, None, str(path), stats)
+    return SplitData(ds.labels, texts, None, str(path), stats, ds.spec)
+
+
+def align_labels(split: SplitData, names: Sequence[str]) -> tuple[Any, dict[str, int]]:
+    """The split's labels restricted to *names* (the model's), and the labels it has beyond.
+
+    A split read with ``vocabulary=names`` carries labels the vocabulary lacks as extra columns
+    after it; they are returned as ``{name: rows}`` and left out.
+
+    Returns
+    -------
+    y : scipy.sparse.csr_matrix
+        ``(rows, len(names))`` 0/1.
+    extra : dict of str to int
+        Labels beyond *names* that occur, with their row counts.
+    """
+    n = len(names)
+    got = list(split.labels.names)
+    if got[:n] != list(names):
+        raise InputError(
+            f"{split.source}: label vocabulary does not start with the model's "
+            "labels (read it with the model's vocabulary)"
+        )
+    matrix = split.labels.matrix.tocsr()
+    extra: dict[str, int] = {}
+    if len(got) > n:
+        counts = np.asarray(matrix[:, n:].sum(axis=0)).ravel()
+        extra = {name: int(c) for name, c in zip(got[n:], counts, strict=True) if c > 0}
+    return matrix[:, :n].tocsr(), extra
 
 
 def read_table(
@@ -296,7 +330,7 @@ def loader(
     *,
     num_workers: int = 0,
     pin_memory: bool = False,
-) -> Iterator[dict[str, torch.Tensor]]:
+) -> Generator[dict[str, torch.Tensor], None, None]:
     """Iterate the batches of *dataset* given as index lists, prepared ahead of the model.
 
     With ``num_workers=0`` one background thread prepares the next batches (the Rust tokenizer

@@ -14,7 +14,6 @@ Loading is safe by default: weights come from safetensors or ``torch.load(weight
 from __future__ import annotations
 
 import contextlib
-import json
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, cast
@@ -24,24 +23,32 @@ import torch
 from torch import nn
 
 from mlbalance.errors import InputError, ParameterError
+from mlbalance.train.weights import LOAD_ERRORS, read_failure
 
 __all__ = [
-    "HEAD_CONFIG",
-    "HEAD_WEIGHTS",
+    "MODEL_LOAD_ERRORS",
     "EmbeddingHead",
     "build_encoder_model",
     "freeze_encoder_layers",
     "head_linear",
     "init_prior_bias",
-    "load_model",
     "load_tokenizer",
+    "model_load_failure",
     "parameter_groups",
     "prior_logits",
+    "quiet_transformers",
     "resolve_model_path",
 ]
 
-HEAD_CONFIG = "head_config.json"
-HEAD_WEIGHTS = "head.safetensors"
+#: What loading a model folder can raise: a missing or malformed file, a weight file that is
+#: not safetensors, or a pickle that is more than tensors (refused by weights-only loading).
+MODEL_LOAD_ERRORS: tuple[type[Exception], ...] = (
+    OSError,
+    ValueError,
+    TypeError,
+    KeyError,
+    *LOAD_ERRORS,
+)
 _TOKENIZER_FILES = (
     "tokenizer.json",
     "vocab.txt",
@@ -161,7 +168,7 @@ def build_encoder_model(
             config = AutoConfig.from_pretrained(path, trust_remote_code=trust_remote_code)
     except (OSError, ValueError) as exc:
         raise InputError(
-            f"--model {path}: cannot load a model config ({str(exc).splitlines()[0][:200]})"
+            f"{path}: cannot load a model config ({str(exc).splitlines()[0][:200]})"
         ) from None
     config.num_labels = len(names)
     config.problem_type = "multi_label_classification"
@@ -176,11 +183,16 @@ def build_encoder_model(
             model = AutoModelForSequenceClassification.from_pretrained(
                 path, config=config, trust_remote_code=trust_remote_code
             )
-    except (OSError, ValueError) as exc:
-        raise InputError(
-            f"--model {path}: cannot load the model ({str(exc).splitlines()[0][:200]})"
-        ) from None
+    except MODEL_LOAD_ERRORS as exc:
+        raise model_load_failure(path, exc) from None
     return model
+
+
+def model_load_failure(path: str | Path, exc: BaseException) -> InputError:
+    """One line for a model folder that cannot (or must not) be loaded."""
+    if isinstance(exc, LOAD_ERRORS):
+        return read_failure(path, exc)
+    return InputError(f"{path}: cannot load the model ({str(exc).splitlines()[0][:200]})")
 
 
 class EmbeddingHead(nn.Module):
@@ -224,7 +236,7 @@ class EmbeddingHead(nn.Module):
     ) -> None:
         super().__init__()
         if hidden < 0:
-            raise ParameterError(f"hidden must be >= 0, got {hidden}")
+            raise ParameterError(f"hidden must be >= 0, got {hidden}", param="hidden")
         self.names = list(names)
         self.dim = int(dim)
         self.dropout_p = float(dropout)
@@ -246,12 +258,15 @@ class EmbeddingHead(nn.Module):
         A dimension with zero variance gets scale 1 (it is only centred).
         """
         if not self.standardize:
-            raise ParameterError("fit_standardizer: this head was built with standardize=False")
+            raise ParameterError(
+                "fit_standardizer: this head was built with standardize=False", param="standardize"
+            )
         x = np.asarray(embeddings)
         if x.ndim != 2 or x.shape[1] != self.dim or x.shape[0] == 0:
             raise ParameterError(
                 f"fit_standardizer: expected embeddings of shape (n >= 1, {self.dim}), "
-                f"got {x.shape}"
+                f"got {x.shape}",
+                param="embeddings",
             )
         total = np.zeros(self.dim)
         for start in range(0, x.shape[0], chunk_rows):
@@ -277,82 +292,17 @@ class EmbeddingHead(nn.Module):
         return self.classifier(x)
 
     def save(self, directory: str | Path, *, embedding_column: str = "embedding") -> None:
-        """Write ``head.safetensors`` and ``head_config.json`` into *directory*."""
-        from safetensors.torch import save_file
+        """Write the head's files into *directory* (see :func:`~.model_folder.write_head`)."""
+        from mlbalance.train.model_folder import write_head
 
-        directory = Path(directory)
-        state = {k: v.detach().cpu().contiguous() for k, v in self.state_dict().items()}
-        save_file(state, str(directory / HEAD_WEIGHTS))
-        meta = {
-            "kind": "embedding-head",
-            "dim": self.dim,
-            "dropout": self.dropout_p,
-            "hidden": self.hidden,
-            "standardize": self.standardize,
-            "embedding_column": embedding_column,
-            "problem_type": "multi_label_classification",
-            "id2label": {str(i): n for i, n in enumerate(self.names)},
-        }
-        (directory / HEAD_CONFIG).write_text(json.dumps(meta, indent=1), encoding="utf-8")
+        write_head(self, Path(directory), embedding_column=embedding_column)
 
     @classmethod
     def load(cls, directory: str | Path) -> EmbeddingHead:
-        """Read a head written by :meth:`save` (safetensors only).
+        """Read a head saved in *directory* (see :func:`~.model_folder.read_head`)."""
+        from mlbalance.train.model_folder import read_head
 
-        Heads saved before ``hidden``/``standardize`` existed load as linear, unstandardised.
-        """
-        from safetensors.torch import load_file
-
-        directory = Path(directory)
-        meta = json.loads((directory / HEAD_CONFIG).read_text(encoding="utf-8"))
-        names = [meta["id2label"][str(i)] for i in range(len(meta["id2label"]))]
-        head = cls(
-            int(meta["dim"]),
-            names,
-            float(meta.get("dropout", 0.0)),
-            hidden=int(meta.get("hidden", 0)),
-            standardize=bool(meta.get("standardize", False)),
-        )
-        head.load_state_dict(load_file(str(directory / HEAD_WEIGHTS)))
-        return head
-
-
-def load_model(directory: str | Path, *, trust_remote_code: bool = False) -> tuple[Any, Any]:
-    """Load a trained model folder: ``(model, tokenizer)``; tokenizer is None for a head.
-
-    Raises :class:`InputError` when *directory* is not a model written by ``mlbalance train``
-    (or any multilabel sequence-classification folder).
-    """
-    directory = Path(directory)
-    if not directory.is_dir():
-        raise InputError(f"--model {directory}: no such folder")
-    if (directory / HEAD_CONFIG).is_file():
-        return EmbeddingHead.load(directory), None
-    if not (directory / "config.json").is_file():
-        raise InputError(
-            f"--model {directory}: not a model folder (no config.json or {HEAD_CONFIG})"
-        )
-    from transformers import AutoModelForSequenceClassification
-
-    try:
-        with quiet_transformers():
-            model = AutoModelForSequenceClassification.from_pretrained(
-                str(directory), trust_remote_code=trust_remote_code
-            )
-    except (OSError, ValueError) as exc:
-        raise InputError(
-            f"--model {directory}: cannot load the model ({str(exc).splitlines()[0][:200]})"
-        ) from None
-    tokenizer = load_tokenizer(str(directory), trust_remote_code=trust_remote_code)
-    return model, tokenizer
-
-
-def model_label_names(model: Any) -> list[str]:
-    """Label names in output order, from an :class:`EmbeddingHead` or a HF config."""
-    if isinstance(model, EmbeddingHead):
-        return list(model.names)
-    id2label = model.config.id2label
-    return [str(id2label[i]) for i in range(len(id2label))]
+        return read_head(Path(directory))
 
 
 def head_linear(model: nn.Module, n_labels: int) -> nn.Linear:
@@ -362,7 +312,7 @@ def head_linear(model: nn.Module, n_labels: int) -> nn.Linear:
         if isinstance(module, nn.Linear) and module.out_features == n_labels:
             found = module
     if found is None:
-        raise ParameterError(f"the model has no linear output layer with {n_labels} outputs")
+        raise InputError(f"the model has no linear output layer with {n_labels} outputs")
     return found
 
 
@@ -414,7 +364,8 @@ def freeze_encoder_layers(model: nn.Module, train_last_layers: int | None) -> in
         layers = _encoder_layers(model)
         if layers is None:
             raise ParameterError(
-                "--train-last-layers: cannot find the encoder's layer list in this model"
+                "train_last_layers: cannot find the encoder's layer list in this model",
+                param="train_last_layers",
             )
         keep = (
             {
@@ -456,5 +407,7 @@ def parameter_groups(
             }
         )
     if not groups:
-        raise ParameterError("no trainable parameters (check --train-last-layers)")
+        raise ParameterError(
+            "no trainable parameters (check train_last_layers)", param="train_last_layers"
+        )
     return groups

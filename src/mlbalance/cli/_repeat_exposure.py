@@ -1,6 +1,7 @@
 """``mlbalance analyse --repeat-threshold T [--repeat-power P]``: label exposure under sampling.
 
-Registered through :data:`mlbalance.cli.analyse.EXTENSIONS` (numpy only; no torch).
+The argparse half of :func:`mlbalance.samplers.repeat_exposure` (the library stays free of
+argparse); registered through :data:`mlbalance.cli.analyse.EXTENSIONS` (numpy only; no torch).
 """
 
 from __future__ import annotations

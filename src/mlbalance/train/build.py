@@ -1,0 +1,269 @@
+"""The parts of a training run, built from a :class:`~mlbalance.train.config.TrainConfig`.
+
+The splits (read with train's label vocabulary), the model (an encoder classifier or a head on
+embeddings), the loss, the batch datasets, the sampler (with what it does to the epoch), and
+AdamW with its warm-up/decay schedule. :mod:`mlbalance.train.trainer` puts them together.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from mlbalance.errors import InputError, ParameterError
+from mlbalance.train.config import TrainConfig
+from mlbalance.train.data import (
+    EmbeddingBatches,
+    SplitData,
+    TextBatches,
+    align_labels,
+    detect_embedding,
+    load_split,
+)
+from mlbalance.train.model import (
+    EmbeddingHead,
+    build_encoder_model,
+    load_tokenizer,
+    parameter_groups,
+    resolve_model_path,
+)
+from mlbalance.train.runtime import Runtime
+
+__all__ = [
+    "RunData",
+    "build_model",
+    "build_optimizer",
+    "build_sampler",
+    "check_output",
+    "epoch_order",
+    "read_run_data",
+]
+
+Log = Callable[[str], None]
+
+
+def check_output(cfg: TrainConfig) -> None:
+    """Refuse an output folder that is an input, a file, or not empty (without overwrite)."""
+    from mlbalance.io import check_not_input
+
+    out = Path(cfg.out)
+    check_not_input(out, [p for p in (cfg.train, cfg.val, cfg.test) if p])
+    if out.is_file():
+        raise ParameterError(f"output folder {out} is a file, not a folder")
+    if out.is_dir() and any(out.iterdir()) and not cfg.overwrite:
+        raise ParameterError(
+            f"output folder {out} is not empty; pass overwrite=True to replace it",
+            param="overwrite",
+        )
+
+
+@dataclass
+class RunData:
+    """The splits of a run, read with train's label vocabulary."""
+
+    train: SplitData
+    val: SplitData
+    test: SplitData | None
+    names: list[str]
+    counts: np.ndarray
+    train_y: Any
+    val_y: Any
+    unseen: dict[str, dict[str, int]]
+    embedding: bool
+
+    @property
+    def mode(self) -> str:
+        """``embedding`` (a head on an embedding column) or ``text`` (an encoder)."""
+        return "embedding" if self.embedding else "text"
+
+
+def _unseen(split: SplitData, names: list[str], train_counts: np.ndarray) -> dict[str, int]:
+    y, extra = align_labels(split, names)
+    unseen = dict(extra)
+    in_split = np.asarray(y.sum(axis=0)).ravel()
+    for j in np.flatnonzero((train_counts == 0) & (in_split > 0)):
+        unseen[names[j]] = int(in_split[j])
+    return unseen
+
+
+def read_run_data(cfg: TrainConfig, say: Log) -> RunData:
+    """Read train, val (and test); report the labels val/test have that train never saw."""
+    spec = cfg.label_spec()
+    use_embedding = detect_embedding(cfg.train, cfg.embedding_column)
+    columns: dict[str, Any] = {
+        "text_column": cfg.text_column,
+        "embedding_column": cfg.embedding_column if use_embedding else None,
+    }
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        train = load_split(cfg.train, spec=spec, **columns)
+        names = list(train.labels.names)
+        val = load_split(cfg.val, spec=spec, vocabulary=names, **columns)
+        test = load_split(cfg.test, spec=spec, vocabulary=names, **columns) if cfg.test else None
+    for w in caught:
+        say(f"warning: {w.message}")
+    counts = train.labels.counts().astype(np.int64)
+    val_y, _ = align_labels(val, names)
+    unseen = {"val": _unseen(val, names, counts)}
+    if test is not None:
+        unseen["test"] = _unseen(test, names, counts)
+    for which, labels in unseen.items():
+        if labels:
+            say(
+                f"warning: {which} has {len(labels)} label(s) that train never saw (left out "
+                f"of the metrics): " + ", ".join(f"{k} ({v})" for k, v in list(labels.items())[:8])
+            )
+    train_y = train.labels.matrix.tocsr()
+    return RunData(train, val, test, names, counts, train_y, val_y, unseen, use_embedding)
+
+
+def build_model(cfg: TrainConfig, data: RunData) -> tuple[torch.nn.Module, Any, str]:
+    """``(model, tokenizer or None, description)``: an encoder classifier or an embedding head."""
+    if data.embedding:
+        assert data.train.embeddings is not None
+        dim = data.train.embeddings.shape[1]
+        for s in (data.val, data.test):
+            if s is not None and s.embeddings is not None and s.embeddings.shape[1] != dim:
+                raise InputError(
+                    f"{s.source}: embeddings of width {s.embeddings.shape[1]}, train has {dim}"
+                )
+        dropout = 0.1 if cfg.dropout is None else cfg.dropout
+        head = EmbeddingHead(
+            dim, data.names, dropout, hidden=cfg.head_hidden, standardize=cfg.standardize
+        )
+        if cfg.standardize:
+            head.fit_standardizer(data.train.embeddings)
+        shape = f"{dim} -> {cfg.head_hidden} -> " if cfg.head_hidden else f"{dim} -> "
+        std = "standardised, " if cfg.standardize else ""
+        return head, None, f"embedding head ({std}{shape}{len(data.names)})"
+    if not cfg.model:
+        raise ParameterError(
+            f"model is required: {cfg.train} has no {cfg.embedding_column!r} column, so an "
+            f"encoder must read the {cfg.text_column!r} column",
+            param="model",
+        )
+    path = resolve_model_path(cfg.model)
+    tokenizer = load_tokenizer(path, trust_remote_code=cfg.trust_remote_code)
+    model = build_encoder_model(
+        path, data.names, dropout=cfg.dropout, trust_remote_code=cfg.trust_remote_code
+    )
+    limit = getattr(model.config, "max_position_embeddings", None)
+    if limit and cfg.max_length > limit:
+        raise ParameterError(
+            f"max_length {cfg.max_length} exceeds the model's {limit} positions",
+            param="max_length",
+        )
+    return model, tokenizer, path
+
+
+def make_dataset(
+    cfg: TrainConfig, split: SplitData, y: Any, tokenizer: Any
+) -> torch.utils.data.Dataset:
+    """Batches of *split* by index: embeddings, or texts tokenised on fetch."""
+    if split.embeddings is not None:
+        return EmbeddingBatches(split.embeddings, y)
+    return TextBatches(split.texts, y, tokenizer, cfg.max_length)
+
+
+def build_sampler(cfg: TrainConfig, labels: Any, rt: Runtime) -> tuple[Any, dict[str, Any]]:
+    """The epoch sampler of *cfg* (sharded over the ranks) and what it does to an epoch.
+
+    The record has the expected rows per epoch (all ranks) against the input rows, and the
+    warnings the sampler raised while it was built and drew its first epoch (e.g. a
+    repeat-factor threshold that repeats no row): they are repeated in the run's summary.
+    """
+    n_rows = labels.n_rows
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        if cfg.sampler == "repeat-factor":
+            from mlbalance.samplers import RepeatFactorSampler
+
+            sampler: Any = RepeatFactorSampler(
+                labels, threshold=cfg.rfs_threshold,  # a number or "auto"
+                power=cfg.rfs_power, shuffle=True,
+                seed=cfg.seed, num_replicas=rt.world, rank=rt.rank,
+            )  # fmt: skip
+            expected = float(sampler.expected_epoch_length)
+        elif cfg.sampler == "class-aware":
+            from mlbalance.samplers import ClassAwareSampler
+
+            sampler = ClassAwareSampler(labels, seed=cfg.seed, num_replicas=rt.world, rank=rt.rank)
+            expected = float(sampler.epoch_length(0))
+        else:
+            from torch.utils.data import DistributedSampler
+
+            sampler = DistributedSampler(
+                range(n_rows),  # type: ignore[arg-type]  # any sized sequence works
+                num_replicas=rt.world, rank=rt.rank, shuffle=True, seed=cfg.seed,
+            )  # fmt: skip
+            expected = float(n_rows)
+        sampler.set_epoch(0)
+        len(sampler)
+    info: dict[str, Any] = {
+        "name": cfg.sampler,
+        "input_rows": int(n_rows),
+        "rows_per_epoch": expected,
+        "growth": expected / max(n_rows, 1),
+        "warnings": [str(w.message) for w in caught],
+    }
+    if cfg.sampler == "repeat-factor":
+        info["threshold"] = getattr(sampler, "threshold", cfg.rfs_threshold)  # "auto" resolved
+        info["threshold_given"] = cfg.rfs_threshold
+        info["power"] = cfg.rfs_power
+        if not info["warnings"] and info["growth"] == 1.0:
+            info["warnings"].append(
+                f"repeat-factor threshold {info['threshold']} repeats no row: every label is on "
+                "more rows than the threshold asks for, so the epoch is a plain shuffle"
+            )
+    return sampler, info
+
+
+def epoch_order(sampler: Any, epoch: int) -> np.ndarray:
+    """The row indices of *epoch* for this rank, in order."""
+    sampler.set_epoch(epoch)
+    if hasattr(sampler, "epoch_indices"):
+        return np.asarray(sampler.epoch_indices(), dtype=np.int64)
+    return np.fromiter(iter(sampler), dtype=np.int64)
+
+
+def lr_lambda(total_steps: int, warmup_steps: int) -> Callable[[int], float]:
+    """Linear warm-up over *warmup_steps*, then linear decay to 0 at *total_steps*."""
+
+    def factor(step: int) -> float:
+        if step < warmup_steps:
+            return (step + 1) / max(1, warmup_steps)
+        return max(0.0, (total_steps - step) / max(1, total_steps - warmup_steps))
+
+    return factor
+
+
+def build_optimizer(
+    cfg: TrainConfig, model: torch.nn.Module, steps_per_epoch: int, device: torch.device
+) -> tuple[torch.optim.Optimizer, Any, Any]:
+    """AdamW (head and encoder groups, no decay on biases and norms), schedule, grad scaler."""
+    from mlbalance.train.runtime import autocast_dtype
+
+    groups = parameter_groups(model, lr=cfg.lr, head_lr=cfg.head_lr, weight_decay=cfg.weight_decay)
+    try:  # the fused kernel (CPU and CUDA in recent torch), as HF Trainer's default optimizer
+        optimizer = torch.optim.AdamW(groups, lr=cfg.lr, fused=True)
+    except (RuntimeError, TypeError):
+        optimizer = torch.optim.AdamW(groups, lr=cfg.lr)
+    total_steps = cfg.max_steps or steps_per_epoch * cfg.epochs
+    warmup = int(cfg.warmup_ratio * total_steps)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(total_steps, warmup))
+    fp16 = autocast_dtype(cfg.precision, device) == torch.float16
+    scaler = torch.amp.GradScaler("cuda", enabled=fp16)
+    return optimizer, scheduler, scaler
+
+
+def steps_per_epoch(cfg: TrainConfig, sampler: Any) -> int:
+    """Optimizer steps in one epoch of this rank (epoch 0's length)."""
+    batches = math.ceil(len(sampler) / cfg.batch_size)
+    return max(1, math.ceil(batches / cfg.grad_accum))
