@@ -75,6 +75,9 @@ def test_flag_message_maps_each_named_parameter_once():
     assert flag_message(exc, parser) == (
         "--min-rows (5) must not exceed --max-rows (3); --no-shuffle; min_rows_x stays"
     )
+    # a name inside a path stays as it is
+    in_path = ParameterError("min_rows: /tmp/min_rows/x and min_rows/y", param="min_rows")
+    assert flag_message(in_path, parser) == "--min-rows: /tmp/min_rows/x and min_rows/y"
     # parameters not named in the error, and other error kinds, are left alone
     assert flag_message(ParameterError("min_rows bad"), parser) == "min_rows bad"
     assert flag_message(InputError("min_rows bad"), parser) == "min_rows bad"

@@ -80,11 +80,11 @@ def flag_message(exc: MlbalanceError, parser: argparse.ArgumentParser | None) ->
             continue
         flag = next((o for o in options if o.startswith("--")), options[0])
         negative = next((o for o in options if o.startswith("--no-")), None)
-        word = rf"(?<![\w.-]){re.escape(param)}"
+        word = rf"(?<![\w./\\-]){re.escape(param)}"  # not inside a path or another name
         message = re.sub(word + r"=True(?![\w])", flag, message)
         if negative:
             message = re.sub(word + r"=False(?![\w])", negative, message)
-        message = re.sub(word + r"(?![\w-])", flag, message)
+        message = re.sub(word + r"(?![\w/\\-])", flag, message)
     return message
 
 
