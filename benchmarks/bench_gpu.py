@@ -549,6 +549,11 @@ def main() -> None:
     p.add_argument("--cases", default="minilm-b32,bert-b64")
     p.add_argument("--variants", default="hf,mlb")
     p.add_argument("--repeats", type=int, default=2)
+    p.add_argument(
+        "--runs",
+        help="CASE:VARIANT pairs to run instead of every case x variant, e.g. "
+        "minilm-b32:hf,minilm-b32:mlb,bert-b64:mlb",
+    )
     p.add_argument("--steps", type=int, default=300, help="optimizer steps (minilm cases)")
     p.add_argument("--warmup", type=int, default=50, help="steps before the clock starts")
     p.add_argument("--bert-steps", type=int, default=120)
@@ -585,26 +590,30 @@ def main() -> None:
     print(json.dumps(info["environment"]), flush=True)
     result = out / "results.jsonl"
     failures = []
+    pairs = [
+        (case, variant) for case in args.cases.split(",") for variant in args.variants.split(",")
+    ]
+    if args.runs:
+        pairs = [tuple(item.split(":", 1)) for item in args.runs.split(",")]  # type: ignore[misc]
     for _ in range(args.repeats):
-        for case in args.cases.split(","):
-            for variant in args.variants.split(","):
-                cmd = [sys.executable, __file__, "--worker", "--work", str(work)]
-                cmd += ["--case", case, "--variant", variant, "--result", str(result)]
-                cmd += _passed(args)
-                if args.mlb_options:
-                    cmd += ["--mlb-options", *args.mlb_options]
-                t = time.perf_counter()
-                try:
-                    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=args.timeout)
-                    ok = proc.returncode == 0
-                    tail = (proc.stderr or "")[-1500:]
-                except subprocess.TimeoutExpired:
-                    ok, tail = False, f"timed out after {args.timeout} s"
-                status = "ok" if ok else "FAILED"
-                print(f"{case} {variant}: {status} ({time.perf_counter() - t:.0f} s)", flush=True)
-                if not ok:
-                    failures.append({"case": case, "variant": variant, "error": tail})
-                    print(tail, flush=True)
+        for case, variant in pairs:
+            cmd = [sys.executable, __file__, "--worker", "--work", str(work)]
+            cmd += ["--case", case, "--variant", variant, "--result", str(result)]
+            cmd += _passed(args)
+            if args.mlb_options:
+                cmd += ["--mlb-options", *args.mlb_options]
+            t = time.perf_counter()
+            try:
+                proc = subprocess.run(cmd, capture_output=True, text=True, timeout=args.timeout)
+                ok = proc.returncode == 0
+                tail = (proc.stderr or "")[-1500:]
+            except subprocess.TimeoutExpired:
+                ok, tail = False, f"timed out after {args.timeout} s"
+            status = "ok" if ok else "FAILED"
+            print(f"{case} {variant}: {status} ({time.perf_counter() - t:.0f} s)", flush=True)
+            if not ok:
+                failures.append({"case": case, "variant": variant, "error": tail})
+                print(tail, flush=True)
     rows = [json.loads(line) for line in result.read_text().splitlines()] if result.exists() else []
     info["failures"] = failures
     (out / "environment.json").write_text(json.dumps(info, indent=1, default=str))

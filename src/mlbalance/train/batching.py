@@ -28,8 +28,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import torch
 
-__all__ = ["TokenCache", "length_grouped_order"]
+__all__ = ["TokenBatches", "TokenCache", "length_grouped_order"]
 
 
 @dataclass
@@ -153,7 +154,7 @@ def length_grouped_order(
     batch_size: int,
     *,
     mega_batches: int = 50,
-    seed: int = 0,
+    seed: int | Sequence[int] = 0,
 ) -> np.ndarray:
     """*order* rearranged so that each run of *batch_size* indices has similar lengths.
 
@@ -167,8 +168,8 @@ def length_grouped_order(
         Rows per batch.
     mega_batches : int, default 50
         Batches per mega-batch: larger groups pad less but mix the order less.
-    seed : int
-        Seed of the batch shuffle (use the epoch's seed: same seed, same order).
+    seed : int or sequence of int
+        Seed of the batch shuffle, e.g. ``(seed, epoch)``: same seed, same order.
 
     Returns
     -------
@@ -197,3 +198,50 @@ def length_grouped_order(
     longest = int(np.argmax(lengths[full].max(axis=1)))
     perm = np.concatenate([[longest], perm[perm != longest]])
     return np.concatenate([full[perm].ravel(), tail])
+
+
+class TokenBatches(torch.utils.data.Dataset):
+    """Batches by index list from a :class:`TokenCache` (the training and validation data).
+
+    ``batches[[3, 17, 5]]`` returns ``{"input_ids", "attention_mask"[, "token_type_ids"],
+    "labels", "n_truncated", "index"}`` as tensors (the interface of
+    :class:`~mlbalance.train.data.TextBatches`), in pinned memory when *pin* is set, so the
+    copy to the GPU can overlap the previous step.
+
+    Parameters
+    ----------
+    cache : TokenCache
+        The split, tokenised.
+    labels : scipy.sparse.csr_matrix or None
+        0/1 labels; None for scoring.
+    pad_to_multiple_of : int
+        Round each batch's width up to a multiple of this.
+    pin : bool
+        Put the tensors in page-locked memory.
+    """
+
+    def __init__(
+        self, cache: TokenCache, labels: Any, pad_to_multiple_of: int = 1, *, pin: bool = False
+    ) -> None:
+        self.cache, self.labels = cache, labels
+        self.pad_to_multiple_of, self.pin = pad_to_multiple_of, pin
+
+    @property
+    def lengths(self) -> np.ndarray:
+        """Tokens per row (for length grouping and length-sorted scoring)."""
+        return self.cache.lengths
+
+    def __len__(self) -> int:
+        return len(self.cache)
+
+    def __getitem__(self, indices: Sequence[int]) -> dict[str, torch.Tensor]:
+        idx = np.asarray(indices, dtype=np.int64)
+        arrays = self.cache.batch(idx, self.pad_to_multiple_of)
+        out = {k: torch.from_numpy(v) for k, v in arrays.items()}
+        if self.labels is not None:
+            out["labels"] = torch.from_numpy(self.labels[idx].toarray().astype(np.float32))
+        if self.pin:
+            out = {k: v.pin_memory() for k, v in out.items()}
+        out["n_truncated"] = torch.tensor(int(self.cache.truncated[idx].sum()))
+        out["index"] = torch.from_numpy(idx)
+        return out

@@ -18,11 +18,11 @@ import numpy as np
 import torch
 
 from mlbalance.errors import InputError, ParameterError
+from mlbalance.train.batching import TokenBatches, TokenCache
 from mlbalance.train.config import TrainConfig
 from mlbalance.train.data import (
     EmbeddingBatches,
     SplitData,
-    TextBatches,
     align_labels,
     detect_embedding,
     load_split,
@@ -43,6 +43,8 @@ __all__ = [
     "build_sampler",
     "check_output",
     "epoch_order",
+    "make_dataset",
+    "pad_multiple",
     "read_run_data",
 ]
 
@@ -163,13 +165,48 @@ def build_model(cfg: TrainConfig, data: RunData) -> tuple[torch.nn.Module, Any, 
     return model, tokenizer, path
 
 
+def pad_multiple(cfg: TrainConfig, device: torch.device) -> int:
+    """The batch width multiple: the option, else 16 when compiling, 8 on a GPU, 1 on CPU.
+
+    A compiled model sees few distinct shapes (each new one compiles or records a graph); 8
+    suits the GPU's tensor cores; on CPU padding only costs, and 1 keeps CPU runs as before.
+    """
+    if cfg.pad_to_multiple_of is not None:
+        return int(cfg.pad_to_multiple_of)
+    if cfg.compile != "off":
+        return 16
+    return 8 if device.type == "cuda" else 1
+
+
 def make_dataset(
-    cfg: TrainConfig, split: SplitData, y: Any, tokenizer: Any
+    cfg: TrainConfig,
+    split: SplitData,
+    y: Any,
+    tokenizer: Any,
+    *,
+    device: torch.device | None = None,
+    name: str = "",
+    progress: bool | None = False,
 ) -> torch.utils.data.Dataset:
-    """Batches of *split* by index: embeddings, or texts tokenised on fetch."""
+    """Batches of *split* by index: embedding rows, or texts tokenised once up front.
+
+    Texts are tokenised here, before training (:class:`~mlbalance.train.batching.TokenCache`,
+    with a progress bar), so a batch is cut by numpy with no tokenising in the loop; on a
+    GPU the batches come in pinned memory.
+    """
     if split.embeddings is not None:
         return EmbeddingBatches(split.embeddings, y)
-    return TextBatches(split.texts, y, tokenizer, cfg.max_length)
+    from mlbalance._progress import progress_bar
+
+    device = device or torch.device("cpu")
+    bar = progress_bar(
+        desc=f"tokenising {name}".strip(), total=split.n_rows, unit="row", enabled=progress
+    )
+    try:
+        cache = TokenCache.build(split.texts, tokenizer, cfg.max_length, progress=bar.update)
+    finally:
+        bar.close()
+    return TokenBatches(cache, y, pad_multiple(cfg, device), pin=device.type == "cuda")
 
 
 def build_sampler(cfg: TrainConfig, labels: Any, rt: Runtime) -> tuple[Any, dict[str, Any]]:

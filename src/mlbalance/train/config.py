@@ -28,6 +28,7 @@ from typing import Any, ClassVar
 from mlbalance._params import BOOL, Interval, Options, validate_params
 from mlbalance.errors import ParameterError
 from mlbalance.train.options import (
+    COMPILE_MODES,
     HEADER_NAMES,
     LOSS_PARAMS,
     LOSSES,
@@ -48,6 +49,7 @@ from mlbalance.train.options import (
 )
 
 __all__ = [
+    "COMPILE_MODES",
     "LOSSES",
     "METRICS",
     "METRICS_MINIMISED",
@@ -145,6 +147,20 @@ class TrainConfig:
         0, "DataLoader worker processes for reading and tokenising", group="data",
         rule=Interval(int, 0, None),
     )  # fmt: skip
+    group_by_length: bool = _f(
+        False,
+        "batches of texts of similar length (less padding), grouped within mega-batches of "
+        "the sampler's order: keeps every sampler's frequencies and each rank's rows",
+        group="data",
+        rule=BOOL,
+    )
+    pad_to_multiple_of: int | None = _f(
+        None,
+        "pad each batch's length up to a multiple of N (default: 16 with compile, 8 on a GPU, "
+        "1 on CPU)",
+        group="data",
+        rule=Interval(int, 1, None, allow_none=True),
+    )
 
     # model
     model: str | None = _f(
@@ -213,6 +229,20 @@ class TrainConfig:
         rule=LOSS_PARAMS,
     )
     sampler: str = _f("none", "batch sampler", group="loss", rule=Options(SAMPLERS))
+    crt_epochs: int = _f(
+        0,
+        "decoupled classifier re-training (Kang et al. 2020): after training, freeze the "
+        "encoder and re-train a re-initialised output layer for N epochs on cached features, "
+        "drawn by the crt sampler; 0 = off",
+        group="loss",
+        rule=Interval(int, 0, None),
+    )
+    crt_sampler: str = _f(
+        "class-aware",
+        "sampler of classifier re-training (class-aware or repeat-factor)",
+        group="loss",
+        rule=Options(("class-aware", "repeat-factor")),
+    )
     rfs_threshold: float | str = _f(
         0.001,
         "repeat-factor sampler: label frequency below which rows are repeated, in (0, 1], or "
@@ -235,7 +265,10 @@ class TrainConfig:
         32, "rows per batch per process", group="optim", rule=Interval(int, 1, None)
     )
     eval_batch_size: int = _f(
-        128, "rows per evaluation batch", group="optim", rule=Interval(int, 1, None)
+        256,
+        "rows per evaluation batch (scored longest first, under inference mode)",
+        group="optim",
+        rule=Interval(int, 1, None),
     )
     grad_accum: int = _f(
         1, "batches per optimizer step (gradient accumulation)", group="optim",
@@ -267,6 +300,14 @@ class TrainConfig:
         rule=Options(PRECISIONS),
     )
     device: str = _f("auto", "auto, cpu, cuda or cuda:N", group="optim", rule=NAME)
+    compile: str = _f(
+        "off",
+        "torch.compile the model for training: off, default, reduce-overhead (CUDA graphs: "
+        "fewest host launches, best for small models and batches) or max-autotune; a graph "
+        "that fails to compile runs eagerly",
+        group="optim",
+        rule=Options(COMPILE_MODES),
+    )
     seed: int = _f(
         0, "seed of model init, dropout and sampling", group="optim", rule=Interval(int, 0, None)
     )
@@ -332,6 +373,13 @@ class TrainConfig:
     )  # fmt: skip
     keep_checkpoints: bool = _f(
         False, "keep the checkpoint folder after success", group="ckpt", rule=BOOL
+    )
+    save_scores: bool = _f(
+        False,
+        "also write the val (and test) probabilities to the model folder (scores/val.npy, "
+        "scores/test.npy; label order of thresholds.json), e.g. for mlbalance thresholds tune",
+        group="ckpt",
+        rule=BOOL,
     )
 
     # what construction resolved from the recipe or the defaults (not an option): lets

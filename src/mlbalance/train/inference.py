@@ -80,14 +80,18 @@ def predict_logits(
         Rows whose text was cut at the maximum length (all ranks).
     """
     rt = runtime or Runtime(device=next(model.parameters()).device)
+    rows = rt.my_rows(n_rows)
+    lengths = getattr(dataset, "lengths", None)
+    # longest rows first: batches of similar length pad little (the scores are put back in
+    # row order below); a model that runs out of memory does so on the first batch
+    perm = np.argsort(-lengths[rows], kind="stable") if lengths is not None else None
+    order = rows[perm] if perm is not None else rows
     chunks: list[torch.Tensor] = []
     truncated = 0
     was_training = model.training
     model.eval()
     with torch.inference_mode(), autocast(rt.device, amp_dtype):
-        for batch in loader(
-            dataset, batch_indices(rt.my_rows(n_rows), batch_size), num_workers=num_workers
-        ):
+        for batch in loader(dataset, batch_indices(order, batch_size), num_workers=num_workers):
             truncated += int(batch["n_truncated"])
             chunks.append(logits_of(model(**model_inputs(batch, rt.device))).float())
             if progress is not None:
@@ -95,6 +99,10 @@ def predict_logits(
     model.train(was_training)
     width = chunks[0].shape[1] if chunks else output_width(model)
     local = torch.cat(chunks) if chunks else torch.zeros((0, width), device=rt.device)
+    if perm is not None and len(local):
+        unsorted = torch.empty_like(local)
+        unsorted[torch.from_numpy(perm).to(local.device)] = local
+        local = unsorted
     # the one device-to-host copy of evaluation (and, under DDP, a gather: a sync)
     return rt.gather_rows(local, n_rows), rt.sum_int(truncated)
 

@@ -26,12 +26,13 @@ import numpy as np
 import torch
 
 from mlbalance.metrics import evaluate_scores
+from mlbalance.train.batching import length_grouped_order
 from mlbalance.train.build import epoch_order
 from mlbalance.train.checkpoint import TrainState, save_checkpoint
 from mlbalance.train.config import METRICS_MINIMISED, TrainConfig
 from mlbalance.train.data import batch_indices, loader
 from mlbalance.train.inference import logits_of, mean_loss, model_inputs, predict_logits, sigmoid
-from mlbalance.train.runtime import Runtime, autocast
+from mlbalance.train.runtime import Runtime, autocast, uses_cuda_graphs
 
 __all__ = ["Loop", "PhaseTimer", "batches_to_run"]
 
@@ -169,6 +170,7 @@ class Loop:
         self.checkpoints, self.say = checkpoints, say
         self.progress, self.planned_epochs = progress, planned_epochs
         self.timer = PhaseTimer()
+        self.graphs = uses_cuda_graphs(cfg.compile, rt.device)
 
     # ------------------------------------------------------------------------- fit
     def fit(self) -> bool:
@@ -229,7 +231,11 @@ class Loop:
     # ------------------------------------------------------------------------- one epoch
     def _epoch_batches(self) -> tuple[list[list[int]], int]:
         st, cfg = self.state, self.cfg
-        batches = batch_indices(epoch_order(self.sampler, st.epoch), cfg.batch_size)
+        order = epoch_order(self.sampler, st.epoch)
+        lengths = getattr(self.train_ds, "lengths", None)
+        if cfg.group_by_length and lengths is not None:  # the same rows, fewer pad tokens
+            order = length_grouped_order(order, lengths, cfg.batch_size, seed=(cfg.seed, st.epoch))
+        batches = batch_indices(order, cfg.batch_size)
         n_batches = self.rt.min_int(len(batches))  # equal on every rank, or DDP would hang
         steps_left = None if cfg.max_steps is None else cfg.max_steps - st.step
         todo = batches_to_run(n_batches, st.batch_in_epoch, cfg.grad_accum, steps_left)
@@ -306,6 +312,8 @@ class Loop:
         no_sync = getattr(self.train_model, "no_sync", None)
         quiet = no_sync() if not sync_grads and no_sync is not None else contextlib.nullcontext()
         with quiet:
+            if self.graphs:  # the previous step's graph outputs may now be overwritten
+                torch.compiler.cudagraph_mark_step_begin()
             with autocast(rt.device, self.amp_dtype):
                 logits = logits_of(self.train_model(**inputs))
             loss = self.loss_fn(logits.float(), labels)

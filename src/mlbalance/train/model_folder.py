@@ -31,6 +31,7 @@ import tempfile
 import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +55,7 @@ __all__ = [
     "HEAD_WEIGHTS",
     "LABEL_COUNTS",
     "METRICS",
+    "SCORES",
     "THRESHOLDS",
     "TRAINING_ARGS",
     "Predictor",
@@ -73,6 +75,8 @@ THRESHOLDS = "thresholds.json"
 LABEL_COUNTS = "label_counts.json"
 TRAINING_ARGS = "training_args.json"
 METRICS = "metrics.json"
+#: Folder of the val/test probabilities (``save_scores``): ``scores/val.npy``, ``scores/test.npy``.
+SCORES = "scores"
 HEAD_CONFIG = "head_config.json"
 HEAD_WEIGHTS = "head.safetensors"
 #: Options that hold paths: recorded by their last component, never as a machine-local path.
@@ -236,11 +240,14 @@ def write_model_folder(
     args: dict[str, Any],
     result: TrainResult,
     overwrite: bool = False,
+    scores: dict[str, np.ndarray] | None = None,
 ) -> list[str]:
     """Write the model folder *out* atomically; return the names of the files written.
 
     *args* are the resolved options plus ``mode``, ``labels``, ``label_layout`` and
     ``max_length`` (None for a head); paths in them are reduced to their last component.
+    *scores* (``{"val": ..., "test": ...}``, float32 probabilities in the label order of
+    *names*) go to ``scores/<split>.npy``.
     """
     from mlbalance.io import output_dir
 
@@ -259,6 +266,10 @@ def write_model_folder(
         counts = {n: int(c) for n, c in zip(names, train_counts, strict=True)}
         _write_json(tmp / LABEL_COUNTS, {"n_rows": int(n_rows), "counts": counts})
         _write_json(tmp / TRAINING_ARGS, public_args(args))
+        for split, values in (scores or {}).items():
+            target = tmp / SCORES / f"{split}.npy"
+            target.parent.mkdir(exist_ok=True)
+            writing(tmp, partial(np.save, target, np.asarray(values, dtype=np.float32)))
         files = [*sorted(p.name for p in tmp.iterdir()), METRICS]
         result.files = files
         public = result.to_dict()

@@ -17,6 +17,7 @@ from typing import Any
 from mlbalance._params import Interval, Options, Predicate
 
 __all__ = [
+    "COMPILE_MODES",
     "LOSSES",
     "METRICS",
     "METRICS_MINIMISED",
@@ -94,6 +95,8 @@ class Registry:
 
 SAMPLERS = ("none", "repeat-factor", "class-aware")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+#: ``torch.compile`` modes of the training forward/backward ("off": eager).
+COMPILE_MODES = ("off", "default", "reduce-overhead", "max-autotune")
 METRICS_MINIMISED = ("val_loss",)
 #: Loss names: the keys of ``mlbalance.train.losses.LOSSES`` (imports torch when read).
 LOSSES = Registry("mlbalance.train.losses", "LOSSES")

@@ -47,7 +47,7 @@ from mlbalance.train.inference import sigmoid
 from mlbalance.train.loop import Loop
 from mlbalance.train.model import freeze_encoder_layers, init_prior_bias
 from mlbalance.train.model_folder import TrainResult, label_layout, write_model_folder
-from mlbalance.train.runtime import Runtime, autocast_dtype, running
+from mlbalance.train.runtime import Runtime, autocast_dtype, compile_for_training, running
 from mlbalance.train.weights import load_safetensors_into
 
 __all__ = ["TrainResult", "train"]
@@ -149,7 +149,13 @@ def _train(cfg: TrainConfig, rt: Runtime, log: Log | None, progress: bool | None
     loss_fn = build_loss(
         cfg.loss, label_counts=data.counts, n_rows=data.train.n_rows, **cfg.loss_params
     ).to(rt.device)
-    train_ds = make_dataset(cfg, data.train, data.train_y, tokenizer)
+    shown = progress if rt.is_main else False
+    train_ds = make_dataset(
+        cfg, data.train, data.train_y, tokenizer, device=rt.device, name="train", progress=shown
+    )
+    val_ds = make_dataset(
+        cfg, data.val, None, tokenizer, device=rt.device, name="val", progress=shown
+    )
     sampler, sampler_info = build_sampler(cfg, data.train.labels, rt)
     for warning in sampler_info["warnings"]:
         say(f"warning: {warning}")
@@ -161,6 +167,7 @@ def _train(cfg: TrainConfig, rt: Runtime, log: Log | None, progress: bool | None
 
         ids = [rt.device.index] if rt.device.type == "cuda" else None
         train_model = DistributedDataParallel(model, device_ids=ids)
+    train_model = compile_for_training(train_model, cfg.compile)  # evaluation stays eager
     state = TrainState(labels=data.names, mode=data.mode, config=cfg.to_dict())
     if cfg.resume:
         state = load_checkpoint(
@@ -178,7 +185,7 @@ def _train(cfg: TrainConfig, rt: Runtime, log: Log | None, progress: bool | None
         cfg=cfg, rt=rt, model=model, train_model=train_model, loss_fn=loss_fn,
         optimizer=optimizer, scheduler=scheduler, scaler=scaler,
         amp_dtype=autocast_dtype(cfg.precision, rt.device), sampler=sampler,
-        train_ds=train_ds, val_ds=make_dataset(cfg, data.val, None, tokenizer),
+        train_ds=train_ds, val_ds=val_ds,
         val_y=data.val_y, train_counts=data.counts, state=state,
         checkpoints=cfg.checkpoint_path, say=say, progress=progress, planned_epochs=planned,
     )  # fmt: skip
@@ -193,7 +200,44 @@ def _train(cfg: TrainConfig, rt: Runtime, log: Log | None, progress: bool | None
     if best.is_file():
         load_safetensors_into(model, best)
     run = _Run(cfg, rt, data, model, tokenizer, loop, sampler_info, say)
+    if cfg.crt_epochs:
+        sampler_info["crt"] = _retrain_classifier(run, train_ds, loss_fn)
     return _finish(run, stopped_early, started)
+
+
+def _retrain_classifier(run: _Run, train_ds: Any, loss_fn: torch.nn.Module) -> dict[str, Any]:
+    """cRT (:mod:`mlbalance.train.crt`), with val macro/micro F1 at 0.5 before and after."""
+    from mlbalance.train.crt import retrain_classifier
+
+    cfg, data, loop = run.cfg, run.data, run.loop
+
+    def val_f1() -> tuple[float, float]:
+        logits, _ = loop.score(loop.val_ds, data.val.n_rows)
+        m = evaluate_scores(
+            data.val_y, sigmoid(logits), 0.5, names=data.names, train_counts=data.counts,
+            per_label=False,
+        )  # fmt: skip
+        return float(m.get("macro_f1") or 0.0), float(m.get("micro_f1") or 0.0)
+
+    before = val_f1()
+    info = retrain_classifier(
+        run.model, train_ds, data.train.labels, cfg=cfg, runtime=run.rt,
+        amp_dtype=loop.amp_dtype, loss_fn=loss_fn,
+    )  # fmt: skip
+    after = val_f1()
+    info["val_at_0.5_before"] = {"macro_f1": before[0], "micro_f1": before[1]}
+    info["val_at_0.5_after"] = {"macro_f1": after[0], "micro_f1": after[1]}
+    run.say(
+        f"classifier re-trained (cRT, {info['epochs']} epoch(s) of {info['rows_per_epoch']:,} "
+        f"rows by the {info['sampler']} sampler): val at 0.5 macro F1 {before[0]:.4f} -> "
+        f"{after[0]:.4f}, micro F1 {before[1]:.4f} -> {after[1]:.4f}"
+    )
+    if after[0] < before[0]:
+        run.say(
+            f"warning: cRT lowered val macro F1 at 0.5 ({before[0]:.4f} -> {after[0]:.4f}); "
+            "thresholds are tuned on the re-trained layer all the same"
+        )
+    return info
 
 
 def _tune(run: _Run, val_scores: np.ndarray) -> Any:
@@ -214,11 +258,12 @@ def _tune(run: _Run, val_scores: np.ndarray) -> Any:
 
 def _final_metrics(
     run: _Run, val_logits: np.ndarray, thresholds: np.ndarray
-) -> tuple[dict[str, Any], int]:
-    """Val and test metrics at the tuned thresholds and at 0.5; test rows truncated."""
+) -> tuple[dict[str, Any], int, dict[str, np.ndarray]]:
+    """Val and test metrics at the tuned thresholds and at 0.5; test rows truncated; scores."""
     data, loop = run.data, run.loop
     kw: dict[str, Any] = {"names": data.names, "train_counts": data.counts}
     val_scores = sigmoid(val_logits)
+    scores = {"val": val_scores}
     metrics: dict[str, Any] = {
         "val": evaluate_scores(data.val_y, val_scores, thresholds, **kw),
         "val_at_0.5": evaluate_scores(data.val_y, val_scores, 0.5, **kw),
@@ -227,12 +272,13 @@ def _final_metrics(
     test_trunc = 0
     if data.test is not None:
         test_y, _ = align_labels(data.test, data.names)
-        dataset = make_dataset(run.cfg, data.test, None, run.tokenizer)
+        dataset = make_dataset(run.cfg, data.test, None, run.tokenizer, device=run.rt.device)
         test_logits, test_trunc = loop.score(dataset, data.test.n_rows)
         test_scores = sigmoid(test_logits)
         metrics["test"] = evaluate_scores(test_y, test_scores, thresholds, **kw)
         metrics["test_at_0.5"] = evaluate_scores(test_y, test_scores, 0.5, **kw)
-    return metrics, test_trunc
+        scores["test"] = test_scores
+    return metrics, test_trunc, scores
 
 
 def _finish(run: _Run, stopped_early: bool, started: float) -> TrainResult:
@@ -241,7 +287,7 @@ def _finish(run: _Run, stopped_early: bool, started: float) -> TrainResult:
     val_logits, val_trunc = run.loop.score(run.loop.val_ds, data.val.n_rows)
     tuned, fallback = _tune(run, sigmoid(val_logits))
     thresholds = np.asarray(tuned.thresholds, dtype=np.float64)
-    metrics, test_trunc = _final_metrics(run, val_logits, thresholds)
+    metrics, test_trunc, scores = _final_metrics(run, val_logits, thresholds)
     result = TrainResult(
         out=Path(cfg.out),
         names=data.names,
@@ -270,7 +316,7 @@ def _finish(run: _Run, stopped_early: bool, started: float) -> TrainResult:
         write_model_folder(
             cfg.out, model=run.model, tokenizer=run.tokenizer, thresholds=tuned,
             names=data.names, train_counts=data.counts, n_rows=data.train.n_rows, args=args,
-            result=result, overwrite=cfg.overwrite,
+            result=result, overwrite=cfg.overwrite, scores=scores if cfg.save_scores else None,
         )  # fmt: skip
         if not cfg.keep_checkpoints:
             shutil.rmtree(cfg.checkpoint_path, ignore_errors=True)
