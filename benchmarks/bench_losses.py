@@ -165,7 +165,7 @@ def _bench_eval(n: int, n_labels: int) -> None:
     from sklearn.metrics import average_precision_score
 
     from mlbalance.metrics import multilabel_metrics
-    from mlbalance.train.thresholds import tune_thresholds
+    from mlbalance.thresholds import tune_thresholds
 
     rng = np.random.default_rng(0)
     rates = np.maximum(2e-5, 0.2 / np.arange(1, n_labels + 1) ** 1.1)

@@ -68,8 +68,8 @@ def test_unknown_recipe_is_refused(tmp_path):
 def test_threshold_fallback_choices_are_the_tuners():
     import dataclasses
 
+    from mlbalance.thresholds import FALLBACKS
     from mlbalance.train.config import TrainConfig
-    from mlbalance.train.thresholds import FALLBACKS
 
     field = {f.name: f for f in dataclasses.fields(TrainConfig)}["threshold_fallback"]
     assert field.metadata["choices"] == FALLBACKS  # the CLI offers exactly what the tuner takes

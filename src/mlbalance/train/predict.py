@@ -290,7 +290,7 @@ class Predictor:
 
 def read_thresholds(path: Path, names: Sequence[str]) -> np.ndarray:
     """Thresholds per label from ``thresholds.json`` (label order of *names*)."""
-    from mlbalance.train.thresholds import ThresholdResult
+    from mlbalance.thresholds import ThresholdResult
 
     try:
         data = json.loads(path.read_text(encoding="utf-8"))

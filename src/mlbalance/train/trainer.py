@@ -855,7 +855,7 @@ def _finish(
     train_split: SplitData,
     say: Log,
 ) -> TrainResult:
-    from mlbalance.train.thresholds import tune_thresholds
+    from mlbalance.thresholds import tune_thresholds
 
     val_logits, val_trunc = evaluate(val_split, val_ds)
     val_scores = sigmoid(val_logits)
