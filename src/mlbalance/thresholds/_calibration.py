@@ -34,7 +34,8 @@ def _logit(p: np.ndarray) -> np.ndarray:
 
 
 def _sigmoid(u: np.ndarray) -> np.ndarray:
-    return np.exp(-np.logaddexp(0.0, -u))
+    with np.errstate(invalid="ignore"):  # NaN (a label without a cut) stays NaN
+        return np.exp(-np.logaddexp(0.0, -u))
 
 
 @dataclass

@@ -18,15 +18,22 @@ tuning rows only:
   variance — Breiman 1996, Bühlmann and Yu 2002). We do *not* offer "the cut maximising the
   summed out-of-fold F1": with a fixed model that objective is the F1 of all tuning rows again
   (every candidate cut is scored on every row), so it over-fits exactly as plain tuning does;
-* **the guard** (``guard="label"``): a label keeps its own cut only where its out-of-fold F1
-  beats that of the global cut (ties: fewer predictions, then the global cut); then, while the
+* **the guard** (``guard="label"``): the global cut is the default, and a label keeps its own
+  cut only where the held-out rows give evidence that it is better. Out of fold, the own cut
+  predicts ``d`` more rows than the global cut (or fewer), ``e`` more true positives among
+  them; the own cut has the higher F1 exactly when the precision ``e / d`` of those rows is
+  above (when ``d > 0``; below when ``d < 0``) half the global cut's F1 — the marginal
+  precision rule of Lipton, Elkan and Naryanaswamy (2014, "Optimal thresholding of classifiers
+  to maximize F1 measure"). The guard asks that of the one-sided Wilson bound at ``confidence``
+  rather than of ``e / d`` itself: choosing per label whichever of two noisy estimates is
+  larger would keep many cuts that only won by chance (a winner's curse). Then, while the
   out-of-fold micro F1 of the mix is more than ``micro_tolerance`` below that of the global cut
   alone, the label whose reversion buys the most micro F1 per macro F1 lost goes back to the
-  global cut. ``guard="all"``: all labels keep their own cuts only if out of fold they beat
-  the global cut on macro F1 and stay within ``micro_tolerance`` of it on micro F1. Weighing
-  macro gains against micro losses follows Lin and Lin's joint micro/macro objective and the
-  mixed utilities of xCOLUMNs (Schultheis et al. 2024, "Generalized test utilities for
-  long-tail performance in extreme multi-label classification").
+  global cut. ``guard="all"``: all labels keep their own cuts only if out of fold they beat the
+  global cut on macro F1 and stay within ``micro_tolerance`` of it on micro F1. Weighing macro
+  gains against micro losses follows Lin and Lin's joint micro/macro objective and the mixed
+  utilities of xCOLUMNs (Schultheis et al. 2024, "Generalized test utilities for long-tail
+  performance in extreme multi-label classification").
 """
 
 from __future__ import annotations
@@ -96,12 +103,39 @@ def _mix(own: Counts, glob: Counts, keep: np.ndarray) -> Counts:
     return Counts(np.where(keep, own.tp, glob.tp), np.where(keep, own.pred, glob.pred))
 
 
+def wilson(k: np.ndarray, n: np.ndarray, z: float) -> tuple[np.ndarray, np.ndarray]:
+    """Wilson score interval ``(lower, upper)`` of a proportion ``k / n`` (n > 0)."""
+    k, n = np.asarray(k, dtype=np.float64), np.asarray(n, dtype=np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        center = (k + z * z / 2) / (n + z * z)
+        half = z * np.sqrt(np.maximum(k * (n - k) / n, 0) + z * z / 4) / (n + z * z)
+    return center - half, center + half
+
+
+def earns_its_place(
+    own: Counts, glob: Counts, positives: np.ndarray, confidence: float
+) -> np.ndarray:
+    """Labels whose own cut beats the global cut out of fold with one-sided *confidence*."""
+    from scipy.stats import norm
+
+    z = float(norm.ppf(confidence))
+    d_pred = own.pred - glob.pred
+    d_tp = np.clip(own.tp - glob.tp, np.minimum(d_pred, 0), np.maximum(d_pred, 0))
+    half_f1 = f1(glob, positives) / 2
+    lower, upper = wilson(np.abs(d_tp), np.abs(d_pred), z)
+    more = (d_pred > 0) & (lower > half_f1)  # the extra rows are precise enough to add
+    fewer = (d_pred < 0) & (upper < half_f1)  # the rows left out were too imprecise to keep
+    same = (d_pred == 0) & (own.tp > glob.tp)
+    return more | fewer | same
+
+
 def decide(
     own: Counts,
     glob: Counts,
     positives: np.ndarray,
     guard: str,
     micro_tolerance: float | None,
+    confidence: float = 0.9,
 ) -> tuple[np.ndarray, dict[str, Any]]:
     """Which labels keep their own cut, and what was decided on which estimate."""
     f_own, f_glob = f1(own, positives), f1(glob, positives)
@@ -120,7 +154,7 @@ def decide(
             + ("on macro F1" if not better else "within micro_tolerance on micro F1")
         )
         return keep, {"decision": why, "kept_own": int(keep.sum()), "reverted_for_micro": 0}
-    keep = (f_own > f_glob) | ((f_own == f_glob) & (own.pred < glob.pred))
+    keep = earns_its_place(own, glob, positives, confidence)
     not_earned = int((~keep).sum())
     reverted = 0
     n_eval = max(int((positives > 0).sum()), 1)
@@ -142,7 +176,8 @@ def decide(
         keep[c] = False
         reverted += 1
     return keep, {
-        "decision": "per label: own cut where its out-of-fold F1 beats the global cut's",
+        "decision": "per label: own cut where it beats the global cut out of fold with "
+        f"one-sided confidence {confidence:g}",
         "kept_own": int(keep.sum()),
         "not_earned": not_earned,
         "reverted_for_micro": reverted,

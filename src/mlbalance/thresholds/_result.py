@@ -18,10 +18,11 @@ VERSION = 2
 
 #: Why a label did not get its own tuned threshold (``ThresholdResult.kinds``).
 KIND_TEXT = {
-    "no_positives": "no positives to tune on",
-    "few_positives": "too few positives to tune on",
-    "firing_cap": "firing cap (its tuned cut fired on over max_rate x its positives)",
-    "guard": "the cross-fitted guard kept the global cut",
+    "no_positives": "without positives to tune on",
+    "few_positives": "with too few positives to tune on",
+    "firing_cap": "capped by the firing cap (their tuned cut fired on over max_rate x their "
+    "positives)",
+    "guard": "kept on the global cut by the cross-fitted guard",
 }
 
 

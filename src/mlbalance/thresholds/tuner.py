@@ -86,9 +86,14 @@ class ThresholdTuner:
     guard : {"off", "label", "all"}, default "off"
         With ``cv`` and ``mode="f1"``: fall back to the global cut per label (``"label"``) or
         for all labels (``"all"``) where per-label cuts do not beat it out of fold.
+        ``"label"`` keeps a label's own cut only where the held-out rows show, with one-sided
+        ``confidence``, that it beats the global cut (a Wilson bound on the precision of the
+        rows where the two cuts disagree).
     micro_tolerance : float or None, default 0.005
         How far below the global cut's out-of-fold micro F1 the guard lets the per-label cuts
         go (0.005 = half a point); ``None``: no micro F1 check.
+    confidence : float in [0.5, 1), default 0.9
+        The guard's one-sided confidence level (0.5: the point estimate decides).
     calibration : {None, "platt", "temperature"}, default None
         Fit a per-label Platt (or temperature) calibration on the tuning rows first and tune
         on calibrated scores; the thresholds are mapped back to raw scores.
@@ -136,6 +141,7 @@ class ThresholdTuner:
         "average": Options(AVERAGES),
         "guard": Options(GUARDS),
         "micro_tolerance": Interval(float, 0, 1, allow_none=True),
+        "confidence": Interval(float, 0.5, 1, closed="left"),
         "calibration": Options((None, *METHODS)),
         "logits": BOOL,
         "random_state": RANDOM_STATE,
@@ -157,6 +163,7 @@ class ThresholdTuner:
         average: str = "refit",
         guard: str = "off",
         micro_tolerance: float | None = 0.005,
+        confidence: float = 0.9,
         calibration: str | None = None,
         logits: bool = False,
         random_state: Any = 0,
@@ -174,6 +181,7 @@ class ThresholdTuner:
         self.average = average
         self.guard = guard
         self.micro_tolerance = micro_tolerance
+        self.confidence = confidence
         self.calibration = calibration
         self.logits = logits
         self.random_state = random_state
@@ -326,28 +334,41 @@ class ThresholdTuner:
         rules: Rules,
         own_raw: np.ndarray | None = None,
     ) -> _Fit:
-        """The whole procedure on *rows* (optionally with given own cuts, in raw scale)."""
-        cal = None
-        if self.calibration is not None:
-            sub_y = y[rows]
-            cal = fit_calibration(sub_y, s[rows], self.calibration)
-            y, s, rows = sub_y, cal.transform(s[rows]), np.arange(rows.size, dtype=np.int64)
+        """The whole procedure on *rows* (optionally with given own cuts, in raw scale).
+
+        With a calibration, each label's own cut is searched on the raw scores (a calibration is
+        increasing, so it would separate the same rows — but calibrated probabilities saturate
+        at 1.0 in float64 and would create ties); the global cut, the fallbacks, the smoothing
+        and the firing cap work on calibrated scores; a label that keeps its own cut keeps it
+        exactly.
+        """
         cuts = search(y, s, rows, rules.mode, rules.target_recall)
-        found_raw = cuts.own if cal is None else cal.to_raw(cuts.own)
+        found_raw = cuts.own.copy()
         if own_raw is not None:
-            given = ~np.isnan(own_raw) & ~np.isnan(cuts.own)
-            mapped = own_raw if cal is None else cal.forward(own_raw)
-            cuts.own = np.where(given, mapped, cuts.own)
-        result = finish(cuts, s, rows, rules)
-        global_raw = np.full(result.thresholds.size, result.global_threshold)
-        if cal is not None:
-            result.thresholds = cal.to_raw(result.thresholds)
-            global_raw = cal.to_raw(global_raw)
+            cuts.own = np.where(~np.isnan(own_raw) & ~np.isnan(cuts.own), own_raw, cuts.own)
+        if self.calibration is None:
+            result = finish(cuts, s, rows, rules)
+            global_raw = np.full(result.thresholds.size, result.global_threshold)
+            return _Fit(result, found_raw, global_raw, None)
+        sub_y = y[rows]
+        cal = fit_calibration(sub_y, s[rows], self.calibration)
+        sc = cal.transform(s[rows])
+        local = np.arange(rows.size, dtype=np.int64)
+        calibrated = search(sub_y, sc, local, rules.mode, rules.target_recall)
+        calibrated.own = cal.forward(cuts.own)
+        result = finish(calibrated, sc, local, rules)
+        kept = result.thresholds == calibrated.own
+        raw = cal.to_raw(result.thresholds)
+        raw[kept] = cuts.own[kept]
+        result.thresholds = raw
+        global_raw = cal.to_raw(np.full(raw.size, result.global_threshold))
         return _Fit(result, found_raw, global_raw, cal)
 
     def _crossfit(self, y: sp.csr_matrix, s: np.ndarray, rules: Rules, full: _Fit) -> _Fit:
         """Out-of-fold estimates, bagged cuts and the guard (see ``_crossfit``)."""
         k = int(self.cv)  # type: ignore[arg-type]
+        if s.shape[0] < 2 * k:
+            raise InputError(f"{s.shape[0]} tuning rows are too few for cv={k} folds")
         folds = _crossfit.fold_ids(y, k, self.random_state)
         positives = full.result.positives
         n_labels = positives.size
@@ -387,7 +408,9 @@ class ThresholdTuner:
             "guard": self.guard,
         }
         if self.guard != "off":
-            keep, decided = _crossfit.decide(own, glob, positives, self.guard, self.micro_tolerance)
+            keep, decided = _crossfit.decide(
+                own, glob, positives, self.guard, self.micro_tolerance, float(self.confidence)
+            )
             self._apply_guard(full, keep, own, glob, positives)
             chosen = Counts(np.where(keep, own.tp, glob.tp), np.where(keep, own.pred, glob.pred))
             report["out_of_fold"]["chosen"] = _crossfit.scores(chosen, positives)
@@ -417,7 +440,8 @@ class ThresholdTuner:
             res.fallback[c] = (
                 f"guard: out of fold its own cut scored F1 {f_own[c]:.3f} ({own.pred[c]} "
                 f"predictions) vs {f_glob[c]:.3f} ({glob.pred[c]}) for the global cut "
-                f"({self.cv}-fold cross-fit): global threshold"
+                f"({self.cv}-fold cross-fit), not better with confidence {self.confidence:g}: "
+                "global threshold"
             )
 
     def predict(self, scores: Any) -> np.ndarray:
