@@ -1,5 +1,5 @@
 """ThresholdTuner: same thresholds as tune_thresholds and as the former search, reasons,
-scikit-learn protocol, thresholds.json, cross-fitting, bagging, the guard, calibration."""
+scikit-learn protocol, thresholds.json, cross-fitting, bagging, the guard."""
 
 from __future__ import annotations
 
@@ -312,33 +312,3 @@ def test_crossfit_is_deterministic_and_too_few_rows_is_one_line() -> None:
     assert json.dumps(a.to_json()) == json.dumps(b.to_json())
     with pytest.raises(InputError, match="too few for cv=5"):
         ThresholdTuner(cv=5).fit(s[:3], y[:3])
-
-
-# ------------------------------------------------------------------ calibration
-def test_platt_recovers_a_known_calibration() -> None:
-    from mlbalance.thresholds._calibration import fit_calibration
-
-    rng = np.random.default_rng(0)
-    n = 20000
-    true_p = 1 / (1 + np.exp(-rng.normal(-1, 2, (n, 2))))
-    y = (rng.random((n, 2)) < true_p).astype(np.uint8)
-    a, b = np.array([2.0, 0.5]), np.array([-1.0, 0.5])
-    z = (np.log(true_p) - np.log1p(-true_p) - b) / a  # so sigmoid(a z + b) = true_p
-    s = 1 / (1 + np.exp(-z))
-    cal = fit_calibration(sp.csr_matrix(y), s, "platt")
-    np.testing.assert_allclose(cal.a, a, rtol=0.05)
-    np.testing.assert_allclose(cal.b, b, atol=0.06)
-    temp = fit_calibration(sp.csr_matrix(y), s, "temperature")
-    assert np.all(temp.b == 0)
-
-
-def test_calibration_keeps_per_label_cuts_and_moves_the_global_one() -> None:
-    y, s = long_tail(1500, 8, seed=9)
-    plain = ThresholdTuner(max_rate=None).fit(s, y)
-    cal = ThresholdTuner(max_rate=None, calibration="platt").fit(s, y)
-    own = [c for c in range(8) if plain.reasons_[c] is None]
-    np.testing.assert_array_equal(cal.thresholds_[own], plain.thresholds_[own])
-    one_cut = ThresholdTuner(calibration="platt", per_label=False).fit(s, y)
-    # one cut on calibrated scores is a different raw cut per label
-    assert np.unique(one_cut.thresholds_).size > 1
-    assert cal.to_json()["calibration"]["method"] == "platt"

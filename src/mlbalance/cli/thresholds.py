@@ -77,11 +77,6 @@ def _add_tuner(p: argparse.ArgumentParser) -> None:
     g.add_argument("--confidence", type=float, default=0.9, metavar="C",
                    help="the guard's one-sided confidence that a label's own cut is better "
                    "(default 0.9)")  # fmt: skip
-    g.add_argument(
-        "--calibration",
-        choices=("platt", "temperature"),
-        help="tune on per-label calibrated scores (thresholds stay raw)",
-    )
     g.add_argument("--logits", action="store_true",
                    help="the scores are logits (thresholds are written as logits)")  # fmt: skip
     g.add_argument("--seed", dest="random_state", type=int, default=0,
@@ -159,7 +154,7 @@ def _tune(args: argparse.Namespace) -> int:
     _check_out(args, [args.scores, args.labels])
     names = ["mode", "target_recall", "min_positives", "fallback", "shrink", "rare_k",
              "smoothing", "max_rate", "per_label", "cv", "average", "guard", "micro_tolerance",
-             "confidence", "calibration", "logits", "random_state"]  # fmt: skip
+             "confidence", "logits", "random_state"]  # fmt: skip
     tuner = ThresholdTuner(**{k: getattr(args, k) for k in names})
     scores = read_scores(args.scores, column=args.scores_column)
     score_names = read_names(args.score_names) if args.score_names else None

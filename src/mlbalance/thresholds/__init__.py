@@ -22,8 +22,7 @@ Not over-fitting a small dev set (:mod:`mlbalance.thresholds._crossfit`)
     ``cv=k`` cross-fits the whole procedure on ``k`` stratified folds and reports out-of-fold
     micro and macro F1; ``average="median"`` bags the fold cuts; ``guard="label"`` keeps a
     label's own cut only where it beats the global cut out of fold, within a micro F1
-    tolerance. ``calibration="platt"`` tunes on per-label Platt-scaled scores
-    (:mod:`mlbalance.thresholds._calibration`).
+    tolerance.
 
 Theory: for micro-averaged F1 the optimal decision thresholds all labels' (calibrated)
 probabilities at one shared cut; for macro-averaged F1 each label has its own (Koyejo, Natarajan,

@@ -26,12 +26,10 @@ MODES: dict[str, dict[str, Any] | None] = {
     "cv-median": {"cv": 5, "average": "median"},
     "cv-mean": {"cv": 5, "average": "mean"},
     "guard": {"cv": 5, "guard": "label"},
+    "guard-point": {"cv": 5, "guard": "label", "confidence": 0.5},
     "guard-all": {"cv": 5, "guard": "all"},
     "cv-median-guard": {"cv": 5, "average": "median", "guard": "label"},
     "smoothed-guard": {"smoothing": 30.0, "cv": 5, "guard": "label"},
-    "platt": {"calibration": "platt"},
-    "platt-global": {"calibration": "platt", "per_label": False},
-    "platt-guard": {"calibration": "platt", "cv": 5, "guard": "label"},
 }
 
 METRICS = ("micro_f1", "macro_f1", "macro_recall", "macro_recall_tail", "micro_precision")

@@ -15,7 +15,6 @@ from mlbalance.errors import InputError, ParameterError
 from mlbalance.labels import LabelMatrix
 from mlbalance.metrics import check_scores, label_csr
 from mlbalance.thresholds import _crossfit
-from mlbalance.thresholds._calibration import METHODS, Calibration, fit_calibration
 from mlbalance.thresholds._crossfit import Counts
 from mlbalance.thresholds._result import ThresholdResult
 from mlbalance.thresholds._rules import Rules, finish
@@ -34,8 +33,7 @@ class _Fit:
 
     result: ThresholdResult
     own_raw: np.ndarray  # each label's own cut before the rules (NaN: none)
-    global_raw: np.ndarray  # the global cut, per label (one value unless calibrated)
-    calibration: Calibration | None
+    global_raw: np.ndarray  # the global cut, per label
 
 
 class ThresholdTuner:
@@ -77,7 +75,7 @@ class ThresholdTuner:
         Firing cap: each threshold is raised until its label fires on at most
         ``ceil(max_rate * max(P, 1))`` tuning rows; ``None`` turns it off.
     per_label : bool, default True
-        False gives every label the global cut (on calibrated scores with ``calibration``).
+        False gives every label the global cut.
     cv : int >= 2, optional
         Folds of the tuning rows for the out-of-fold estimate, ``average`` and ``guard``.
     average : {"refit", "median", "mean"}, default "refit"
@@ -94,9 +92,6 @@ class ThresholdTuner:
         go (0.005 = half a point); ``None``: no micro F1 check.
     confidence : float in [0.5, 1), default 0.9
         The guard's one-sided confidence level (0.5: the point estimate decides).
-    calibration : {None, "platt", "temperature"}, default None
-        Fit a per-label Platt (or temperature) calibration on the tuning rows first and tune
-        on calibrated scores; the thresholds are mapped back to raw scores.
     logits : bool, default False
         The scores are logits: tuned on their sigmoid, thresholds returned as logits.
     random_state : None, int or numpy Generator, default 0
@@ -107,7 +102,7 @@ class ThresholdTuner:
     thresholds_ : numpy.ndarray of float64, shape (labels,)
         Predict label ``c`` when ``score >= thresholds_[c]`` (in the scores' own scale).
     global_threshold_ : float
-        The single cut (on calibrated scores with ``calibration``; as a logit with ``logits``).
+        The single cut (as a logit with ``logits``).
     reasons_ : list of (str or None)
         Per label, why it did not get or keep its own cut (``None`` when it did).
     result_ : ThresholdResult
@@ -142,7 +137,6 @@ class ThresholdTuner:
         "guard": Options(GUARDS),
         "micro_tolerance": Interval(float, 0, 1, allow_none=True),
         "confidence": Interval(float, 0.5, 1, closed="left"),
-        "calibration": Options((None, *METHODS)),
         "logits": BOOL,
         "random_state": RANDOM_STATE,
     }
@@ -164,7 +158,6 @@ class ThresholdTuner:
         guard: str = "off",
         micro_tolerance: float | None = 0.005,
         confidence: float = 0.9,
-        calibration: str | None = None,
         logits: bool = False,
         random_state: Any = 0,
     ) -> None:
@@ -182,7 +175,6 @@ class ThresholdTuner:
         self.guard = guard
         self.micro_tolerance = micro_tolerance
         self.confidence = confidence
-        self.calibration = calibration
         self.logits = logits
         self.random_state = random_state
         self._validate_params()
@@ -303,17 +295,10 @@ class ThresholdTuner:
         result.extra = {"tuner": self._params_json()}
         if self.crossfit_ is not None:
             result.extra["crossfit"] = self.crossfit_
-        if full.calibration is not None:
-            result.extra["calibration"] = full.calibration.to_dict()
         self.result_ = result
-        self.calibration_ = full.calibration
         self.global_thresholds_ = self._to_scale(full.global_raw)
         self.thresholds_ = self._to_scale(result.thresholds)
-        self.global_threshold_ = float(
-            self._to_scale(np.array([result.global_threshold]))[0]
-            if full.calibration is None
-            else result.global_threshold
-        )
+        self.global_threshold_ = float(self._to_scale(np.array([result.global_threshold]))[0])
         self.positives_ = result.positives
         self.n_labels_ = int(y.shape[1])
         return self
@@ -334,35 +319,13 @@ class ThresholdTuner:
         rules: Rules,
         own_raw: np.ndarray | None = None,
     ) -> _Fit:
-        """The whole procedure on *rows* (optionally with given own cuts, in raw scale).
-
-        With a calibration, each label's own cut is searched on the raw scores (a calibration is
-        increasing, so it would separate the same rows — but calibrated probabilities saturate
-        at 1.0 in float64 and would create ties); the global cut, the fallbacks, the smoothing
-        and the firing cap work on calibrated scores; a label that keeps its own cut keeps it
-        exactly.
-        """
+        """The whole procedure on *rows* (optionally with given own cuts)."""
         cuts = search(y, s, rows, rules.mode, rules.target_recall)
-        found_raw = cuts.own.copy()
+        found = cuts.own.copy()
         if own_raw is not None:
             cuts.own = np.where(~np.isnan(own_raw) & ~np.isnan(cuts.own), own_raw, cuts.own)
-        if self.calibration is None:
-            result = finish(cuts, s, rows, rules)
-            global_raw = np.full(result.thresholds.size, result.global_threshold)
-            return _Fit(result, found_raw, global_raw, None)
-        sub_y = y[rows]
-        cal = fit_calibration(sub_y, s[rows], self.calibration)
-        sc = cal.transform(s[rows])
-        local = np.arange(rows.size, dtype=np.int64)
-        calibrated = search(sub_y, sc, local, rules.mode, rules.target_recall)
-        calibrated.own = cal.forward(cuts.own)
-        result = finish(calibrated, sc, local, rules)
-        kept = result.thresholds == calibrated.own
-        raw = cal.to_raw(result.thresholds)
-        raw[kept] = cuts.own[kept]
-        result.thresholds = raw
-        global_raw = cal.to_raw(np.full(raw.size, result.global_threshold))
-        return _Fit(result, found_raw, global_raw, cal)
+        result = finish(cuts, s, rows, rules)
+        return _Fit(result, found, np.full(result.thresholds.size, result.global_threshold))
 
     def _crossfit(self, y: sp.csr_matrix, s: np.ndarray, rules: Rules, full: _Fit) -> _Fit:
         """Out-of-fold estimates, bagged cuts and the guard (see ``_crossfit``)."""
@@ -530,5 +493,4 @@ class ThresholdTuner:
             tuple(str(n) for n in names) if names is not None else tuple(doc.get("labels", ()))
         )
         tuner.crossfit_ = result.extra.get("crossfit")
-        tuner.calibration_ = None
         return tuner

@@ -872,10 +872,7 @@ def _finish(
     thresholds = np.asarray(tuned.thresholds, dtype=np.float64)
     fallback = _fallback_dict(tuned, names)
     if fallback:
-        say(
-            f"thresholds: {len(fallback)} of {len(names)} labels fell back (too few val "
-            f"positives to tune on); see {THRESHOLDS}"
-        )
+        say(f"thresholds: {tuned.summary()}; see {THRESHOLDS}")
     metrics: dict[str, Any] = {
         "val": evaluate_scores(
             val_y, val_scores, thresholds, names=names, train_counts=train_counts
