@@ -312,3 +312,100 @@ def test_crossfit_is_deterministic_and_too_few_rows_is_one_line() -> None:
     assert json.dumps(a.to_json()) == json.dumps(b.to_json())
     with pytest.raises(InputError, match="too few for cv=5"):
         ThresholdTuner(cv=5).fit(s[:3], y[:3])
+
+
+# ------------------------------------------------------------------ the group guard
+def rare_shift_data(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """30 labels with 0.6% positives whose scores all run low (a model that saw few of them):
+    the global cut, set by 5 frequent labels, misses them; each has too few positives for a
+    test of its own, but as a group their own cuts are clearly better."""
+    rng = np.random.default_rng(seed)
+    rates = np.r_[np.full(5, 0.3), np.full(30, 0.006)]
+    y = (rng.random((n, rates.size)) < rates).astype(np.uint8)
+    offset = np.r_[np.zeros(5), np.full(30, -1.5)]
+    s = 1 / (1 + np.exp(-(3.0 * y - 1.5 + offset + rng.normal(0, 0.8, y.shape))))
+    return y, s
+
+
+def macro_f1(y: np.ndarray, pred: np.ndarray) -> float:
+    tp = (pred & (y == 1)).sum(axis=0)
+    den = y.sum(axis=0) + pred.sum(axis=0)
+    return float(np.mean(np.divide(2 * tp, den, out=np.zeros(den.size), where=den > 0)))
+
+
+def test_frequency_groups() -> None:
+    got = _crossfit.frequency_groups(np.array([0, 1, 2, 3, 4, 7, 8, 100]))
+    assert got.tolist() == [0, 1, 2, 2, 3, 3, 4, 7]
+
+
+def test_group_guard_keeps_the_cuts_a_whole_group_needs() -> None:
+    y, s = rare_shift_data(1000, seed=0)  # ~6 positives per rare label
+    y_test, s_test = rare_shift_data(20000, seed=1)
+    group = ThresholdTuner(cv=5, guard="group").fit(s, y)
+    label = ThresholdTuner(cv=5, guard="label").fit(s, y)
+    one_cut = ThresholdTuner(per_label=False).fit(s, y)
+    kept_rare = sum(group.reasons_[c] is None for c in range(5, 35))
+    assert kept_rare >= 25
+    assert sum(label.reasons_[c] is None for c in range(5, 35)) < kept_rare
+    scores = {
+        name: macro_f1(y_test, s_test >= t.thresholds_)
+        for name, t in [("group", group), ("label", label), ("global", one_cut)]
+    }
+    assert scores["group"] > scores["global"] + 0.05
+    assert scores["group"] > scores["label"]
+    decisions = group.crossfit_["decisions"]
+    assert decisions["decision"].startswith("group:")
+    assert decisions["kept_own"] == sum(r is None for r in group.reasons_)
+
+
+def test_group_guard_reverts_groups_that_fit_noise() -> None:
+    y, s = shared_cut_data(600, 40, seed=0)
+    y_test, s_test = shared_cut_data(20000, 40, seed=1)
+    tuner = ThresholdTuner(cv=5, guard="group").fit(s, y)
+    assert tuner.crossfit_["decisions"]["kept_own"] <= 5
+    plain = ThresholdTuner().fit(s, y)
+    got = micro_f1(y_test, s_test >= tuner.thresholds_)
+    assert got > micro_f1(y_test, s_test >= plain.thresholds_) + 0.01
+    assert got >= micro_f1(y_test, s_test >= plain.global_threshold_) - 0.005
+
+
+def test_folds_tune_labels_just_tunable_on_all_rows() -> None:
+    # 3 positives (min_positives=3): the folds see 2-3 of them and must still tune the label,
+    # or the out-of-fold estimate could never credit its own cut
+    rng = np.random.default_rng(2)
+    n = 500
+    y = np.zeros((n, 2), dtype=np.uint8)
+    y[:150, 0] = 1
+    y[150:153, 1] = 1
+    s = np.c_[rng.uniform(0.0, 0.3, n), rng.uniform(0.0, 0.04, n)]
+    s[:150, 0] = rng.uniform(0.5, 1.0, 150)
+    s[150:153, 1] = [0.05, 0.06, 0.07]  # separable, far below the global cut
+    tuner = ThresholdTuner(cv=3, guard="label", confidence=0.5).fit(s, y)
+    assert tuner.global_threshold_ > 0.07
+    assert tuner.reasons_[1] is None
+    assert tuner.thresholds_[1] < 0.05
+
+
+# ------------------------------------------------------------------ temperature scaling
+def test_temperature_recovers_a_known_scale() -> None:
+    from mlbalance.thresholds._calibration import fit_temperature
+
+    rng = np.random.default_rng(0)
+    n = 20000
+    true_p = 1 / (1 + np.exp(-rng.normal(-1, 2, (n, 2))))
+    y = (rng.random((n, 2)) < true_p).astype(np.uint8)
+    a = np.array([2.0, 0.5])
+    z = (np.log(true_p) - np.log1p(-true_p)) / a  # so sigmoid(a z) = true_p
+    cal = fit_temperature(sp.csr_matrix(y), 1 / (1 + np.exp(-z)))
+    np.testing.assert_allclose(cal.a, a, rtol=0.05)
+
+
+def test_temperature_keeps_own_cuts_and_moves_the_global_one() -> None:
+    y, s = long_tail(1500, 8, seed=9)
+    plain = ThresholdTuner(max_rate=None).fit(s, y)
+    scaled = ThresholdTuner(max_rate=None, calibration="temperature").fit(s, y)
+    own = [c for c in range(8) if plain.reasons_[c] is None]
+    np.testing.assert_array_equal(scaled.thresholds_[own], plain.thresholds_[own])
+    one_cut = ThresholdTuner(calibration="temperature", per_label=False).fit(s, y)
+    assert np.unique(one_cut.thresholds_).size > 1  # one scaled cut, a raw cut per label
+    assert len(scaled.to_json()["calibration"]["temperature"]) == 8

@@ -77,6 +77,9 @@ def _add_tuner(p: argparse.ArgumentParser) -> None:
     g.add_argument("--confidence", type=float, default=0.9, metavar="C",
                    help="the guard's one-sided confidence that a label's own cut is better "
                    "(default 0.9)")  # fmt: skip
+    g.add_argument("--calibration", choices=("temperature",),
+                   help="per-label temperature scaling before the global cut, fallbacks and "
+                   "smoothing (own cuts and written thresholds stay raw)")  # fmt: skip
     g.add_argument("--logits", action="store_true",
                    help="the scores are logits (thresholds are written as logits)")  # fmt: skip
     g.add_argument("--seed", dest="random_state", type=int, default=0,
@@ -154,7 +157,7 @@ def _tune(args: argparse.Namespace) -> int:
     _check_out(args, [args.scores, args.labels])
     names = ["mode", "target_recall", "min_positives", "fallback", "shrink", "rare_k",
              "smoothing", "max_rate", "per_label", "cv", "average", "guard", "micro_tolerance",
-             "confidence", "logits", "random_state"]  # fmt: skip
+             "confidence", "calibration", "logits", "random_state"]  # fmt: skip
     tuner = ThresholdTuner(**{k: getattr(args, k) for k in names})
     scores = read_scores(args.scores, column=args.scores_column)
     score_names = read_names(args.score_names) if args.score_names else None

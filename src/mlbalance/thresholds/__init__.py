@@ -20,9 +20,9 @@ The rules (:mod:`mlbalance.thresholds._rules`)
 
 Not over-fitting a small dev set (:mod:`mlbalance.thresholds._crossfit`)
     ``cv=k`` cross-fits the whole procedure on ``k`` stratified folds and reports out-of-fold
-    micro and macro F1; ``average="median"`` bags the fold cuts; ``guard="label"`` keeps a
-    label's own cut only where it beats the global cut out of fold, within a micro F1
-    tolerance.
+    micro and macro F1; ``average="mean"`` bags the fold cuts; ``guard="group"`` keeps
+    per-label cuts only for the frequency groups of labels where they beat the global cut out
+    of fold, and not at the cost of out-of-fold micro F1.
 
 Theory: for micro-averaged F1 the optimal decision thresholds all labels' (calibrated)
 probabilities at one shared cut; for macro-averaged F1 each label has its own (Koyejo, Natarajan,

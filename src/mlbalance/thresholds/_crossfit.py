@@ -12,28 +12,35 @@ tuning rows only:
   with ``>= k`` positives is in every fold), the whole tuning procedure runs on the other
   folds and its thresholds (and its global cut) are applied to the held-out fold; summing the
   held-out counts gives, per label, true positives and predictions of the per-label cuts and of
-  the global cut on rows they were not tuned on;
+  the global cut on rows they were not tuned on. The folds tune labels with
+  ``min_positives * (k - 1) // k`` positives (2 for the default 3 and 5 folds): with the full
+  ``min_positives`` a label just tunable on all rows would fall back in most folds, and the
+  estimate would never credit its own cut;
 * **bagged cuts** (``average="median"`` or ``"mean"``): each label's own cut is the median or
   mean of its ``k`` fold cuts (SCutFBR averages fold cuts; bagging a noisy arg-max reduces its
   variance — Breiman 1996, Bühlmann and Yu 2002). We do *not* offer "the cut maximising the
   summed out-of-fold F1": with a fixed model that objective is the F1 of all tuning rows again
   (every candidate cut is scored on every row), so it over-fits exactly as plain tuning does;
-* **the guard** (``guard="label"``): the global cut is the default, and a label keeps its own
-  cut only where the held-out rows give evidence that it is better. Out of fold, the own cut
-  predicts ``d`` more rows than the global cut (or fewer), ``e`` more true positives among
-  them; the own cut has the higher F1 exactly when the precision ``e / d`` of those rows is
-  above (when ``d > 0``; below when ``d < 0``) half the global cut's F1 — the marginal
-  precision rule of Lipton, Elkan and Naryanaswamy (2014, "Optimal thresholding of classifiers
-  to maximize F1 measure"). The guard asks that of the one-sided Wilson bound at ``confidence``
-  rather than of ``e / d`` itself: choosing per label whichever of two noisy estimates is
-  larger would keep many cuts that only won by chance (a winner's curse). Then, while the
-  out-of-fold micro F1 of the mix is more than ``micro_tolerance`` below that of the global cut
-  alone, the label whose reversion buys the most micro F1 per macro F1 lost goes back to the
-  global cut. ``guard="all"``: all labels keep their own cuts only if out of fold they beat the
-  global cut on macro F1 and stay within ``micro_tolerance`` of it on micro F1. Weighing macro
-  gains against micro losses follows Lin and Lin's joint micro/macro objective and the mixed
-  utilities of xCOLUMNs (Schultheis et al. 2024, "Generalized test utilities for long-tail
-  performance in extreme multi-label classification").
+* **the guard**: the global cut is the default, and labels keep their own cuts only where the
+  held-out rows give evidence that they are better — evidence, not a larger point estimate:
+  picking per label whichever of two noisy estimates is larger keeps many cuts that only won by
+  chance (a winner's curse; measured in BENCHMARKS.md). ``guard="group"`` pools labels of
+  similar frequency (1, 2-3, 4-7, ... positives) and keeps a group's own cuts where the mean of
+  its labels' out-of-fold F1 gains is positive with one-sided ``confidence`` (a paired test
+  with labels as replicates: the global cut tends to be wrong for a whole group in the same
+  way). ``guard="label"`` tests each label alone: out of fold its own cut predicts ``d`` more
+  rows than the global cut (or fewer) with ``e`` more true positives among them, and it has the
+  higher F1 exactly when the precision ``e / d`` of those rows is above (when ``d > 0``; below
+  when ``d < 0``) half the global cut's F1 — the marginal precision rule of Lipton, Elkan and
+  Naryanaswamy (2014, "Optimal thresholding of classifiers to maximize F1 measure"); the guard
+  asks it of the one-sided Wilson bound. Then, while the out-of-fold micro F1 of the mix is more
+  than ``micro_tolerance`` below that of the global cut alone, the label whose reversion buys
+  the most micro F1 per macro F1 lost goes back to the global cut. ``guard="all"``: all labels
+  keep their own cuts only if out of fold they beat the global cut on macro F1 and stay within
+  ``micro_tolerance`` of it on micro F1. Weighing macro gains against micro losses follows Lin
+  and Lin's joint micro/macro objective and the mixed utilities of xCOLUMNs (Schultheis et al.
+  2024, "Generalized test utilities for long-tail performance in extreme multi-label
+  classification").
 """
 
 from __future__ import annotations
@@ -129,6 +136,73 @@ def earns_its_place(
     return more | fewer | same
 
 
+def frequency_groups(positives: np.ndarray) -> np.ndarray:
+    """Group id per label by its positives: 0 for none, then 1, 2-3, 4-7, 8-15, ..."""
+    return np.where(positives > 0, np.floor(np.log2(np.maximum(positives, 1))) + 1, 0).astype(int)
+
+
+def groups_earn_their_place(
+    own: Counts, glob: Counts, positives: np.ndarray, confidence: float
+) -> np.ndarray:
+    """Labels of the frequency groups whose own cuts beat the global cut out of fold.
+
+    Per group, the labels' out-of-fold F1 gains ``d = F1_own - F1_global`` are paired
+    replicates: the group keeps its own cuts when ``mean(d) - z SE(d) > 0`` (one-sided
+    ``confidence``). Pooling labels of similar frequency gives the test the power a single rare
+    label lacks, where the global cut is wrong for a whole group in the same way (rare labels
+    scored low by a model that saw few of them). A group of one label is judged by
+    :func:`earns_its_place`; labels without positives keep the cut that predicts fewer rows.
+    """
+    from scipy.stats import norm
+
+    z = float(norm.ppf(confidence))
+    gain = f1(own, positives) - f1(glob, positives)
+    group = frequency_groups(positives)
+    keep = np.zeros(positives.size, dtype=bool)
+    alone = earns_its_place(own, glob, positives, confidence)
+    for g in np.unique(group):
+        members = group == g
+        if g == 0:
+            keep[members] = own.pred[members] < glob.pred[members]
+            continue
+        d = gain[members]
+        if d.size == 1:
+            keep[members] = alone[members]
+            continue
+        se = d.std(ddof=1) / np.sqrt(d.size)
+        keep[members] = d.mean() - z * se > 0
+    return keep
+
+
+def _revert_for_micro(
+    keep: np.ndarray, own: Counts, glob: Counts, positives: np.ndarray, tol: float
+) -> int:
+    """Revert labels (most micro F1 bought per macro F1 lost first) until the mix's micro F1
+    is within *tol* of the global cut's; returns how many were reverted."""
+    f_gain = f1(own, positives) - f1(glob, positives)
+    micro_glob = micro_f1(glob, positives)
+    n_eval = max(int((positives > 0).sum()), 1)
+    reverted = 0
+    while keep.any():
+        mix = _mix(own, glob, keep)
+        micro = micro_f1(mix, positives)
+        if micro >= micro_glob - tol:
+            break
+        tp, den = int(mix.tp.sum()), int(positives.sum() + mix.pred.sum())
+        d_tp = (glob.tp - own.tp).astype(np.float64)
+        d_den = (glob.pred - own.pred).astype(np.float64)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            gain = 2.0 * (tp + d_tp) / (den + d_den) - micro
+        loss = np.maximum(f_gain, 0.0) / n_eval
+        ratio = np.where(keep & (gain > 0), gain / np.maximum(loss, 1e-12), -np.inf)
+        c = int(np.argmax(ratio))
+        if ratio[c] == -np.inf:
+            break
+        keep[c] = False
+        reverted += 1
+    return reverted
+
+
 def decide(
     own: Counts,
     glob: Counts,
@@ -138,47 +212,38 @@ def decide(
     confidence: float = 0.9,
 ) -> tuple[np.ndarray, dict[str, Any]]:
     """Which labels keep their own cut, and what was decided on which estimate."""
-    f_own, f_glob = f1(own, positives), f1(glob, positives)
     tol = np.inf if micro_tolerance is None else float(micro_tolerance)
-    micro_glob = micro_f1(glob, positives)
     n_labels = positives.size
     if guard == "all":
         macro_own, macro_glob = macro_f1(own, positives), macro_f1(glob, positives)
         better = macro_own is not None and macro_glob is not None and macro_own > macro_glob
-        close = micro_f1(own, positives) >= micro_glob - tol
+        close = micro_f1(own, positives) >= micro_f1(glob, positives) - tol
         keep = np.full(n_labels, bool(better and close))
         why = (
-            "per-label cuts beat the global cut out of fold"
+            "all: per-label cuts beat the global cut out of fold"
             if keep.all()
-            else "per-label cuts did not beat the global cut out of fold "
+            else "all: per-label cuts did not beat the global cut out of fold "
             + ("on macro F1" if not better else "within micro_tolerance on micro F1")
         )
         return keep, {"decision": why, "kept_own": int(keep.sum()), "reverted_for_micro": 0}
-    keep = earns_its_place(own, glob, positives, confidence)
-    not_earned = int((~keep).sum())
-    reverted = 0
-    n_eval = max(int((positives > 0).sum()), 1)
-    while True:
-        mix = _mix(own, glob, keep)
-        micro = micro_f1(mix, positives)
-        if micro >= micro_glob - tol or not keep.any():
-            break
-        tp, den = int(mix.tp.sum()), int(positives.sum() + mix.pred.sum())
-        d_tp = (glob.tp - own.tp).astype(np.float64)
-        d_den = (glob.pred - own.pred).astype(np.float64)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            gain = 2.0 * (tp + d_tp) / (den + d_den) - micro
-        loss = np.maximum(f_own - f_glob, 0.0) / n_eval
-        ratio = np.where(keep & (gain > 0), gain / np.maximum(loss, 1e-12), -np.inf)
-        c = int(np.argmax(ratio))
-        if ratio[c] == -np.inf:
-            break
-        keep[c] = False
-        reverted += 1
+    if guard == "group":
+        keep = groups_earn_their_place(own, glob, positives, confidence)
+        why = (
+            "group: labels grouped by positives (1, 2-3, 4-7, ...) keep their own cuts where "
+            f"the group's mean out-of-fold F1 gain is positive with one-sided confidence "
+            f"{confidence:g}"
+        )
+    else:
+        keep = earns_its_place(own, glob, positives, confidence)
+        why = (
+            "label: own cut where it beats the global cut out of fold with one-sided "
+            f"confidence {confidence:g}"
+        )
+    earned = int(keep.sum())
+    reverted = _revert_for_micro(keep, own, glob, positives, tol)
     return keep, {
-        "decision": "per label: own cut where it beats the global cut out of fold with "
-        f"one-sided confidence {confidence:g}",
+        "decision": why,
         "kept_own": int(keep.sum()),
-        "not_earned": not_earned,
+        "earned": earned,
         "reverted_for_micro": reverted,
     }

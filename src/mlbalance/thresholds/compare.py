@@ -25,11 +25,15 @@ MODES: dict[str, dict[str, Any] | None] = {
     "rare": {"fallback": "rare"},
     "cv-median": {"cv": 5, "average": "median"},
     "cv-mean": {"cv": 5, "average": "mean"},
-    "guard": {"cv": 5, "guard": "label"},
-    "guard-point": {"cv": 5, "guard": "label", "confidence": 0.5},
+    "guard-label": {"cv": 5, "guard": "label"},
     "guard-all": {"cv": 5, "guard": "all"},
-    "cv-median-guard": {"cv": 5, "average": "median", "guard": "label"},
-    "smoothed-guard": {"smoothing": 30.0, "cv": 5, "guard": "label"},
+    "guard": {"cv": 5, "guard": "group"},
+    "cv-mean-guard": {"cv": 5, "average": "mean", "guard": "group"},
+    "smoothed-guard": {"smoothing": 30.0, "cv": 5, "guard": "group"},
+    "rare-guard": {"fallback": "rare", "cv": 5, "guard": "group"},
+    "temperature-global": {"calibration": "temperature", "per_label": False},
+    "temperature": {"calibration": "temperature"},
+    "temperature-guard": {"calibration": "temperature", "cv": 5, "guard": "group"},
 }
 
 METRICS = ("micro_f1", "macro_f1", "macro_recall", "macro_recall_tail", "micro_precision")

@@ -43,7 +43,7 @@ def tune_report(tuner: ThresholdTuner, scores: Any, y: Any, names: list[str]) ->
     ]
     cf = tuner.crossfit_
     if cf is None:
-        lines.append("  no out-of-sample estimate: pass --cv 5 to cross-fit (and --guard label "
+        lines.append("  no out-of-sample estimate: pass --cv 5 to cross-fit (and --guard group "
                      "to keep per-label cuts only where they beat the global cut out of fold)")  # fmt: skip
     else:
         oof = cf["out_of_fold"]
@@ -61,7 +61,7 @@ def tune_report(tuner: ThresholdTuner, scores: Any, y: Any, names: list[str]) ->
         if cf["guard"] == "off" and per["micro_f1"] < at_half["micro_f1"]:
             warnings.append(
                 f"out of fold, per-label cuts lower micro F1 from {at_half['micro_f1']:.4f} "
-                f"(at 0.5) to {per['micro_f1']:.4f}; --guard label keeps them only where they "
+                f"(at 0.5) to {per['micro_f1']:.4f}; --guard group keeps them only where they "
                 "earn their place"
             )
     if tuned["micro_f1"] < half["micro_f1"]:
