@@ -37,9 +37,9 @@ def former_global_cut(y: np.ndarray, s: np.ndarray) -> float:
     f1 = np.array(
         [2.0 * (flat[truth] >= v).sum() / (truth.sum() + (flat >= v).sum()) for v in cand]
     )
-    cut = cand[cand.size - 1 - int(np.argmax(f1[::-1]))]
+    cut = float(cand[cand.size - 1 - int(np.argmax(f1[::-1]))])
     below = flat[flat < cut]
-    t = cut / 2 if below.size == 0 else (cut + below.max()) / 2
+    t = cut / 2 if below.size == 0 else (cut + float(below.max())) / 2
     return float(np.clip(t, 1e-12, 1 - 1e-12))
 
 
@@ -409,3 +409,53 @@ def test_temperature_keeps_own_cuts_and_moves_the_global_one() -> None:
     one_cut = ThresholdTuner(calibration="temperature", per_label=False).fit(s, y)
     assert np.unique(one_cut.thresholds_).size > 1  # one scaled cut, a raw cut per label
     assert len(scaled.to_json()["calibration"]["temperature"]) == 8
+
+
+# ------------------------------------------------------------------ compare_modes
+def test_compare_modes_scores_each_mode_on_test() -> None:
+    from mlbalance.metrics import multilabel_metrics
+    from mlbalance.thresholds.compare import compare_modes, format_table
+
+    y, s = long_tail(600, 6, seed=10)
+    y_test, s_test = long_tail(600, 6, seed=11)
+    modes = {"0.5": None, "per-label": {}, "guard": {"cv": 3, "guard": "group"}}
+    table = compare_modes(s, y, s_test, y_test, modes=modes, train_counts=y.sum(axis=0))
+    assert list(table) == list(modes)
+    assert table["0.5"]["delta_micro_f1"] == 0.0
+    want = multilabel_metrics(y_test, s_test, ThresholdTuner().fit(s, y).thresholds_)
+    assert table["per-label"]["macro_f1"] == pytest.approx(want["macro_f1"])
+    assert "decisions" in table["guard"]["crossfit"]
+    assert format_table(table).count("\n") == len(modes) + 1
+
+
+# ------------------------------------------------------------------ property
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    n=st.integers(min_value=2, max_value=60),
+    levels=st.integers(min_value=1, max_value=40),
+    float32=st.booleans(),
+    seed=st.integers(min_value=0, max_value=2**31 - 1),
+)
+def test_property_same_cuts_as_the_former_search(
+    n: int, levels: int, float32: bool, seed: int
+) -> None:
+    rng = np.random.default_rng(seed)
+    y = (rng.random((n, 3)) < 0.3).astype(np.uint8)
+    # ties, exact zeros and ones, and values spread over many octaves
+    s = np.where(rng.random((n, 3)) < 0.5, rng.integers(0, levels + 1, (n, 3)) / max(levels, 1),
+                 10.0 ** -rng.uniform(0, 12, (n, 3)))  # fmt: skip
+    s = s.astype(np.float32 if float32 else np.float64)
+    res = tune_thresholds(y, s, min_positives=1, max_rate=None)
+    for c in range(3):
+        pos = s[y[:, c] == 1, c]
+        if pos.size:
+            assert res.thresholds[c] == former_own_cut(s[:, c], pos, "f1", None)
+    if y.any():
+        assert res.global_threshold == former_global_cut(y, s)
+    # cross-fitting and the guards run on whatever the data is
+    if n >= 6:
+        ThresholdTuner(cv=3, guard=("group", "label", "all")[seed % 3]).fit(s, y)

@@ -28,6 +28,8 @@ MODES: dict[str, dict[str, Any] | None] = {
     "guard-label": {"cv": 5, "guard": "label"},
     "guard-all": {"cv": 5, "guard": "all"},
     "guard": {"cv": 5, "guard": "group"},
+    "guard-point": {"cv": 5, "guard": "group", "confidence": 0.5},
+    "guard-tol0.005": {"cv": 5, "guard": "group", "micro_tolerance": 0.005},
     "cv-mean-guard": {"cv": 5, "average": "mean", "guard": "group"},
     "smoothed-guard": {"smoothing": 30.0, "cv": 5, "guard": "group"},
     "rare-guard": {"fallback": "rare", "cv": 5, "guard": "group"},

@@ -34,7 +34,9 @@ def tune_report(tuner: ThresholdTuner, scores: Any, y: Any, names: list[str]) ->
     warnings: list[str] = []
     lines = [
         f"mlbalance thresholds tune — {tuned['n_rows']:,} rows x {len(names)} labels",
-        f"  {result.summary()}; global cut {tuner.global_threshold_:.4g}",
+        f"  {result.summary()}",
+        f"  global cut {tuner.global_threshold_:.4g}"
+        + (" (on temperature-scaled scores)" if tuner.calibration else ""),
         "  on the tuning rows (in-sample: the thresholds were chosen on these rows, so the "
         "tuned figures flatter):",
         f"    {'':10} {'micro F1':>9} {'macro F1':>9}",
@@ -56,7 +58,8 @@ def tune_report(tuner: ThresholdTuner, scores: Any, y: Any, names: list[str]) ->
                              f"{_f(oof[key]['macro_f1']):>9}{extra}")  # fmt: skip
         if "decisions" in cf:
             d = cf["decisions"]
-            lines.append(f"  guard: {d['kept_own']} labels keep their own cut; {d['decision']}")
+            lines.append(f"  guard: {d['kept_own']} labels keep their own cut")
+            lines.append(f"    ({d['decision']})")
         per, at_half = oof["per_label"], oof["at_0.5"]
         if cf["guard"] == "off" and per["micro_f1"] < at_half["micro_f1"]:
             warnings.append(
