@@ -185,8 +185,10 @@ def speed(rows: int = 100_000, labels: int = 500, repeat: int = 3) -> dict[str, 
     out = {}
     for name, fn in (
         ("tune_thresholds", lambda: tune_thresholds(y, s)),
-        ("ThresholdTuner(cv=5, guard='label')",
-         lambda: ThresholdTuner(cv=5, guard="label").fit(s, y)),
+        ("ThresholdTuner(cv=5, guard='group')",
+         lambda: ThresholdTuner(cv=5, guard="group").fit(s, y)),
+        ("ThresholdTuner(cv=5, guard='group', calibration='temperature')",
+         lambda: ThresholdTuner(cv=5, guard="group", calibration="temperature").fit(s, y)),
     ):  # fmt: skip
         best = np.inf
         for _ in range(repeat):
