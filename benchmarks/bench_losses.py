@@ -16,7 +16,7 @@ Run::
 Prints a table: microseconds per forward + backward (median of ``--rounds`` rounds of
 ``--repeat`` calls), and the ratio to BCEWithLogitsLoss. Then the evaluation side: seconds for
 :func:`mlbalance.metrics.multilabel_metrics` and
-:func:`mlbalance.train.thresholds.tune_thresholds` on ``--eval-rows`` validation rows x
+:func:`mlbalance.thresholds.tune_thresholds` on ``--eval-rows`` validation rows x
 ``--labels`` labels (long-tailed truth, float32 scores), with scikit-learn's per-label
 ``average_precision_score`` loop for reference (``--eval-rows 0`` skips this part).
 """
@@ -166,7 +166,7 @@ def _bench_eval(n: int, n_labels: int) -> None:
     from sklearn.metrics import average_precision_score
 
     from mlbalance.metrics import multilabel_metrics
-    from mlbalance.train.thresholds import tune_thresholds
+    from mlbalance.thresholds import tune_thresholds
 
     rng = np.random.default_rng(0)
     rates = np.maximum(2e-5, 0.2 / np.arange(1, n_labels + 1) ** 1.1)

@@ -11,7 +11,7 @@ Labels whose floor would keep more than half the rows are stored whole (floor 0)
 What this keeps exact: the counts of every threshold ``t >= floor`` of a label, on dev and test,
 hence every metric at such thresholds. The 0.5 cut is always exact; so is every threshold that
 fires on at most ``RATE * max(P, 1)`` dev rows — all thresholds of
-:func:`mlbalance.train.thresholds.tune_thresholds`, whose guard allows at most 10x. A mode that
+:func:`mlbalance.thresholds.tune_thresholds`, whose guard allows at most 10x. A mode that
 goes below a floor is flagged (:func:`inexact_labels`), never silently wrong.
 
 Modes (:data:`MODES`). A threshold mode is one function
@@ -137,7 +137,7 @@ def register_mode(name: str) -> Callable[[Mode], Mode]:
 
 
 def _tuned(val_scores: np.ndarray, val_labels: sp.csr_matrix, **kw: Any) -> np.ndarray:
-    from mlbalance.train.thresholds import tune_thresholds
+    from mlbalance.thresholds import tune_thresholds
 
     return np.asarray(tune_thresholds(val_labels, val_scores, **kw).thresholds)
 

@@ -297,7 +297,7 @@ def crossfit_dev(
     (large on rare labels) from deciding the winner.
     """
     from mlbalance.metrics import multilabel_metrics
-    from mlbalance.train.thresholds import tune_thresholds
+    from mlbalance.thresholds import tune_thresholds
 
     y = data.dev.y.tocsr()
     n = y.shape[0]
@@ -326,10 +326,10 @@ def run_one(
     import torch
 
     from mlbalance.metrics import multilabel_metrics
+    from mlbalance.thresholds import tune_thresholds
     from mlbalance.train import TrainConfig, train
     from mlbalance.train.model import EmbeddingHead
     from mlbalance.train.model_folder import read_thresholds
-    from mlbalance.train.thresholds import tune_thresholds
 
     train_path = files["train"]
     n_train = data.train.x.shape[0]

@@ -15,6 +15,7 @@ import pytest
 from mlbalance._params import BOOL, RANDOM_STATE, Interval, Options, validate_params
 from mlbalance.errors import ParameterError
 from mlbalance.resample import MLROS, MLRUS, MLSMOTE, REMEDIAL, TargetCounts
+from mlbalance.thresholds import ThresholdTuner
 
 try:
     from mlbalance.samplers import ClassAwareSampler, RepeatFactorSampler
@@ -50,6 +51,7 @@ DECLARED = [
     (MLSMOTE, _build_resampler),
     (REMEDIAL, _build_resampler),
     (TargetCounts, lambda cls, **p: _build_resampler(cls, **({"min_rows": 1} | p))),
+    (ThresholdTuner, lambda cls, **p: cls(**p)),  # validates at construction
 ]
 
 if RepeatFactorSampler is not None:

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from sklearn.metrics import f1_score
 
 from mlbalance.errors import InputError, ParameterError
-from mlbalance.train.thresholds import ThresholdResult, apply_thresholds, tune_thresholds
+from mlbalance.thresholds import ThresholdResult, apply_thresholds, tune_thresholds
 
 
 def f1(y: np.ndarray, pred: np.ndarray) -> float:
@@ -198,19 +198,27 @@ def test_global_threshold_chunking_is_exact() -> None:
     assert got == pytest.approx(brute_force_micro_f1(y, s))
 
 
-def test_global_threshold_grid_path(monkeypatch: pytest.MonkeyPatch) -> None:
-    # more distinct positive scores than grid points: coarse grid, then exact refinement
-    import mlbalance.train.thresholds as th
-
+@pytest.mark.parametrize("layout", ["one-bucket", "wide-range", "float32"])
+def test_exact_when_scores_crowd_one_bucket_or_span_many_octaves(layout: str) -> None:
+    # the search counts scores in value buckets (16 per octave) and searches exactly only the
+    # buckets that can hold a best cut: scores crowded into one bucket, or spread from 1e-30
+    # to 1, must still give the exact per-label and micro-F1 optima
     rng = np.random.default_rng(12)
     y = (rng.random((300, 5)) < 0.2).astype(int)
-    s = np.clip(0.35 * y + rng.uniform(0, 0.65, y.shape), 0, 1)
-    exact = tune_thresholds(y, s).global_threshold
-    monkeypatch.setattr(th, "GLOBAL_GRID", 16)
-    gridded = tune_thresholds(y, s).global_threshold
-    best = brute_force_micro_f1(y, s)
-    assert f1(y.ravel(), s.ravel() >= exact) == pytest.approx(best)
-    assert f1(y.ravel(), s.ravel() >= gridded) >= best - 0.01
+    if layout == "one-bucket":
+        s = 0.5 + 1e-7 * np.round(rng.random(y.shape) * 400 + 150 * y)
+    elif layout == "wide-range":
+        s = 10.0 ** -(30 * rng.random(y.shape) * (1 - 0.6 * y))
+    else:
+        s = np.clip(0.35 * y + rng.uniform(0, 0.65, y.shape), 0, 1).astype(np.float32)
+    res = tune_thresholds(y, s, min_positives=1, max_rate=None)
+    assert f1(y.ravel(), s.ravel() >= res.global_threshold) == pytest.approx(
+        brute_force_micro_f1(y, s)
+    )
+    for c in range(5):
+        assert f1(y[:, c], s[:, c] >= res.thresholds[c]) == pytest.approx(
+            brute_force_best_f1(y[:, c], s[:, c])
+        )
 
 
 def test_recall_mode_global_threshold() -> None:
@@ -247,7 +255,7 @@ def test_unrankable_label_does_not_fire_on_every_row() -> None:
     assert "F1-best threshold fired on over 30" in res.fallback[0]
     assert res.thresholds[1] == free.thresholds[1]  # a label with skill is untouched
     assert 1 not in res.fallback
-    with pytest.raises(ParameterError, match="max_rate must be > 0"):
+    with pytest.raises(ParameterError, match="max_rate must be a number in"):
         tune_thresholds(y, s, max_rate=0)
 
 

@@ -396,7 +396,7 @@ class TestTrainText:
         assert all(0 < s["score"] < 1 for s in scores)  # sigmoid, multi-label
 
     def test_thresholds_file_and_fallback_reported(self, trained):
-        from mlbalance.train.thresholds import ThresholdResult
+        from mlbalance.thresholds import ThresholdResult
 
         out, result, _ = trained
         data = json.loads((out / "thresholds.json").read_text())

@@ -112,8 +112,8 @@ def test_crt_on_an_embedding_head(emb_data, tmp_path):
 
 def test_save_scores_reproduce_the_tuned_thresholds(text_data, tmp_path):
     from mlbalance.io import read_labels
+    from mlbalance.thresholds import tune_thresholds
     from mlbalance.train.model_folder import read_thresholds
-    from mlbalance.train.thresholds import tune_thresholds
 
     result = train(text_config(text_data, tmp_path / "m", save_scores=True), progress=False)
     folder = tmp_path / "m"

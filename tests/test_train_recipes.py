@@ -63,8 +63,8 @@ def test_unknown_recipe_is_refused(tmp_path):
 
 
 def test_threshold_fallback_choices_are_the_tuners():
+    from mlbalance.thresholds import FALLBACKS
     from mlbalance.train.config import TrainConfig
-    from mlbalance.train.thresholds import FALLBACKS
 
     rule = TrainConfig._parameter_constraints["threshold_fallback"]
     assert tuple(rule) == FALLBACKS  # the CLI offers exactly what the tuner takes

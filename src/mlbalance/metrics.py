@@ -66,7 +66,7 @@ SCORES: tuple[str, ...] = (
 
 
 # --------------------------------------------------------------------------------------------
-# input checks (shared with mlbalance.train.thresholds)
+# input checks (shared with mlbalance.thresholds)
 # --------------------------------------------------------------------------------------------
 def label_csr(y_true: Any) -> sp.csr_matrix:
     """``y_true`` (LabelMatrix, sparse, dense 0/1 or list of lists) as a canonical 0/1 CSR."""

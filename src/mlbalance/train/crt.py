@@ -164,9 +164,8 @@ def retrain_classifier(
             last += loss.detach()  # summed on the device: no sync per batch
             n_batches += 1
         last /= max(n_batches, 1)
-    if runtime.world > 1:  # every rank trained the same way; make them identical bit for bit
-        for p in params:
-            torch.distributed.broadcast(p.data, src=0)
+    # every rank trained the same way; make them identical bit for bit
+    runtime.broadcast_([p.data for p in params])
     return {
         "epochs": int(cfg.crt_epochs),
         "sampler": cfg.crt_sampler,

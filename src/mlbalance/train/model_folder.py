@@ -345,7 +345,7 @@ def model_label_names(model: Any) -> list[str]:
 
 def read_thresholds(path: Path, names: Sequence[str]) -> np.ndarray:
     """Thresholds per label from ``thresholds.json``, in the order of *names*."""
-    from mlbalance.train.thresholds import ThresholdResult
+    from mlbalance.thresholds import ThresholdResult
 
     try:
         data = json.loads(Path(path).read_text(encoding="utf-8"))

@@ -103,8 +103,8 @@ LOSSES = Registry("mlbalance.train.losses", "LOSSES")
 #: What ``metric`` may select on: ``val_loss`` (minimised) and the scores of
 #: :data:`mlbalance.metrics.SCORES` (maximised).
 METRICS = Registry("mlbalance.metrics", "SCORES", METRICS_MINIMISED)
-THRESHOLD_MODES = Registry("mlbalance.train.thresholds", "MODES")
-THRESHOLD_FALLBACKS = Registry("mlbalance.train.thresholds", "FALLBACKS")
+THRESHOLD_MODES = Registry("mlbalance.thresholds", "MODES")
+THRESHOLD_FALLBACKS = Registry("mlbalance.thresholds", "FALLBACKS")
 
 #: Named recipes: option values applied under whatever the caller sets explicitly. The
 #: evidence for each is the recipe study in BENCHMARKS.md (frozen all-MiniLM-L6-v2 embeddings,

@@ -169,6 +169,13 @@ class Runtime:
         torch.distributed.all_reduce(t)
         return float(t.item()) / self.world
 
+    def broadcast_(self, tensors: list[torch.Tensor], src: int = 0) -> None:
+        """Overwrite *tensors* on every rank with rank *src*'s values (in place; a sync)."""
+        if self.world == 1:
+            return
+        for t in tensors:
+            torch.distributed.broadcast(t, src=src)
+
     def my_rows(self, n_rows: int) -> np.ndarray:
         """The rows this rank scores in evaluation: ``rank, rank + world, ...``."""
         return np.arange(self.rank, n_rows, self.world)

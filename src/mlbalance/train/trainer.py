@@ -9,7 +9,7 @@
    autocast on GPU, the chosen loss (:func:`mlbalance.train.losses.build_loss`) and sampler,
    evaluating on val after every epoch, keeping the best weights by ``metric`` and stopping
    after ``patience`` epochs without gain; checkpoints make the run resumable exactly;
-4. tune a threshold per label on val (:func:`mlbalance.train.thresholds.tune_thresholds`),
+4. tune a threshold per label on val (:func:`mlbalance.thresholds.tune_thresholds`),
    evaluate val and test with them, and write the model folder
    (:func:`mlbalance.train.model_folder.write_model_folder`, rank 0 only).
 """
@@ -241,7 +241,7 @@ def _retrain_classifier(run: _Run, train_ds: Any, loss_fn: torch.nn.Module) -> d
 
 
 def _tune(run: _Run, val_scores: np.ndarray) -> Any:
-    from mlbalance.train.thresholds import tune_thresholds
+    from mlbalance.thresholds import tune_thresholds
 
     cfg = run.cfg
     tuned = tune_thresholds(
