@@ -225,8 +225,10 @@ def test_output_dir_refuses_non_empty_unless_overwrite(tmp_path):
     out = tmp_path / "out"
     out.mkdir()
     (out / "old.txt").write_text("x")
-    with pytest.raises(ParameterError, match="not empty; pass --overwrite"), output_dir(out):
-        pass
+    with pytest.raises(ParameterError, match="not empty; pass overwrite=True") as err:
+        with output_dir(out):
+            pass
+    assert err.value.params == ("overwrite",)
     with output_dir(out, overwrite=True) as tmp:
         (tmp / "new.txt").write_text("y")
     assert sorted(p.name for p in out.iterdir()) == ["new.txt"]

@@ -75,7 +75,7 @@ def stage_split(ctx: DemoContext) -> None:
     ctx.results["split"] = doc
     print(report.summary())
     print(
-        f"-> {out}/{{train,val,test}}.parquet, split_report.json "
+        f"-> {out}/{{train,val,test}}.parquet, _split_report.json "
         f"(split in {doc['seconds']['split']:.2f} s)"
     )
 
@@ -83,9 +83,9 @@ def stage_split(ctx: DemoContext) -> None:
 def stage_resample(ctx: DemoContext) -> None:
     """ML-ROS on the train split only, written as balanced shards; then verify them."""
     from mlbalance.cli.resample import summary
+    from mlbalance.io.shards import verify_shards
     from mlbalance.resample import MLROS
     from mlbalance.resample.dataset import resample_dataset
-    from mlbalance.resample.shards import verify_shards
 
     source = ctx.paths.get("train", ctx.paths["data"])
     out = ctx.path("resample")

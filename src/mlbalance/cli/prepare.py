@@ -13,7 +13,12 @@ from mlbalance.cli._options import (
     ratio_list,
     spec_from_args,
 )
-from mlbalance.cli.resample import add_method_arguments, resampler_from_args, warn_if_evaluation
+from mlbalance.cli.resample import (
+    add_method_arguments,
+    features_from_args,
+    resampler_from_args,
+    warn_if_evaluation,
+)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -22,8 +27,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="split (iterative stratification), then resample the train split only",
         description="What most users want in one command: split INPUT by iterative "
         "stratification into train/val/test, resample the train split only (balanced shards + "
-        "manifest.json in DIR/train), leave DIR/val and DIR/test untouched, and write one report "
-        "of the whole run (DIR/prepare_report.json).",
+        "_manifest.json in DIR/train), leave DIR/val and DIR/test untouched, and write one report "
+        "of the whole run (DIR/_prepare_report.json). Every file holds the labels as one list "
+        "column of label names.",
     )
     add_input_arguments(p)
     p.add_argument(
@@ -41,7 +47,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="stratify on labels (1, default) or label pairs (2)",
     )
     add_method_arguments(p)
-    add_output_arguments(p, help="output folder (train/, val/, test/, prepare_report.json)")
+    add_output_arguments(p, help="output folder (train/, val/, test/, _prepare_report.json)")
     add_seed_argument(p)
     add_json_argument(p)
     p.set_defaults(func=run)
@@ -62,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed,
         spec=spec_from_args(args),
         rows_per_shard=args.rows_per_shard,
-        features=args.features,
+        features=features_from_args(args),
         overwrite=args.overwrite,
     )
     if args.json != "-":
