@@ -57,8 +57,8 @@ def test_prepare_splits_and_resamples_train_only(run_cli, tmp_path, capsys):
     )
     text = capsys.readouterr().out
     assert "train:" in text and "val: untouched" in text
-    assert sorted(p.name for p in out.iterdir()) == ["_prepare_report.json", "test", "train", "val"]
-    report = json.loads((out / "_prepare_report.json").read_text())
+    assert sorted(p.name for p in out.iterdir()) == ["__mlbalance__", "test", "train", "val"]
+    report = json.loads((out / "__mlbalance__/prepare_report.json").read_text())
     assert report["method"] == "ml-ros" and report["split"]["rows"] == 2000
     val = pd.read_parquet(sorted((out / "val").glob("*.parquet")))
     test = pd.read_parquet(sorted((out / "test").glob("*.parquet")))

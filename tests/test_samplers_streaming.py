@@ -48,7 +48,9 @@ def shards(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[list[st
         pq.write_table(
             table.slice(k * 400, 400), folder / f"part-{k:05d}.parquet", row_group_size=100
         )
-    (folder / "_manifest.json").write_text("{}")
+    (folder / "__mlbalance__").mkdir()
+    (folder / "__mlbalance__" / "manifest.json").write_text("{}")
+    (folder / "manifest.json").write_text("{}")  # the side file of mlbalance 0.1
     return folder, labels
 
 

@@ -75,7 +75,7 @@ def stage_split(ctx: DemoContext) -> None:
     ctx.results["split"] = doc
     print(report.summary())
     print(
-        f"-> {out}/{{train,val,test}}.parquet, _split_report.json "
+        f"-> {out}/{{train,val,test}}.parquet, __mlbalance__/split_report.json "
         f"(split in {doc['seconds']['split']:.2f} s)"
     )
 

@@ -27,8 +27,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="split (iterative stratification), then resample the train split only",
         description="What most users want in one command: split INPUT by iterative "
         "stratification into train/val/test, resample the train split only (balanced shards + "
-        "_manifest.json in DIR/train), leave DIR/val and DIR/test untouched, and write one report "
-        "of the whole run (DIR/_prepare_report.json). Every file holds the labels as one list "
+        "__mlbalance__/manifest.json in DIR/train), leave DIR/val and DIR/test untouched, and write one report "
+        "of the whole run (DIR/__mlbalance__/prepare_report.json). Every file holds the labels as one list "
         "column of label names.",
     )
     add_input_arguments(p)
@@ -47,7 +47,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="stratify on labels (1, default) or label pairs (2)",
     )
     add_method_arguments(p)
-    add_output_arguments(p, help="output folder (train/, val/, test/, _prepare_report.json)")
+    add_output_arguments(
+        p, help="output folder (train/, val/, test/, __mlbalance__/prepare_report.json)"
+    )
     add_seed_argument(p)
     add_json_argument(p)
     p.set_defaults(func=run)

@@ -148,14 +148,14 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="write balanced Parquet shards (ML-ROS, ML-RUS, MLSMOTE, REMEDIAL, target counts)",
         description="Resample a training set and write it as Parquet shards "
         "part-00000-of-000NN.parquet with every input column (the labels as one list column of "
-        "label names), plus _manifest.json (label "
+        "label names), plus __mlbalance__/manifest.json (label "
         "vocabulary, method, parameters, seed, label counts and imbalance measures before and "
         "after, sha256 per shard). Row-based methods decide from the label column alone and copy "
         "rows (text included) shard by shard. Resample training data only: never val/test.",
     )
     add_input_arguments(p)
     add_method_arguments(p)
-    add_output_arguments(p, help="output folder for the shards and _manifest.json")
+    add_output_arguments(p, help="output folder for the shards and __mlbalance__/manifest.json")
     add_seed_argument(p)
     add_json_argument(p)
     p.set_defaults(func=run)
@@ -221,5 +221,7 @@ def summary(manifest: dict[str, Any], out: str) -> str:
     lines.append("  rarest labels (rows before -> after):")
     for n in names[:5]:
         lines.append(f"    {n[:40]:<40}{before[n]:>10,} -> {after[n]:,}")
-    lines.append(f"  manifest: {out}/_manifest.json  (check with: mlbalance verify {out})")
+    lines.append(
+        f"  manifest: {out}/__mlbalance__/manifest.json  (check with: mlbalance verify {out})"
+    )
     return "\n".join(lines)

@@ -11,8 +11,8 @@ from mlbalance.cli._options import add_json_argument, emit_json
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "verify",
-        help="check resampled shards against their _manifest.json",
-        description="Check every shard listed in DIR/_manifest.json (DIR/manifest.json in "
+        help="check resampled shards against their __mlbalance__/manifest.json",
+        description="Check every shard listed in DIR/__mlbalance__/manifest.json (DIR/manifest.json in "
         "folders written by mlbalance 0.1): a plain file name inside DIR, present, same size, "
         "sha256 and row count, the manifest's label vocabulary, no unlisted shard, and the "
         "label counts read back equal to the manifest's. Nothing outside DIR is opened. "

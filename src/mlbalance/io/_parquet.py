@@ -53,8 +53,8 @@ def parquet_errors(path: str | os.PathLike[str]) -> Iterator[None]:
 def parquet_files(path: str | os.PathLike[str]) -> list[Path]:
     """The Parquet files of a file or folder (sorted by path; hidden and ``_`` files skipped).
 
-    Side files (``_manifest.json``, ``_split_report.json``) and temporary files
-    (``.NAME.*.tmp``) are never data; a folder is searched recursively.
+    Side files (``__mlbalance__/manifest.json``, ...) and temporary files (``.NAME.*.tmp``)
+    are never data; a folder is searched recursively.
     """
     p = Path(path)
     if not p.exists():

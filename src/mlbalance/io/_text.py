@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from mlbalance.errors import InputError
+from mlbalance.errors import InputError, ParameterError
 from mlbalance.io._parquet import check_unique_columns, missing_column
 from mlbalance.io.spec import LabelSpec
 
@@ -68,6 +68,7 @@ def _source(path: Path, fmt: str, encoding: str | None) -> Path | io.BytesIO:
 
 
 def _is_utf8(encoding: str | None) -> bool:
+    _check_codec(encoding)
     return encoding is None or codecs.lookup(encoding).name == "utf-8"
 
 
@@ -77,7 +78,10 @@ def _check_codec(encoding: str | None) -> None:
     try:
         codecs.lookup(encoding)
     except LookupError:
-        raise InputError(f"unknown text encoding {encoding!r}") from None
+        raise ParameterError(
+            f"encoding {encoding!r} is not a text encoding Python knows (e.g. latin-1, cp1252)",
+            param="encoding",
+        ) from None
 
 
 def read_text_table(

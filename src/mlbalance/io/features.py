@@ -270,7 +270,12 @@ def _check_present(cols: list[str], names: list[str], features: FeatureSpec, sou
     for c in cols:
         if c not in names:
             shown = ", ".join(names[:12]) + (" ..." if len(names) > 12 else "")
-            raise InputError(f"{source}: no feature column {c!r} (columns: {shown})")
+            hint = (
+                "; add one with `mlbalance embed`, or name other features"
+                if c == "embedding" and features.embedding_column
+                else ""
+            )
+            raise InputError(f"{source}: no feature column {c!r} (columns: {shown}){hint}")
 
 
 def read_features(

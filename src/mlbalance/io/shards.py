@@ -1,10 +1,13 @@
-"""The shard folder: Parquet shards plus ``_manifest.json``, written, listed, verified, read.
+"""The shard folder: Parquet shards plus a manifest, written, listed, verified, read.
 
 A shard folder (what ``mlbalance resample`` and ``prepare`` write) holds shards
-``part-00000-of-000NN.parquet`` and a manifest ``_manifest.json``. The leading ``_`` makes Arrow,
-pandas, Spark and Hugging Face ``datasets`` skip it, so ``pd.read_parquet(DIR)`` and
-``datasets.load_dataset("parquet", data_dir=DIR)`` read the folder as it is. Folders written
-by mlbalance 0.1 named it ``manifest.json``; they still read and verify.
+``part-00000-of-000NN.parquet`` and a manifest ``__mlbalance__/manifest.json``. Arrow, pandas,
+Spark and Hugging Face ``datasets`` all skip the ``__mlbalance__`` folder, so
+``pd.read_parquet(DIR)``, ``pq.read_table(DIR)``, ``pyarrow.dataset.dataset(DIR)`` and
+``datasets.load_dataset("parquet", data_dir=DIR)`` read the folder as it is (a
+``_manifest.json`` beside the shards would still break ``datasets``, which skips only hidden
+files and ``__`` folders). Folders written by mlbalance 0.1 hold ``manifest.json`` beside the
+shards; they still read and verify.
 
 :func:`write_shards` copies the rows a resampler chose from the input into shards, input batch
 by input batch (pyarrow ``take``), so the text column never has to be in memory at once. Rows
@@ -39,7 +42,7 @@ from mlbalance.io._parquet import parquet_errors, scan
 from mlbalance.io.canonical import canonical_table, label_list_array
 from mlbalance.io.readers import METADATA_KEY, detect_format, resolve_spec
 from mlbalance.io.spec import LabelSpec
-from mlbalance.io.writers import mlbalance_metadata, write_json
+from mlbalance.io.writers import SIDE_DIR, mlbalance_metadata, side_file, write_json
 from mlbalance.labels import LabelMatrix
 
 if TYPE_CHECKING:
@@ -60,7 +63,7 @@ __all__ = [
     "write_shards",
 ]
 
-MANIFEST = "_manifest.json"
+MANIFEST = f"{SIDE_DIR}/manifest.json"
 #: The manifest's name in folders written by mlbalance 0.1 (still read and verified).
 LEGACY_MANIFEST = "manifest.json"
 SHARD_PATTERN = re.compile(r"^part-(\d{5})-of-(\d{5})\.parquet$")
@@ -344,16 +347,16 @@ def _provenance(
 
 # --- the manifest ---------------------------------------------------------------------------
 def write_manifest(folder: str | os.PathLike[str], manifest: dict[str, Any]) -> Path:
-    """Write *manifest* as ``folder/_manifest.json`` (atomically) after checking its shape."""
+    """Write *manifest* as ``folder/__mlbalance__/manifest.json`` (atomically), its shape checked."""
     manifest = {"format": FORMAT, **manifest}
     _check_manifest(manifest, Path(folder) / MANIFEST)
-    path = Path(folder) / MANIFEST
+    path = side_file(folder, "manifest.json")
     write_json(manifest, path)
     return path
 
 
 def manifest_path(folder: str | os.PathLike[str]) -> Path:
-    """``folder/_manifest.json``, or ``manifest.json`` in folders written by mlbalance 0.1."""
+    """``folder/__mlbalance__/manifest.json``, or ``manifest.json`` in folders written by mlbalance 0.1."""
     folder = Path(folder)
     for name in (MANIFEST, LEGACY_MANIFEST):
         if (folder / name).is_file():

@@ -36,6 +36,7 @@ FILE_MODE = 0o666 & ~_UMASK
 DIR_MODE = 0o777 & ~_UMASK
 
 __all__ = [
+    "SIDE_DIR",
     "atomic_path",
     "check_not_input",
     "mlbalance_metadata",
@@ -43,6 +44,7 @@ __all__ = [
     "output_lock",
     "parse_table_labels",
     "remove_leftovers",
+    "side_file",
     "write_json",
     "write_parquet",
 ]
@@ -50,6 +52,19 @@ __all__ = [
 
 #: The marker in the names of mlbalance's temporary files and folders (``.OUT.mlbalance-*.tmp``).
 TEMP_MARK = "mlbalance-"
+#: The sub-folder of an output folder holding its side files (manifest, reports). Arrow,
+#: pandas and Spark skip entries starting with ``_``; Hugging Face ``datasets`` skips folders
+#: starting with ``__`` (and hidden ones, but not ``_manifest.json``): this name is skipped by
+#: all of them, so they read the folder's Parquet files and nothing else.
+SIDE_DIR = "__mlbalance__"
+
+
+def side_file(folder: str | os.PathLike[str], name: str) -> Path:
+    """``folder/__mlbalance__/name`` (the side folder created), for a manifest or a report."""
+    side = Path(folder) / SIDE_DIR
+    side.mkdir(exist_ok=True)
+    os.chmod(side, DIR_MODE)
+    return side / name
 
 
 def _refuse_dangling_link(target: Path) -> None:

@@ -134,7 +134,7 @@ def resample_dataset(
     labels: LabelMatrix | None = None,
     extra_manifest: dict[str, Any] | None = None,
 ) -> ResampleRun:
-    """Resample the dataset at *source* and write shards + ``_manifest.json`` into *out*.
+    """Resample the dataset at *source* and write shards + ``__mlbalance__/manifest.json`` into *out*.
 
     The folder is built in a temporary sibling and renamed when complete; the manifest is
     written last. When the method has nothing to do (no minority label, ...), nothing is

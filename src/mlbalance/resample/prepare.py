@@ -13,13 +13,14 @@ from mlbalance.io import LabelSpec, output_dir, write_json
 from mlbalance.io.features import FeatureSpec
 from mlbalance.io.readers import detect_format
 from mlbalance.io.shards import DEFAULT_ROWS_PER_SHARD, shard_name
+from mlbalance.io.writers import SIDE_DIR, side_file
 from mlbalance.resample.base import BaseResampler
 from mlbalance.resample.mlsmote import MLSMOTE
 
 __all__ = ["REPORT_NAME", "prepare_dataset"]
 
-#: The report beside train/, val/, test/ (``_`` first: Arrow and pandas readers skip it).
-REPORT_NAME = "_prepare_report.json"
+#: The report beside train/, val/, test/ (in the side folder that Parquet readers skip).
+REPORT_NAME = f"{SIDE_DIR}/prepare_report.json"
 
 
 def prepare_dataset(
@@ -39,9 +40,9 @@ def prepare_dataset(
 ) -> dict[str, Any]:
     """Split *source* by iterative stratification, resample the first split (train) only.
 
-    Writes ``out/train`` (balanced shards + ``_manifest.json``), ``out/val`` and ``out/test``
+    Writes ``out/train`` (balanced shards + ``__mlbalance__/manifest.json``), ``out/val`` and ``out/test``
     (the other splits, untouched, one Parquet file each, same label vocabulary) and
-    ``out/_prepare_report.json`` (the split quality report and the resampling summary). The
+    ``out/__mlbalance__/prepare_report.json`` (the split quality report and the resampling summary). The
     whole folder is built in a temporary sibling and renamed when complete. Every file holds
     the labels as one list column of names. MLSMOTE's features are checked on *source* before
     anything is split, and no message names the temporary folder.
@@ -157,7 +158,7 @@ def _prepare(
         "resample": resample,
         "warnings": run.warnings,
     }
-    write_json(report, tmp / REPORT_NAME)
+    write_json(report, side_file(tmp, "prepare_report.json"))
     return report
 
 

@@ -1,10 +1,10 @@
-"""Split a dataset file into one Parquet file per split, plus ``_split_report.json``.
+"""Split a dataset into one Parquet file per split, plus ``__mlbalance__/split_report.json``.
 
 The edge between :mod:`mlbalance.io` and the splitting algorithm; the ``mlbalance split``
 command and the demo call :func:`split_to_folder`. Every split file holds the input's columns
 with the labels as one list column of names (:mod:`mlbalance.io.canonical`) and the whole
-vocabulary in its metadata. The report's name starts with ``_`` so that Arrow, pandas and
-Hugging Face ``datasets`` read the folder as the union of the splits.
+vocabulary in its metadata. The report sits in the ``__mlbalance__`` side folder, which Arrow,
+pandas and Hugging Face ``datasets`` skip, so they read the folder as the union of the splits.
 """
 
 from __future__ import annotations
@@ -20,12 +20,13 @@ import numpy as np
 
 from mlbalance._progress import progress
 from mlbalance.errors import InputError, ParameterError
+from mlbalance.io.writers import SIDE_DIR, side_file
 from mlbalance.split._iterative import check_ratios, encode_groups, iterative_stratification
 from mlbalance.split._quality import SplitReport, split_report
 
 __all__ = ["REPORT_NAME", "default_split_names", "split_to_folder"]
 
-REPORT_NAME = "_split_report.json"
+REPORT_NAME = f"{SIDE_DIR}/split_report.json"
 #: The report's name in folders written by mlbalance 0.1.
 LEGACY_REPORT_NAME = "split_report.json"
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
@@ -101,7 +102,7 @@ def split_to_folder(
     Returns
     -------
     (SplitReport, dict)
-        The quality report and the JSON document written to ``_split_report.json``.
+        The quality report and the JSON document written to ``__mlbalance__/split_report.json``.
     """
     from mlbalance.io import output_dir, read_dataset, write_json, write_parquet
     from mlbalance.io.canonical import canonical_table
@@ -189,5 +190,5 @@ def split_to_folder(
                 extra_metadata={"split": name, "split_rows": int(rows.size), "split_seed": seed},
             )
         doc["seconds"]["write"] = round(time.perf_counter() - t2, 3)
-        write_json(doc, Path(tmp) / REPORT_NAME)
+        write_json(doc, side_file(tmp, "split_report.json"))
     return report, doc
