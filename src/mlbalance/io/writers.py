@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import re
 import shutil
+import sys
 import tempfile
 import warnings
 from collections.abc import Iterator, Sequence
@@ -65,6 +67,31 @@ def side_file(folder: str | os.PathLike[str], name: str) -> Path:
     side.mkdir(exist_ok=True)
     os.chmod(side, DIR_MODE)
     return side / name
+
+
+def exchange(a: Path, b: Path) -> bool:
+    """Swap two paths in one atomic step (Linux ``renameat2(RENAME_EXCHANGE)``).
+
+    Returns False where the system or file system cannot (then the caller renames twice).
+    """
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        renameat2 = libc.renameat2
+    except (OSError, AttributeError):  # pragma: no cover - glibc < 2.28, musl
+        return False
+    renameat2.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p]
+    renameat2.argtypes += [ctypes.c_uint]
+    at_fdcwd, rename_exchange = -100, 2
+    if renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0:
+        return True
+    err = ctypes.get_errno()
+    if err in (errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP):  # pragma: no cover
+        return False
+    raise OSError(err, os.strerror(err), str(b))  # pragma: no cover
 
 
 def _refuse_dangling_link(target: Path) -> None:
@@ -134,13 +161,36 @@ def _size(path: Path) -> int:
     return sum(f.lstat().st_size for f in path.rglob("*") if not f.is_dir())
 
 
+def _restore_previous(target: Path, found: list[Path]) -> list[Path]:
+    """Put back the output an ``overwrite`` run had moved aside when it was killed.
+
+    :func:`output_dir` replaces an existing folder in two renames (old aside into
+    ``.NAME.mlbalance-*.old/x``, new into place); a kill between them leaves *target* absent.
+    The newest such ``x`` is renamed back onto *target*. Returns the leftovers still to remove.
+    """
+    if target.exists() or target.is_symlink():
+        return found
+    aside = [p for p in found if p.suffix == ".old" and (p / "x").exists()]
+    if not aside:
+        return found
+    newest = max(aside, key=lambda p: p.stat().st_mtime)
+    os.replace(newest / "x", target)
+    warnings.warn(
+        f"restored {target}, which an interrupted run with overwrite had moved aside",
+        UserWarning,
+        stacklevel=4,
+    )
+    return found
+
+
 def remove_leftovers(target: Path) -> tuple[int, int]:
     """Remove what interrupted runs on *target* left beside it; warn with the count and size.
 
     Call with the output's lock held (:func:`output_lock`), so no live run's temporary is
-    touched. Returns ``(entries removed, bytes freed)``.
+    touched. An output an interrupted ``overwrite`` run had moved aside is put back first.
+    Returns ``(entries removed, bytes freed)``.
     """
-    found = _leftovers(target)
+    found = _restore_previous(target, _leftovers(target))
     freed = 0
     for p in found:
         with contextlib.suppress(OSError):
@@ -333,7 +383,9 @@ def output_dir(
         try:
             yield tmp
             os.chmod(tmp, DIR_MODE)
-            if target.exists():
+            if target.exists() and exchange(tmp, target):
+                shutil.rmtree(tmp, ignore_errors=True)  # now the old output
+            elif target.exists():  # two renames; remove_leftovers undoes a kill between them
                 old = Path(
                     tempfile.mkdtemp(
                         prefix=f".{target.name}.{TEMP_MARK}", suffix=".old", dir=parent
