@@ -152,7 +152,7 @@ def test_split_killed_at_every_step(tmp_path: Path, overwrite: bool, recwarn) ->
         # without an atomic exchange, a kill between the two renames of an overwrite leaves
         # the old output aside, and the next run puts it back
         swaps = writers.exchange(probe / "a", probe / "b")
-        assert _complete_split(out, src) or not (overwrite and swaps or out.exists()), step
+        assert _complete_split(out, src) or not ((overwrite and swaps) or out.exists()), step
         assert _run(argv, None)[0] is False  # the next run cleans up and succeeds
         assert {f.name: f.read_bytes() for f in out.glob("*.parquet")} == reference, step
         assert _leftovers(tmp_path, {"data.parquet", "out", "probe"}) == [], step
