@@ -3,7 +3,8 @@
 * :class:`RepeatFactorSampler` — LVIS repeat-factor sampling (Gupta et al. 2019) with
   stochastic rounding per epoch, ``set_epoch``, ranks, exact ``__len__``.
 * :class:`ClassAwareSampler` — pick a label uniformly, then a row with it (Shen et al. 2016).
-* :class:`RepeatFactorIterableDataset` — the streaming variant over Parquet shards.
+* :class:`RepeatFactorIterableDataset` — the streaming variant over Parquet shards
+  (:func:`collate_rows` batches its rows).
 * :func:`repeat_factors`, :func:`row_weights`, :func:`repeat_exposure`,
   :func:`class_aware_exposure` — the numpy side (no torch), also in
   :mod:`mlbalance.samplers.factors`.
@@ -30,7 +31,7 @@ from mlbalance.samplers.factors import (
 
 if TYPE_CHECKING:  # pragma: no cover
     from mlbalance.samplers.sampler import ClassAwareSampler, RepeatFactorSampler
-    from mlbalance.samplers.streaming import RepeatFactorIterableDataset
+    from mlbalance.samplers.streaming import RepeatFactorIterableDataset, collate_rows
 
 __all__ = [
     "ClassAwareSampler",
@@ -39,6 +40,7 @@ __all__ = [
     "RepeatFactorSampler",
     "class_aware_exposure",
     "class_aware_row_probabilities",
+    "collate_rows",
     "label_repeat_factors",
     "repeat_exposure",
     "repeat_factors",
@@ -50,6 +52,7 @@ _LAZY = {
     "RepeatFactorSampler": "mlbalance.samplers.sampler",
     "ClassAwareSampler": "mlbalance.samplers.sampler",
     "RepeatFactorIterableDataset": "mlbalance.samplers.streaming",
+    "collate_rows": "mlbalance.samplers.streaming",
 }
 
 
