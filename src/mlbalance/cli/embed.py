@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 
 from mlbalance.cli._options import add_input_arguments, add_json_argument, emit_json, spec_from_args
@@ -77,13 +78,15 @@ def run(args: argparse.Namespace) -> int:
         overwrite=args.overwrite,
     )
     report["seconds"] = round(time.perf_counter() - start, 3)
-    if args.json != "-":
-        print(
-            f"embedded {report['rows']:,} rows -> {report['output']}: column "
-            f"{report['column']!r}, {report['dim']} floats per row, model "
-            f"{encoder.name}, {report['device']}, {report['seconds']:.1f} s"
-            f"{', L2-normalised' if report['normalized'] else ''}"
-        )
-        print(f"  next: mlbalance resample {report['output']} --method mlsmote --out DIR")
+    # with --json - the JSON owns stdout; the summary goes to stderr
+    stream = sys.stderr if args.json == "-" else sys.stdout
+    print(
+        f"embedded {report['rows']:,} rows -> {report['output']}: column "
+        f"{report['column']!r}, {report['dim']} floats per row, model "
+        f"{encoder.name}, {report['device']}, {report['seconds']:.1f} s"
+        f"{', L2-normalised' if report['normalized'] else ''}",
+        file=stream,
+    )
+    print(f"  next: mlbalance resample {report['output']} --method mlsmote --out DIR", file=stream)
     emit_json(report, args.json)
     return 0

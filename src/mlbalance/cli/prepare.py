@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import sys
+from typing import Any
 
 from mlbalance.cli._options import (
     add_input_arguments,
@@ -56,7 +58,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from mlbalance.resample.prepare import REPORT_NAME, prepare_dataset
+    from mlbalance.resample.prepare import prepare_dataset
 
     warn_if_evaluation(args.input)
     resampler = resampler_from_args(args)
@@ -73,27 +75,34 @@ def run(args: argparse.Namespace) -> int:
         features=features_from_args(args),
         overwrite=args.overwrite,
     )
-    if args.json != "-":
-        split = report["split"]
-        print(
-            f"prepare {args.input} -> {args.out}: {split['rows']:,} rows split "
-            f"{','.join(str(r) for r in split['ratios'])} (seed {args.seed})"
-        )
-        res = report["resample"]
-        if res is None:
-            print(f"  train: {report['nothing_to_do']} (written as split)")
-        else:
-            rep, b, a = res["report"], res["measures_before"], res["measures_after"]
-            print(
-                f"  train: {rep['input_rows']:,} -> {rep['output_rows']:,} rows by "
-                f"{report['method']}; MeanIR {b['mean_ir']:.3g} -> {a['mean_ir']:.3g}, "
-                f"MaxIR {b['max_ir']:.3g} -> {a['max_ir']:.3g}"
-            )
-        for name in list(report["splits"])[1:]:
-            print(f"  {name}: untouched")
-        print(
-            f"  report: {args.out}/{REPORT_NAME}; shards: {args.out}/train/ "
-            f"(mlbalance verify {args.out}/train)"
-        )
+    # with --json - the JSON owns stdout; the summary goes to stderr
+    print(summary(report, args), file=sys.stderr if args.json == "-" else sys.stdout)
     emit_json(report, args.json)
     return 0
+
+
+def summary(report: dict[str, Any], args: argparse.Namespace) -> str:
+    """The one-screen summary of a prepare run."""
+    from mlbalance.resample.prepare import REPORT_NAME
+
+    split = report["split"]
+    lines = [
+        f"prepare {args.input} -> {args.out}: {split['rows']:,} rows split "
+        f"{','.join(str(r) for r in split['ratios'])} (seed {args.seed})"
+    ]
+    res = report["resample"]
+    if res is None:
+        lines.append(f"  train: {report['nothing_to_do']} (written as split)")
+    else:
+        rep, b, a = res["report"], res["measures_before"], res["measures_after"]
+        lines.append(
+            f"  train: {rep['input_rows']:,} -> {rep['output_rows']:,} rows by "
+            f"{report['method']}; MeanIR {b['mean_ir']:.3g} -> {a['mean_ir']:.3g}, "
+            f"MaxIR {b['max_ir']:.3g} -> {a['max_ir']:.3g}"
+        )
+    lines.extend(f"  {name}: untouched" for name in list(report["splits"])[1:])
+    lines.append(
+        f"  report: {args.out}/{REPORT_NAME}; shards: {args.out}/train/ "
+        f"(mlbalance verify {args.out}/train)"
+    )
+    return "\n".join(lines)

@@ -175,12 +175,13 @@ def _restore_previous(target: Path, found: list[Path]) -> list[Path]:
         return found
     newest = max(aside, key=lambda p: p.stat().st_mtime)
     os.replace(newest / "x", target)
+    os.rmdir(newest)
     warnings.warn(
         f"restored {target}, which an interrupted run with overwrite had moved aside",
         UserWarning,
         stacklevel=4,
     )
-    return found
+    return [p for p in found if p != newest]
 
 
 def remove_leftovers(target: Path) -> tuple[int, int]:
