@@ -16,7 +16,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -112,7 +112,6 @@ class Case:
     mention: tuple[str, ...]
     code: int = 2
     forbid: tuple[str, ...] = ()  # must not appear (e.g. a temporary path)
-    marks: tuple = field(default=())
 
 
 DEEP = "[" * 5000 + "]" * 5000
