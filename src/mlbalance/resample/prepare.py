@@ -163,6 +163,6 @@ def _prepare(
 
 
 def _rows(path: Path) -> int:
-    import pyarrow.parquet as pq
+    from mlbalance.io._parquet import open_parquet
 
-    return int(pq.ParquetFile(path).metadata.num_rows)
+    return int(open_parquet(path).metadata.num_rows)
