@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -75,13 +76,10 @@ def parquet_files(path: str | os.PathLike[str]) -> list[Path]:
 
 def check_unique_columns(path: str | os.PathLike[str], names: Sequence[str]) -> None:
     """Refuse a table whose column names repeat (Arrow allows it; column lookups then fail)."""
-    if len(set(names)) != len(names):
-        seen: set[str] = set()
-        dup = next(n for n in names if n in seen or seen.add(n))  # type: ignore[func-returns-value]
-        raise InputError(
-            f"{path}: column {dup!r} appears {list(names).count(dup)} times; "
-            "column names must be unique"
-        )
+    if len(set(names)) == len(names):
+        return
+    dup, times = Counter(names).most_common(1)[0]
+    raise InputError(f"{path}: column {dup!r} appears {times} times; column names must be unique")
 
 
 def open_parquet(path: Path, **kwargs: object) -> pq.ParquetFile:
