@@ -20,6 +20,7 @@ from mlbalance.errors import InputError
 from mlbalance.io._collect import LabelCollector, add_table, label_columns
 from mlbalance.io._parquet import (
     missing_column,
+    open_parquet,
     parquet_errors,
     parquet_files,
     scan,
@@ -259,7 +260,7 @@ def read_labels(
         total = 0
         for f in files:
             with parquet_errors(f):
-                total += pq.ParquetFile(f).metadata.num_rows
+                total += open_parquet(f).metadata.num_rows
         with progress_bar(
             desc="reading labels", total=total, unit="rows", enabled=None if progress else False
         ) as bar:
