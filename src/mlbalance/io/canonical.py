@@ -25,7 +25,13 @@ from mlbalance.errors import InputError
 from mlbalance.io.spec import LabelSpec
 from mlbalance.labels import LabelMatrix
 
-__all__ = ["LABEL_TYPE", "canonical_table", "label_list_array", "output_label_column"]
+__all__ = [
+    "LABEL_TYPE",
+    "canonical_table",
+    "is_canonical",
+    "label_list_array",
+    "output_label_column",
+]
 
 #: The Arrow type of the label column of every file mlbalance writes.
 LABEL_TYPE = pa.list_(pa.string())
@@ -49,6 +55,15 @@ def output_label_column(spec: LabelSpec, column_names: list[str]) -> str:
     while name in column_names and name not in label_cols:
         name = "_" + name
     return name
+
+
+def is_canonical(schema: pa.Schema, spec: LabelSpec) -> bool:
+    """True when a table of *schema* in layout *spec* already holds its labels as written:
+    one ``list<string>`` column of names (then it is written as it is)."""
+    names = schema.names
+    return (
+        spec.is_canonical and spec.column in names and schema.field(spec.column).type == LABEL_TYPE
+    )
 
 
 def canonical_table(
@@ -80,12 +95,7 @@ def canonical_table(
     column = output_label_column(spec, names)
     out_spec = spec.canonical(column)
     drop = [c for c in spec.label_columns(names) if c in names]
-    if (
-        not relabelled
-        and spec.is_canonical
-        and column in names
-        and table.schema.field(column).type == LABEL_TYPE
-    ):
+    if not relabelled and is_canonical(table.schema, spec):
         return table, out_spec  # already names in a list<string> column: read back the same
     values = label_list_array(labels)
     position = min((names.index(c) for c in drop), default=len(names))

@@ -44,7 +44,7 @@ from mlbalance.io._shard_writer import (
     shard_name,
     synthetic_table,
 )
-from mlbalance.io.canonical import canonical_table, label_list_array
+from mlbalance.io.canonical import canonical_table, is_canonical, label_list_array
 from mlbalance.io.readers import METADATA_KEY, detect_format, resolve_spec
 from mlbalance.io.spec import LabelSpec
 from mlbalance.io.writers import SIDE_DIR, mlbalance_metadata, side_file, write_json
@@ -168,12 +168,14 @@ def write_shards(
     bar = progress_bar(desc="writing shards", total=result.n_output, unit="rows", enabled=progress)
     writer: ShardWriter | None = None
     schema: pa.Schema | None = None
+    as_is = False
     offset = 0
     try:
         for batch in prefetch(batches, depth=2):
             lo, hi = offset, offset + batch.num_rows
             offset = hi
             if writer is None:  # the written schema and spec, from an empty slice
+                as_is = is_canonical(batch.schema, spec)  # labels already a list of names
                 empty, out_spec = canonical_table(
                     batch.slice(0, 0),
                     result.labels.take(np.zeros(0, np.int64)),
@@ -186,7 +188,11 @@ def write_shards(
                 ).encode()
                 writer = ShardWriter(folder, result.n_output, rows_per_shard, meta, bar)
             if pass_through:
-                part, _ = canonical_table(batch, input_labels.take(np.arange(lo, hi)), spec)
+                part = (
+                    batch
+                    if as_is
+                    else canonical_table(batch, input_labels.take(np.arange(lo, hi)), spec)[0]
+                )
                 writer.add(part)
                 extra = np.repeat(np.arange(lo, hi), copies[lo:hi] - 1) - lo
                 if len(extra):
@@ -196,8 +202,9 @@ def write_shards(
             if a == b:
                 continue
             part = batch.take(pa.array(src[a:b] - lo, type=pa.int64()))
-            labels = result.labels.take(order[a:b])
-            part, _ = canonical_table(part, labels, spec, relabelled=relabel)
+            if relabel or not as_is:
+                labels = result.labels.take(order[a:b])
+                part, _ = canonical_table(part, labels, spec, relabelled=relabel)
             writer.add(provenance(part, src[a:b], add_columns, synthetic_rows=None))
         if offset != result.n_input:
             raise InputError(
