@@ -79,7 +79,7 @@ def _check_codec(encoding: str | None) -> None:
         codecs.lookup(encoding)
     except LookupError:
         raise ParameterError(
-            f"encoding {encoding!r} is not a text encoding Python knows (e.g. latin-1, cp1252)",
+            f"encoding {encoding!r} is not a codec Python knows (e.g. latin-1, cp1252)",
             param="encoding",
         ) from None
 
