@@ -14,6 +14,7 @@ import contextlib
 import os
 import shutil
 import tempfile
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -54,16 +55,18 @@ _STEPS: list[tuple[Any, str]] = [
 def die_at(step: int | None) -> Iterator[dict[str, int]]:
     """Count file-system steps; at *step* raise Killed and make every later step a no-op."""
     state = {"n": 0, "dead": 0}
+    counting = threading.Lock()
     saved = [(owner, name, getattr(owner, name)) for owner, name in _STEPS]
 
     def wrap(fn: Callable[..., Any]) -> Callable[..., Any]:
         def step_or_die(*args: Any, **kwargs: Any) -> Any:
-            if state["dead"]:
-                raise Killed  # a dead process does nothing more
-            state["n"] += 1
-            if state["n"] == step:
-                state["dead"] = 1
-                raise Killed
+            with counting:  # the shard writer's threads take steps too
+                if state["dead"]:
+                    raise Killed  # a dead process does nothing more
+                state["n"] += 1
+                if state["n"] == step:
+                    state["dead"] = 1
+                    raise Killed
             return fn(*args, **kwargs)
 
         return step_or_die
