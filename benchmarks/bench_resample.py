@@ -81,8 +81,8 @@ def _peak_children_mib() -> float:
 def in_process(path: Path, method: str, workdir: Path) -> dict[str, float]:
     """Decision, shard writing and pyarrow's raw write of the same table, in this process."""
     from mlbalance.io import LabelSpec, read_labels
+    from mlbalance.io.shards import DEFAULT_ROWS_PER_SHARD, ShardWriter, write_shards
     from mlbalance.resample.dataset import make_resampler
-    from mlbalance.resample.shards import DEFAULT_ROWS_PER_SHARD, _ShardWriter, write_shards
 
     out: dict[str, float] = {}
     t = time.perf_counter()
@@ -93,7 +93,7 @@ def in_process(path: Path, method: str, workdir: Path) -> dict[str, float]:
     out["decide (algorithm)"] = time.perf_counter() - t
     shard_dir = Path(tempfile.mkdtemp(dir=workdir))
     t = time.perf_counter()
-    write_shards(path, result, shard_dir, spec=LabelSpec(), progress=False)
+    write_shards(path, result, shard_dir, input_labels=labels, spec=LabelSpec(), progress=False)
     out["write shards (stream+take+write+sha256)"] = time.perf_counter() - t
     size = sum(f.stat().st_size for f in shard_dir.glob("*.parquet"))
     shutil.rmtree(shard_dir)
@@ -106,7 +106,7 @@ def in_process(path: Path, method: str, workdir: Path) -> dict[str, float]:
     # the shard writer alone on the same in-memory table (shards + sha256, no input reading)
     shard_dir = Path(tempfile.mkdtemp(dir=workdir))
     t = time.perf_counter()
-    writer = _ShardWriter(shard_dir, table.num_rows, DEFAULT_ROWS_PER_SHARD, b"{}", _NoBar())
+    writer = ShardWriter(shard_dir, table.num_rows, DEFAULT_ROWS_PER_SHARD, b"{}", _NoBar())
     writer.add(table)
     writer.close()
     out["shard writer only (same table, in memory)"] = time.perf_counter() - t

@@ -163,7 +163,7 @@ def test_embed_cli_then_mlsmote(run_cli, tiny_model, tmp_path, capsys):
     # MLSMOTE runs on the column
     shards = tmp_path / "shards"
     assert run_cli("resample", out, "--method", "mlsmote", "--out", shards, "--k", "3") == 0
-    m = json.loads((shards / "manifest.json").read_text())
+    m = json.loads((shards / "__mlbalance__/manifest.json").read_text())
     assert m["report"]["synthetic"] == 12  # every 'rare' row is a seed once
     assert m["label_counts_after"]["rare"] == 24
 

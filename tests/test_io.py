@@ -225,8 +225,10 @@ def test_output_dir_refuses_non_empty_unless_overwrite(tmp_path):
     out = tmp_path / "out"
     out.mkdir()
     (out / "old.txt").write_text("x")
-    with pytest.raises(ParameterError, match="not empty; pass --overwrite"), output_dir(out):
-        pass
+    with pytest.raises(ParameterError, match="not empty; pass overwrite=True") as err:
+        with output_dir(out):
+            pass
+    assert err.value.params == ("overwrite",)
     with output_dir(out, overwrite=True) as tmp:
         (tmp / "new.txt").write_text("y")
     assert sorted(p.name for p in out.iterdir()) == ["new.txt"]
@@ -280,3 +282,78 @@ def test_read_table_reads_every_column_without_labels(tmp_path):
     assert t.column("id").to_pylist() == ["id1", "id2"]
     with pytest.raises(InputError, match=r"no column 'body' .*use --text-column"):
         read_table(p, header_names=["text", "labels", "id"], columns=["body"])
+
+
+# -- concurrent and interrupted runs -------------------------------------------------------------
+def test_a_second_run_on_the_same_output_fails_at_once(tmp_path):
+    from mlbalance.io import atomic_path
+
+    out = tmp_path / "out"
+    with output_dir(out) as tmp:
+        (tmp / "a.txt").write_text("first")
+        with pytest.raises(
+            ParameterError, match=r"being written by another mlbalance run \(process"
+        ):
+            with output_dir(out, overwrite=True):
+                pass
+    assert (out / "a.txt").read_text() == "first"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]  # no lock or temporary left
+    f = tmp_path / "f.json"
+    with atomic_path(f) as tmp:
+        tmp.write_text("1")
+        with pytest.raises(ParameterError, match="another mlbalance run"), atomic_path(f):
+            pass
+    assert f.read_text() == "1"
+
+
+def test_leftovers_of_interrupted_runs_are_removed_with_their_size(tmp_path):
+    out = tmp_path / "out"
+    killed = tmp_path / ".out.mlbalance-k1ll3d_x.tmp"  # what a killed run leaves
+    killed.mkdir()
+    (killed / "part-00000-of-00002.parquet").write_bytes(b"x" * 2_000_000)
+    older = tmp_path / ".out.ab12cd34.tmp"  # the temporary name of mlbalance 0.1
+    older.mkdir()
+    (older / "x").write_bytes(b"y" * 500_000)
+    half_file = tmp_path / ".out.mlbalance-zz9.tmp"
+    half_file.write_bytes(b"z")
+    others = [tmp_path / ".out.b.mlbalance-abc.tmp", tmp_path / ".other.mlbalance-abc.tmp"]
+    for p in others:
+        p.mkdir()
+    with pytest.warns(UserWarning, match=r"removed 3 temporary item\(s\) .* \(2\.5 MB\)"):
+        with output_dir(out) as tmp:
+            (tmp / "done.txt").write_text("ok")
+    assert not killed.exists() and not older.exists() and not half_file.exists()
+    assert all(p.exists() for p in others)  # another output's temporaries are not ours
+
+
+def test_an_output_moved_aside_by_a_killed_overwrite_is_restored(tmp_path):
+    out = tmp_path / "out"
+    aside = tmp_path / ".out.mlbalance-q1w2e3.old"
+    aside.mkdir()
+    (aside / "x").mkdir()
+    (aside / "x" / "old.txt").write_text("previous output")
+    with pytest.warns(UserWarning, match="restored"):
+        with pytest.raises(ParameterError, match="not empty"), output_dir(out):
+            pass
+    assert (out / "old.txt").read_text() == "previous output" and not aside.exists()
+
+
+@pytest.mark.parametrize("fmt", ["csv", "tsv", "jsonl"])
+def test_text_in_another_encoding_reads_with_encoding(tmp_path, fmt):
+    """Not UTF-8: refused with the line and byte; with encoding= it reads as text."""
+    rows = [("café", "a|b"), ("naïve", "b")]
+    if fmt == "jsonl":
+        body = "".join(json.dumps({"text": t, "labels": lab.split("|")}) + "\n" for t, lab in rows)
+        body = body.replace("\\u00e9", "é").replace("\\u00ef", "ï")
+    else:
+        sep = "," if fmt == "csv" else "\t"
+        body = f"text{sep}labels\n" + "".join(f"{t}{sep}{lab}\n" for t, lab in rows)
+    p = tmp_path / f"d.{fmt}"
+    p.write_bytes(body.encode("latin-1"))
+    spec = LabelSpec(sep="|" if fmt != "jsonl" else None)
+    line = 1 if fmt == "jsonl" else 2  # the first data row
+    with pytest.raises(InputError, match=rf"line {line} \(byte \d+, 0xe9\) is not UTF-8"):
+        read_dataset(p, spec)
+    ds = read_dataset(p, LabelSpec(sep=spec.sep, encoding="latin-1"))
+    assert ds.table.column("text").to_pylist() == ["café", "naïve"]
+    assert ds.labels.to_lists() == [["a", "b"], ["b"]]

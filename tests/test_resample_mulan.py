@@ -138,6 +138,6 @@ def test_cli_on_arff_writes_label_column(mulan, tmp_path, monkeypatch):
     assert cli.main(["resample", str(src), "--method", "ml-ros", "--out", str(out)]) == 0
     table = pq.read_table(sorted(out.glob("*.parquet"))[0])
     assert "labels" in table.column_names and "Att1" in table.column_names
-    manifest = json.loads((out / "manifest.json").read_text())
+    manifest = json.loads((out / "__mlbalance__/manifest.json").read_text())
     assert manifest["measures_after"]["mean_ir"] < manifest["measures_before"]["mean_ir"]
     assert cli.main(["verify", str(out)]) == 0

@@ -57,8 +57,8 @@ def test_prepare_splits_and_resamples_train_only(run_cli, tmp_path, capsys):
     )
     text = capsys.readouterr().out
     assert "train:" in text and "val: untouched" in text
-    assert sorted(p.name for p in out.iterdir()) == ["prepare_report.json", "test", "train", "val"]
-    report = json.loads((out / "prepare_report.json").read_text())
+    assert sorted(p.name for p in out.iterdir()) == ["__mlbalance__", "test", "train", "val"]
+    report = json.loads((out / "__mlbalance__/prepare_report.json").read_text())
     assert report["method"] == "ml-ros" and report["split"]["rows"] == 2000
     val = pd.read_parquet(sorted((out / "val").glob("*.parquet")))
     test = pd.read_parquet(sorted((out / "test").glob("*.parquet")))
@@ -85,3 +85,33 @@ def test_prepare_bad_ratios_writes_nothing(run_cli, tmp_path, capsys):
     assert "mlbalance: error:" in capsys.readouterr().err
     assert not out.exists()
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
+def test_prepare_json_stdout_only_json(run_cli, tmp_path, capsys):
+    src = tmp_path / "all.parquet"
+    pq.write_table(_data(400), src)
+    assert (
+        run_cli("prepare", src, "--method", "ml-ros", "--out", tmp_path / "p", "--json", "-") == 0
+    )
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["method"] == "ml-ros"  # stdout holds only the JSON
+    assert "train:" in captured.err
+
+
+def test_prepare_mlsmote_on_feature_columns(run_cli, tmp_path, capsys):
+    t = _data(600)
+    rng = np.random.default_rng(0)
+    for j in range(3):
+        t = t.append_column(f"f{j}", pa.array(rng.normal(size=600)))
+    pq.write_table(t, tmp_path / "all.parquet")
+    out = tmp_path / "p"
+    code = run_cli(
+        "prepare", tmp_path / "all.parquet", "--method", "mlsmote", "--feature-prefix", "f",
+        "--out", out, "--k", "3",
+    )  # fmt: skip
+    assert code == 0, capsys.readouterr().err
+    train = pd.read_parquet(out / "train")
+    syn = train[train["synthetic"]]
+    assert len(syn) > 0 and syn[["f0", "f1", "f2"]].notna().all().all()
+    assert syn["text"].isna().all()
+    assert run_cli("verify", out / "train") == 0

@@ -11,6 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from mlbalance.errors import InputError, ParameterError
+from mlbalance.io import LabelSpec
 from mlbalance.labels import LabelMatrix
 from mlbalance.samplers import repeat_factors
 
@@ -18,6 +19,7 @@ torch = pytest.importorskip("torch")
 from torch.utils.data import DataLoader  # noqa: E402
 
 from mlbalance.samplers import RepeatFactorIterableDataset  # noqa: E402
+from mlbalance.samplers.streaming import collate_rows  # noqa: E402
 
 N_ROWS = 1200
 
@@ -46,7 +48,9 @@ def shards(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[list[st
         pq.write_table(
             table.slice(k * 400, 400), folder / f"part-{k:05d}.parquet", row_group_size=100
         )
-    (folder / "_manifest.json").write_text("{}")
+    (folder / "__mlbalance__").mkdir()
+    (folder / "__mlbalance__" / "manifest.json").write_text("{}")
+    (folder / "manifest.json").write_text("{}")  # the side file of mlbalance 0.1
     return folder, labels
 
 
@@ -135,28 +139,91 @@ def test_order_is_deterministic_and_shuffled(shards) -> None:
     assert any(r == sorted(r) for r in runs)
 
 
-def test_delimited_labels_from_mlbalance_metadata(tmp_path: Path) -> None:
-    from mlbalance.io import LabelSpec, write_parquet
+def test_delimited_labels(tmp_path: Path) -> None:
+    from mlbalance.io import write_parquet
 
     lists = _labels(300, seed=4)
     table = pa.table({"id": np.arange(300), "tags": ["|".join(r) for r in lists]})
-    names = sorted({x for r in lists for x in r})
-    write_parquet(
-        table, tmp_path / "d.parquet", labels=names, spec=LabelSpec(column="tags", sep="|")
+    pq.write_table(table, tmp_path / "raw.parquet")
+    ds = RepeatFactorIterableDataset(
+        tmp_path / "raw.parquet", threshold=0.3, sep="|", label_column="tags"
     )
-    ds = RepeatFactorIterableDataset(tmp_path / "d.parquet", threshold=0.3)
     assert ds.label_column == "tags" and ds.sep == "|"
     np.testing.assert_allclose(ds.row_factors(), repeat_factors(lists, 0.3))
     assert sum(1 for _ in ds) == ds.epoch_counts().sum()
+    # written by mlbalance, the same labels are a list of names: no flags needed
+    names = sorted({x for r in lists for x in r})
+    out = tmp_path / "d.parquet"
+    write_parquet(table, out, labels=names, spec=LabelSpec(column="tags", sep="|"))
+    ds2 = RepeatFactorIterableDataset(out, threshold=0.3)
+    assert ds2.label_column == "tags" and ds2.sep is None and ds2.label_names == tuple(names)
+    np.testing.assert_allclose(ds2.row_factors(), ds.row_factors())
 
 
 def test_given_factors_and_columns(shards) -> None:
     folder, _ = shards
     f = np.full(N_ROWS, 2.0)
-    ds = RepeatFactorIterableDataset(folder, factors=f, columns=["text"], shuffle_buffer=0)
+    ds = RepeatFactorIterableDataset(
+        folder, factors=f, columns=["text"], shuffle_buffer=0, label_key=None
+    )
     rows = list(ds)
     assert len(rows) == 2 * N_ROWS and set(rows[0]) == {"text"}
     assert rows[0] == rows[1] and rows[0] is not rows[1]
+    with_labels = RepeatFactorIterableDataset(folder, factors=f, columns=["text"])
+    first = next(iter(with_labels))
+    assert set(first) == {"text", "labels"} and first["labels"].shape == (15,)
+
+
+def test_rows_carry_multi_hot_labels_and_collate(shards) -> None:
+    folder, labels = shards
+    ds = RepeatFactorIterableDataset(folder, threshold=0.2, index_key="_row", seed=3)
+    assert ds.label_names == tuple(sorted({x for r in labels for x in r}))
+    rows = list(ds)
+    for r in rows[:200]:
+        got = {ds.label_names[j] for j in np.flatnonzero(r["labels"].numpy())}
+        assert got == set(labels[r["_row"]]) and r["labels"].dtype == torch.float32
+    assert set(rows[0]) == {"id", "text", "labels", "_row"}
+    batch = next(iter(DataLoader(ds, batch_size=16, collate_fn=collate_rows)))
+    assert batch["labels"].shape == (16, 15) and batch["labels"].dtype == torch.float32
+    assert batch["id"].dtype == torch.int64 and batch["_row"].tolist() == batch["id"].tolist()
+    assert isinstance(batch["text"], list) and len(batch["text"]) == 16
+
+
+@pytest.mark.parametrize("layout", ["ids+names", "indicator", "ints"])
+def test_every_layout_mlbalance_reads(tmp_path: Path, layout: str) -> None:
+    """Label ids with the names file of mlbalance 0.1, 0/1 columns, integer lists: the same
+    factors and multi-hot labels as a list of names."""
+    import json
+
+    lists = _labels(400, seed=6)
+    names = [f"L{j}" for j in range(15)]
+    if layout == "ids+names":  # what mlbalance 0.1 wrote for GoEmotions: ids, a names *path*
+        cells = [",".join(str(names.index(x)) for x in r) for r in lists]
+        meta = {
+            "labels": names,
+            "label_spec": {"column": "labels", "sep": ",", "names_file": "/etc/passwd"},
+        }
+        table = pa.table({"labels": cells}).replace_schema_metadata(
+            {b"mlbalance": json.dumps(meta).encode()}
+        )
+        kwargs: dict[str, object] = {}
+    elif layout == "indicator":
+        dense = np.array([[x in r for x in names] for r in lists], dtype=np.int8)
+        table = pa.table({f"y_{n}": dense[:, j] for j, n in enumerate(names)})
+        kwargs = {"spec": LabelSpec(prefix="y_")}
+    else:
+        table = pa.table({"labels": [[int(x[1:]) for x in r] for r in lists]})
+        lists = [[x[1:] for x in r] for r in lists]
+        names = [str(j) for j in range(15)]
+        kwargs = {}
+    pq.write_table(table, tmp_path / "d.parquet", row_group_size=100)
+    ds = RepeatFactorIterableDataset(
+        tmp_path / "d.parquet", threshold=0.3, index_key="_row", **kwargs
+    )
+    assert ds.label_names == tuple(names)
+    np.testing.assert_allclose(ds.row_factors(), repeat_factors(lists, 0.3))
+    for r in list(ds)[:100]:
+        assert {names[j] for j in np.flatnonzero(r["labels"].numpy())} == set(lists[r["_row"]])
 
 
 def test_bad_input(shards, tmp_path: Path) -> None:
@@ -169,10 +236,10 @@ def test_bad_input(shards, tmp_path: Path) -> None:
         RepeatFactorIterableDataset(folder)
     with pytest.raises(ParameterError, match=r"threshold must be a number in \(0, 1\]"):
         RepeatFactorIterableDataset(folder, threshold=2.0)
-    with pytest.raises(InputError, match="no label column 'tags'"):
+    with pytest.raises(InputError, match="no column 'tags'"):
         RepeatFactorIterableDataset(folder, threshold=0.1, label_column="tags")
-    with pytest.raises(InputError, match="give sep="):
-        RepeatFactorIterableDataset(folder, threshold=0.1, label_column="text")
+    with pytest.raises(ParameterError, match="label_key"):
+        next(iter(RepeatFactorIterableDataset(folder, threshold=0.1, label_key="text")))
     with pytest.raises(
         ValueError, match=r"Invalid rank 2, rank should be in the interval \[0, 1\]"
     ):

@@ -14,8 +14,8 @@ import pytest
 
 import mlbalance.cli as cli
 from mlbalance.io import read_labels
+from mlbalance.io.shards import MANIFEST
 from mlbalance.resample.dataset import looks_like_evaluation
-from mlbalance.resample.shards import MANIFEST
 
 
 @pytest.fixture
@@ -283,8 +283,8 @@ def test_remedial_on_csv_with_delimited_labels(run_cli, tmp_path):
     t.to_csv(path, index=False)
     out = tmp_path / "out"
     assert run_cli("resample", path, "--label-sep", "|", "--method", "remedial", "--out", out) == 0
-    got = pd.read_parquet(_shards(out))
-    assert got["labels"].map(lambda s: isinstance(s, str)).all()
+    got = pd.read_parquet(_shards(out))  # labels written as lists of names, not 'a|b'
+    assert got["labels"].map(lambda s: all(isinstance(x, str) and "|" not in x for x in s)).all()
     lm = read_labels(out)
     m = json.loads((out / MANIFEST).read_text())
     assert dict(zip(lm.names, lm.counts().tolist())) == m["label_counts_after"]
@@ -329,11 +329,11 @@ def test_mlsmote_bad_features(run_cli, tmp_path, capsys):
     t2 = t.set_column(3, "embedding", pa.array(bad, pa.list_(pa.float32())))
     pq.write_table(t2, path)
     assert run_cli("resample", path, "--method", "mlsmote", "--out", tmp_path / "o") == 2
-    assert "row 7, value 2 is nan" in capsys.readouterr().err
+    assert "column 'embedding', row 7: embedding holds NaN" in capsys.readouterr().err
     t3 = t.set_column(3, "embedding", pa.array(["a"] * 300))
     pq.write_table(t3, path)
     assert run_cli("resample", path, "--method", "mlsmote", "--out", tmp_path / "o") == 2
-    assert "must be a list of numbers" in capsys.readouterr().err
+    assert "must hold float lists, found string" in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
 
 
@@ -349,8 +349,8 @@ def test_json_stdout(run_cli, train_file, tmp_path, capsys):
 
 
 def test_goemotions_ids_with_names_file(run_cli, goemotions_dir, tmp_path):
-    """Real text, label ids joined by ',' with a names file: copies keep the cell as it was,
-    REMEDIAL's relabelled rows are written back as ids."""
+    """Real text, label ids joined by ',' with a names file: every output row holds its
+    labels as a list of names (copies and REMEDIAL's relabelled rows alike)."""
     src = goemotions_dir / "train.tsv"
     flags = [
         "--header-names",
@@ -369,11 +369,13 @@ def test_goemotions_ids_with_names_file(run_cli, goemotions_dir, tmp_path):
     by_id = src_df.set_index("id")
     sample = got.sample(500, random_state=0)
     assert (sample["text"].to_numpy() == by_id.loc[sample["id"], "text"].to_numpy()).all()
-    assert (sample["labels"].to_numpy() == by_id.loc[sample["id"], "labels"].to_numpy()).all()
+    names = (goemotions_dir / "labels.txt").read_text().split()
+    want = [sorted(names[int(i)] for i in c.split(",")) for c in by_id.loc[sample["id"], "labels"]]
+    assert [sorted(x) for x in sample["labels"]] == want
     m = json.loads((out / MANIFEST).read_text())
     assert m["measures_after"]["mean_ir"] < m["measures_before"]["mean_ir"]
     out2 = tmp_path / "rem"
     assert run_cli("resample", src, *flags, "--method", "remedial", "--out", out2) == 0
     rem = pd.read_parquet(_shards(out2))
-    assert rem["labels"].str.fullmatch(r"\d+(,\d+)*").all()
+    assert rem["labels"].map(lambda r: set(r) <= set(names)).all()
     assert cli.main(["verify", str(out2)]) == 0

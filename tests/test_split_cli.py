@@ -39,10 +39,10 @@ def test_ratios_end_to_end(
     out = tmp_path / "out"
     assert split(dataset, "--out", out, "--seed", 3) == 0
     printed = capsys.readouterr().out
-    assert "train" in printed and "LD" in printed and "split_report.json" in printed
+    assert "train" in printed and "LD" in printed and "__mlbalance__/split_report.json" in printed
     names = ["train", "val", "test"]
     assert sorted(p.name for p in out.iterdir()) == sorted(
-        [*(f"{n}.parquet" for n in names), "split_report.json"]
+        [*(f"{n}.parquet" for n in names), "__mlbalance__"]
     )
     src = pq.read_table(dataset)
     parts = [pq.read_table(out / f"{n}.parquet") for n in names]
@@ -61,7 +61,7 @@ def test_ratios_end_to_end(
     for n in names:
         assert read_metadata(out / f"{n}.parquet")["labels"] == list(vocab)
         assert read_labels(out / f"{n}.parquet").names == vocab
-    report = json.loads((out / "split_report.json").read_text())
+    report = json.loads((out / "__mlbalance__/split_report.json").read_text())
     assert report["rows"] == 3000 and report["n_splits"] == 3
     assert [s["name"] for s in report["splits"]] == names
     assert report["FZ"] == 0 and report["ED"] < 1
@@ -98,7 +98,7 @@ def test_folds_order2_names_json(
         "b.parquet",
         "c.parquet",
         "d.parquet",
-        "split_report.json",
+        "__mlbalance__",
     }
     default = tmp_path / "default"
     assert split(dataset, "--out", default, "--folds", 3) == 0
@@ -111,7 +111,7 @@ def test_groups_stay_together(dataset: Path, tmp_path: Path) -> None:
     train = set(pq.read_table(out / "train.parquet").column("doc").to_pylist())
     test = set(pq.read_table(out / "test.parquet").column("doc").to_pylist())
     assert train and test and not train & test
-    report = json.loads((out / "split_report.json").read_text())
+    report = json.loads((out / "__mlbalance__/split_report.json").read_text())
     assert report["groups"]["column"] == "doc"
     assert sum(report["groups"]["per_split"].values()) == report["groups"]["n_groups"]
 
@@ -207,7 +207,7 @@ def test_goemotions(goemotions_dir: Path, tmp_path: Path) -> None:
         0,
     )
     assert code == 0
-    report = json.loads((out / "split_report.json").read_text())
+    report = json.loads((out / "__mlbalance__/split_report.json").read_text())
     assert report["rows"] == 43410 and report["n_labels"] == 28
     assert report["FZ"] == 0 and report["FLZ"] == 0  # every label has >= 77 rows
     # no unlabelled rows to even out sizes: folds miss n/k by a few dozen rows, as iterstrat's

@@ -78,7 +78,7 @@ def stage_split(ctx: DemoContext) -> None:
     ctx.results["split"] = doc
     print(report.summary())
     print(
-        f"-> {out}/{{train,val,test}}.parquet, split_report.json "
+        f"-> {out}/{{train,val,test}}.parquet, __mlbalance__/split_report.json "
         f"(split in {doc['seconds']['split']:.2f} s)"
     )
 
@@ -101,9 +101,9 @@ def _resample_summary(manifest: dict[str, Any], out: Path) -> str:
 
 def stage_resample(ctx: DemoContext) -> None:
     """ML-ROS on the train split only, written as balanced shards; then verify them."""
+    from mlbalance.io.shards import verify_shards
     from mlbalance.resample import MLROS
     from mlbalance.resample.dataset import resample_dataset
-    from mlbalance.resample.shards import verify_shards
 
     source = ctx.paths.get("train", ctx.paths["data"])
     out = ctx.path("resample")

@@ -203,41 +203,32 @@ def embed_dataset(
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from mlbalance.io import (
-        atomic_path,
-        check_not_input,
-        mlbalance_metadata,
-        read_labels,
-        resolve_spec,
-    )
-    from mlbalance.io.readers import METADATA_KEY, detect_format
-    from mlbalance.resample.shards import iter_input_batches
+    from mlbalance._progress import progress_bar
+    from mlbalance.io import atomic_path, check_not_input, mlbalance_metadata, read_labels
+    from mlbalance.io.canonical import canonical_table
+    from mlbalance.io.readers import METADATA_KEY, detect_format, resolve_spec
+    from mlbalance.io.shards import input_batches
 
     target = Path(out)
     check_not_input(target, [source])
     if target.exists() and not overwrite:
-        raise ParameterError(f"output {target} exists; pass --overwrite to replace it")
+        raise ParameterError(
+            f"output {target} exists; pass overwrite=True to replace it", param="overwrite"
+        )
     fmt = detect_format(source, format)
     spec, vocab = resolve_spec(source, spec, None) if fmt != "arff" else (spec, None)
     labels = read_labels(source, spec, format=format, vocabulary=vocab)
     text_col = text_column or (spec.text_column if spec is not None else "text")
-    meta = json.dumps(
-        mlbalance_metadata(
-            labels,
-            spec,
-            {
-                "embedding": {
-                    "column": column,
-                    "model": encoder.name,
-                    "dim": encoder.dim,
-                    "normalized": encoder.normalize,
-                    "pooling": "mean",
-                }
-            },
-        )
-    ).encode()
-    from mlbalance._progress import progress_bar
-
+    batch_spec, batches = input_batches(
+        source, format=format, spec=spec, batch_rows=max(batch_size * 64, 4096)
+    )
+    info = {
+        "column": column,
+        "model": Path(encoder.name).name,  # a name, never a machine-local path
+        "dim": encoder.dim,
+        "normalized": encoder.normalize,
+        "pooling": "mean",
+    }
     rows = 0
     with (
         atomic_path(target) as tmp,
@@ -245,9 +236,7 @@ def embed_dataset(
     ):
         writer = None
         try:
-            for batch in iter_input_batches(
-                source, format=format, spec=spec, batch_rows=max(batch_size * 64, 4096)
-            ):
+            for batch in batches:
                 if text_col not in batch.column_names:
                     raise InputError(
                         f"{source}: no text column {text_col!r} (columns: "
@@ -265,12 +254,16 @@ def embed_dataset(
                     batch_size=batch_size,
                     progress=False,
                 )
+                part, out_spec = canonical_table(
+                    batch, labels.take(np.arange(rows, rows + batch.num_rows)), batch_spec
+                )
                 arr = pa.FixedSizeListArray.from_arrays(pa.array(vecs.ravel()), encoder.dim)
-                batch = batch.append_column(column, arr.cast(pa.list_(pa.float32())))
+                part = part.append_column(column, arr.cast(pa.list_(pa.float32())))
                 if writer is None:
-                    schema = batch.schema.with_metadata({METADATA_KEY: meta})
+                    meta = mlbalance_metadata(labels, out_spec, {"embedding": info})
+                    schema = part.schema.with_metadata({METADATA_KEY: json.dumps(meta).encode()})
                     writer = pq.ParquetWriter(tmp, schema, compression="snappy")
-                writer.write_table(batch.cast(writer.schema))
+                writer.write_table(part.cast(writer.schema))
                 rows += batch.num_rows
                 bar.update(batch.num_rows)
         finally:

@@ -4,7 +4,8 @@ Each command lives in its own module ``mlbalance.cli.<name>`` exposing
 ``register(subparsers)`` (adds the sub-parser, sets ``func``). :func:`main` turns
 :class:`~mlbalance.errors.MlbalanceError` into ``mlbalance: error: <message>`` and exit
 code 2, and prints warnings as ``mlbalance: warning: <message>``; ``MLBALANCE_DEBUG=1`` shows
-the full traceback and Python's warning format instead.
+the full traceback and Python's warning format instead. A reader that closes the pipe early
+(``mlbalance analyse ... | head``) ends the command quietly, as Unix tools do (exit 141).
 """
 
 from __future__ import annotations
@@ -123,12 +124,48 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("mlbalance: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        return _broken_pipe()
     except (OSError, MemoryError) as exc:
         if debug:
             raise
-        print(f"mlbalance: error: {exc}", file=sys.stderr)
+        print(f"mlbalance: error: {_one_line(exc)}", file=sys.stderr)
         return 1
+    except Exception as exc:
+        if debug or not _is_arrow_error(exc):
+            raise
+        # a pyarrow error no reader turned into a message: still one line, never a traceback
+        print(f"mlbalance: error: {_one_line(exc)}", file=sys.stderr)
+        return 2
+    try:
+        sys.stdout.flush()  # a closed pipe shows here, not in the interpreter's exit
+    except BrokenPipeError:
+        return _broken_pipe()
     return int(code or 0)
+
+
+#: Exit status of a command whose output pipe was closed (128 + SIGPIPE, as the shell reports).
+EXIT_BROKEN_PIPE = 141
+
+
+def _broken_pipe() -> int:
+    """Stop writing to a pipe the reader closed, quietly (stdout goes to /dev/null)."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):  # pragma: no cover - stdout is not a file descriptor
+        pass
+    return EXIT_BROKEN_PIPE
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _is_arrow_error(exc: BaseException) -> bool:
+    return any(c.__module__.startswith("pyarrow") for c in type(exc).__mro__)
 
 
 if __name__ == "__main__":  # pragma: no cover

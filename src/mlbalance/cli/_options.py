@@ -60,8 +60,9 @@ def add_label_arguments(parser: argparse.ArgumentParser) -> None:
     """``--label-column``, ``--label-sep``, ``--label-names``, ... (how labels are stored)."""
     g = parser.add_argument_group(
         "label layout",
-        "Where the labels are. Default: the layout stored in files mlbalance wrote, else a "
-        "list column named 'labels'.",
+        "Where the labels are. Default: the layout stored in files mlbalance wrote (a list "
+        "column of label names), else a list column named 'labels'. Labels are read once: "
+        "every file mlbalance writes holds them as one list column of names.",
     )
     g.add_argument(
         "--label-column",
@@ -89,6 +90,12 @@ def add_label_arguments(parser: argparse.ArgumentParser) -> None:
     )
     add_table_arguments(g)
     g.add_argument(
+        "--encoding",
+        metavar="CODEC",
+        help="text encoding of a CSV, TSV or JSONL input, e.g. latin-1 or cp1252 (default "
+        "UTF-8; a file that is not UTF-8 is refused with the line and byte)",
+    )
+    g.add_argument(
         "--format",
         choices=("parquet", "csv", "tsv", "jsonl", "arff"),
         help="input format (default: from the file suffix)",
@@ -105,30 +112,51 @@ def add_input_arguments(parser: argparse.ArgumentParser, *, help: str | None = N
     add_label_arguments(parser)
 
 
+_LAYOUT_FLAGS = ("label_column", "label_sep", "label_names", "label_columns", "label_prefix")
+_TABLE_FLAGS = ("text_column", "header_names", "encoding")
+
+
 def spec_from_args(args: argparse.Namespace) -> LabelSpec | None:
-    """The LabelSpec the flags ask for, or None when no label flag was given."""
-    keys = (
-        "label_column",
-        "label_sep",
-        "label_names",
-        "label_columns",
-        "label_prefix",
-        "text_column",
-        "header_names",
-    )
-    if all(getattr(args, k, None) is None for k in keys):
+    """The LabelSpec the flags ask for, or None when no label or table flag was given.
+
+    With table flags only (``--text-column``, ``--header-names``, ``--encoding``) on a file
+    mlbalance wrote, the stored label layout is kept and the table flags change the rest.
+    """
+    if all(getattr(args, k, None) is None for k in (*_LAYOUT_FLAGS, *_TABLE_FLAGS)):
         return None
     if getattr(args, "label_columns", None) and getattr(args, "label_prefix", None):
         raise ParameterError("give --label-columns or --label-prefix, not both")
-    return LabelSpec(
-        column=args.label_column or "labels",
-        sep=args.label_sep,
-        names_file=args.label_names,
-        columns=tuple(args.label_columns) if args.label_columns else None,
-        prefix=args.label_prefix,
-        text_column=args.text_column or "text",
-        header_names=tuple(args.header_names) if args.header_names else None,
+    spec = LabelSpec(
+        column=getattr(args, "label_column", None) or "labels",
+        sep=getattr(args, "label_sep", None),
+        names_file=getattr(args, "label_names", None),
+        columns=tuple(args.label_columns) if getattr(args, "label_columns", None) else None,
+        prefix=getattr(args, "label_prefix", None),
+        text_column=getattr(args, "text_column", None) or "text",
+        header_names=tuple(args.header_names) if getattr(args, "header_names", None) else None,
+        encoding=getattr(args, "encoding", None),
     )
+    if all(getattr(args, k, None) is None for k in _LAYOUT_FLAGS):
+        stored = _stored_spec(getattr(args, "input", None))
+        if stored is not None:
+            return stored.with_table_options(spec)
+    return spec
+
+
+def _stored_spec(path: str | None) -> LabelSpec | None:
+    """The label layout stored in a Parquet file mlbalance wrote, if *path* is one."""
+    from mlbalance.errors import MlbalanceError
+    from mlbalance.io import read_metadata, resolve_spec
+    from mlbalance.io.readers import detect_format
+
+    if path is None:
+        return None
+    try:
+        if detect_format(path, None) != "parquet" or not read_metadata(path):
+            return None
+        return resolve_spec(path, None, None)[0]
+    except MlbalanceError:
+        return None
 
 
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import sys
+from typing import Any
 
 from mlbalance.cli._options import (
     add_input_arguments,
@@ -13,7 +15,12 @@ from mlbalance.cli._options import (
     ratio_list,
     spec_from_args,
 )
-from mlbalance.cli.resample import add_method_arguments, resampler_from_args, warn_if_evaluation
+from mlbalance.cli.resample import (
+    add_method_arguments,
+    features_from_args,
+    resampler_from_args,
+    warn_if_evaluation,
+)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -22,8 +29,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="split (iterative stratification), then resample the train split only",
         description="What most users want in one command: split INPUT by iterative "
         "stratification into train/val/test, resample the train split only (balanced shards + "
-        "manifest.json in DIR/train), leave DIR/val and DIR/test untouched, and write one report "
-        "of the whole run (DIR/prepare_report.json).",
+        "__mlbalance__/manifest.json in DIR/train), leave DIR/val and DIR/test untouched, and write one report "
+        "of the whole run (DIR/__mlbalance__/prepare_report.json). Every file holds the labels as one list "
+        "column of label names.",
     )
     add_input_arguments(p)
     p.add_argument(
@@ -41,14 +49,16 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="stratify on labels (1, default) or label pairs (2)",
     )
     add_method_arguments(p)
-    add_output_arguments(p, help="output folder (train/, val/, test/, prepare_report.json)")
+    add_output_arguments(
+        p, help="output folder (train/, val/, test/, __mlbalance__/prepare_report.json)"
+    )
     add_seed_argument(p)
     add_json_argument(p)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from mlbalance.resample.prepare import REPORT_NAME, prepare_dataset
+    from mlbalance.resample.prepare import prepare_dataset
 
     warn_if_evaluation(args.input)
     resampler = resampler_from_args(args)
@@ -62,30 +72,37 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed,
         spec=spec_from_args(args),
         rows_per_shard=args.rows_per_shard,
-        features=args.features,
+        features=features_from_args(args),
         overwrite=args.overwrite,
     )
-    if args.json != "-":
-        split = report["split"]
-        print(
-            f"prepare {args.input} -> {args.out}: {split['rows']:,} rows split "
-            f"{','.join(str(r) for r in split['ratios'])} (seed {args.seed})"
-        )
-        res = report["resample"]
-        if res is None:
-            print(f"  train: {report['nothing_to_do']} (written as split)")
-        else:
-            rep, b, a = res["report"], res["measures_before"], res["measures_after"]
-            print(
-                f"  train: {rep['input_rows']:,} -> {rep['output_rows']:,} rows by "
-                f"{report['method']}; MeanIR {b['mean_ir']:.3g} -> {a['mean_ir']:.3g}, "
-                f"MaxIR {b['max_ir']:.3g} -> {a['max_ir']:.3g}"
-            )
-        for name in list(report["splits"])[1:]:
-            print(f"  {name}: untouched")
-        print(
-            f"  report: {args.out}/{REPORT_NAME}; shards: {args.out}/train/ "
-            f"(mlbalance verify {args.out}/train)"
-        )
+    # with --json - the JSON owns stdout; the summary goes to stderr
+    print(summary(report, args), file=sys.stderr if args.json == "-" else sys.stdout)
     emit_json(report, args.json)
     return 0
+
+
+def summary(report: dict[str, Any], args: argparse.Namespace) -> str:
+    """The one-screen summary of a prepare run."""
+    from mlbalance.resample.prepare import REPORT_NAME
+
+    split = report["split"]
+    lines = [
+        f"prepare {args.input} -> {args.out}: {split['rows']:,} rows split "
+        f"{','.join(str(r) for r in split['ratios'])} (seed {args.seed})"
+    ]
+    res = report["resample"]
+    if res is None:
+        lines.append(f"  train: {report['nothing_to_do']} (written as split)")
+    else:
+        rep, b, a = res["report"], res["measures_before"], res["measures_after"]
+        lines.append(
+            f"  train: {rep['input_rows']:,} -> {rep['output_rows']:,} rows by "
+            f"{report['method']}; MeanIR {b['mean_ir']:.3g} -> {a['mean_ir']:.3g}, "
+            f"MaxIR {b['max_ir']:.3g} -> {a['max_ir']:.3g}"
+        )
+    lines.extend(f"  {name}: untouched" for name in list(report["splits"])[1:])
+    lines.append(
+        f"  report: {args.out}/{REPORT_NAME}; shards: {args.out}/train/ "
+        f"(mlbalance verify {args.out}/train)"
+    )
+    return "\n".join(lines)

@@ -11,6 +11,7 @@ from mlbalance.cli._options import (
     add_json_argument,
     add_output_arguments,
     add_seed_argument,
+    comma_list,
     emit_json,
     spec_from_args,
 )
@@ -48,12 +49,24 @@ def add_method_arguments(p: argparse.ArgumentParser) -> None:
         choices=("ranking", "union", "intersection"),
         help="mlsmote: labels of a synthetic row (default ranking)",
     )
-    g.add_argument(
+    feats = g.add_mutually_exclusive_group()
+    feats.add_argument(
         "--features",
-        default="embedding",
+        dest="embedding_column",
         metavar="COL",
-        help="mlsmote: numeric list column to interpolate (default embedding; "
-        "see `mlbalance embed`)",
+        help="mlsmote: a list column of numbers to interpolate (default embedding, see "
+        "`mlbalance embed`; for a MULAN ARFF input, its features)",
+    )
+    feats.add_argument(
+        "--feature-columns",
+        type=comma_list,
+        metavar="A,B,...",
+        help="mlsmote: numeric columns, one feature each (tabular data)",
+    )
+    feats.add_argument(
+        "--feature-prefix",
+        metavar="PREFIX",
+        help="mlsmote: every column whose name starts with PREFIX is a numeric feature",
     )
     g.add_argument("--min-rows", type=int, metavar="N", help="target: raise every label to N rows")
     g.add_argument("--max-rows", type=int, metavar="M", help="target: cap labels at M rows")
@@ -69,6 +82,29 @@ def add_method_arguments(p: argparse.ArgumentParser) -> None:
         default=500_000,
         metavar="N",
         help="most rows per output shard (default 500000)",
+    )
+
+
+def features_from_args(args: argparse.Namespace) -> Any:
+    """MLSMOTE's :class:`~mlbalance.io.features.FeatureSpec` from the feature flags."""
+    from mlbalance.errors import ParameterError
+    from mlbalance.io.features import FeatureSpec
+
+    given = [
+        flag
+        for flag, key in (
+            ("--features", "embedding_column"),
+            ("--feature-columns", "feature_columns"),
+            ("--feature-prefix", "feature_prefix"),
+        )
+        if getattr(args, key, None) is not None
+    ]
+    if given and args.method != "mlsmote":
+        raise ParameterError(f"--method {args.method} does not use {', '.join(given)}")
+    return FeatureSpec(
+        embedding_column=args.embedding_column,
+        feature_columns=tuple(args.feature_columns) if args.feature_columns else None,
+        feature_prefix=args.feature_prefix,
     )
 
 
@@ -111,14 +147,15 @@ def register(sub: argparse._SubParsersAction) -> None:
         "resample",
         help="write balanced Parquet shards (ML-ROS, ML-RUS, MLSMOTE, REMEDIAL, target counts)",
         description="Resample a training set and write it as Parquet shards "
-        "part-00000-of-000NN.parquet with every input column, plus manifest.json (label "
+        "part-00000-of-000NN.parquet with every input column (the labels as one list column of "
+        "label names), plus __mlbalance__/manifest.json (label "
         "vocabulary, method, parameters, seed, label counts and imbalance measures before and "
         "after, sha256 per shard). Row-based methods decide from the label column alone and copy "
         "rows (text included) shard by shard. Resample training data only: never val/test.",
     )
     add_input_arguments(p)
     add_method_arguments(p)
-    add_output_arguments(p, help="output folder for the shards and manifest.json")
+    add_output_arguments(p, help="output folder for the shards and __mlbalance__/manifest.json")
     add_seed_argument(p)
     add_json_argument(p)
     p.set_defaults(func=run)
@@ -150,7 +187,7 @@ def run(args: argparse.Namespace) -> int:
         format=args.format,
         rows_per_shard=args.rows_per_shard,
         overwrite=args.overwrite,
-        features=args.features,
+        features=features_from_args(args),
         progress=None,
     )
     if outcome.nothing_to_do:
@@ -184,5 +221,7 @@ def summary(manifest: dict[str, Any], out: str) -> str:
     lines.append("  rarest labels (rows before -> after):")
     for n in names[:5]:
         lines.append(f"    {n[:40]:<40}{before[n]:>10,} -> {after[n]:,}")
-    lines.append(f"  manifest: {out}/manifest.json  (check with: mlbalance verify {out})")
+    lines.append(
+        f"  manifest: {out}/__mlbalance__/manifest.json  (check with: mlbalance verify {out})"
+    )
     return "\n".join(lines)

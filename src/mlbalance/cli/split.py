@@ -26,7 +26,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Split a multilabel dataset so that every label keeps its proportion in "
         "every split (iterative stratification, Sechidis et al. 2011; label pairs with "
         "--order 2, Szymański and Kajdanowicz 2017). Writes one Parquet file per split into "
-        "--out, keeping every input column and the label vocabulary, plus split_report.json "
+        "--out, keeping every input column (the labels as one list column of label names) "
+        "and the label vocabulary, plus __mlbalance__/split_report.json "
         "(LD, ED, FZ, labels absent per split, label counts per split). Every input row lands "
         "in exactly one split. Rare labels are spread over as many splits as they have rows.",
     )
@@ -112,7 +113,7 @@ def run(args: argparse.Namespace) -> int:
     )
     print(report.summary(), file=stream)
     print(
-        f"wrote {', '.join(doc['files'].values())} and split_report.json to {args.out} "
+        f"wrote {', '.join(doc['files'].values())} and __mlbalance__/split_report.json to {args.out} "
         f"in {time.perf_counter() - t0:.1f} s (read {secs['read']:.1f} s, split "
         f"{secs['split']:.1f} s, write {secs['write']:.1f} s)",
         file=stream,

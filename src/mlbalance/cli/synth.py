@@ -14,7 +14,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "synth",
         help="write the built-in synthetic long-tailed text dataset",
         description="Write a seeded synthetic multilabel text dataset with power-law label "
-        "frequencies (head label > 10%% of rows, rarest labels < 10 rows), co-occurrence "
+        "frequencies (head label > 10% of rows, rarest labels < 10 rows), co-occurrence "
         "clusters and text whose words depend on the labels, as Parquet.",
     )
     p.add_argument("--rows", type=int, default=10_000, help="rows (default 10000)")

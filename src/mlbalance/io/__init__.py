@@ -2,9 +2,14 @@
 
 See :func:`read_labels`, :func:`read_dataset`, :func:`iter_batches`, :func:`write_parquet`,
 :func:`output_dir` and :class:`LabelSpec`. Formats: Parquet (file or folder of shards), CSV,
-TSV, JSONL and MULAN ARFF with its XML label file.
+TSV, JSONL and MULAN ARFF with its XML label file. Labels are parsed once, on reading; every
+Parquet file mlbalance writes holds them as one list column of label names with the vocabulary
+in its metadata (:mod:`mlbalance.io.canonical`). The shard folder of ``resample`` is
+:mod:`mlbalance.io.shards`; numeric features for MLSMOTE and embedding heads are
+:mod:`mlbalance.io.features`.
 """
 
+from mlbalance.io.features import FeatureSpec, read_features
 from mlbalance.io.readers import (
     METADATA_KEY,
     detect_format,
@@ -29,6 +34,7 @@ from mlbalance.io.writers import (
 __all__ = [
     "METADATA_KEY",
     "Dataset",
+    "FeatureSpec",
     "LabelSpec",
     "atomic_path",
     "check_not_input",
@@ -38,6 +44,7 @@ __all__ = [
     "output_dir",
     "parquet_files",
     "read_dataset",
+    "read_features",
     "read_labels",
     "read_metadata",
     "read_table",

@@ -10,6 +10,7 @@ per-batch dictionaries are touched in Python.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Sequence
 
 import numpy as np
@@ -18,6 +19,7 @@ import pyarrow.compute as pc
 import scipy.sparse as sp
 
 from mlbalance.errors import InputError
+from mlbalance.io._parquet import missing_column
 from mlbalance.io.spec import LabelSpec
 from mlbalance.labels import LabelMatrix, _canonical_csr
 
@@ -85,12 +87,18 @@ class LabelCollector:
         self.all_int = True
         self._sorted = True  # every row's provisional ids strictly increasing so far
         self._keep_order = False  # indicator columns: the column order is the vocabulary
+        self._kind: tuple[str, str] | None = None  # ("string" | "integer", first source)
 
     # -- helpers ---------------------------------------------------------------------------------
     def _where(self, row: int | None = None, column: str | None = None) -> str:
         col = column if column is not None else self.spec.column
         where = f"{self.source}: column {col!r}"
         return where if row is None else f"{where}, row {row}"
+
+    def _id_source(self) -> str:
+        if self.spec.names_file:
+            return f"the names file {self.spec.names_file}"
+        return "the stored label vocabulary"
 
     def _map_names(self, names: Sequence[object]) -> np.ndarray:
         """Provisional ids of *names* (a small dictionary), adding unseen ones."""
@@ -114,7 +122,7 @@ class LabelCollector:
             k = int(np.flatnonzero(bad)[0])
             raise InputError(
                 f"{self._where(int(offset_rows[k]))}: label id {int(values[k])} is outside the "
-                f"{len(self.id_names)} names of {self.spec.names_file}"
+                f"{len(self.id_names)} names of {self._id_source()}"
             )
         table = self._map_names(self.id_names)
         return table[values]
@@ -175,12 +183,16 @@ class LabelCollector:
     def _parse_json_cell(self, cell: str, i: int) -> list[object]:
         try:
             value = json.loads(cell)
+        except RecursionError:
+            raise InputError(
+                f"{self._where(self.rows + i)}: label list nested too deeply: {cell[:40]!r}..."
+            ) from None
         except json.JSONDecodeError:
             try:
                 import ast
 
                 value = ast.literal_eval(cell)
-            except (ValueError, SyntaxError):
+            except (ValueError, SyntaxError, RecursionError, MemoryError):
                 raise InputError(
                     f"{self._where(self.rows + i)}: cannot parse label list {cell[:60]!r}"
                 ) from None
@@ -206,9 +218,25 @@ class LabelCollector:
             raise InputError(f"{self._where(self.rows + row)}: null label inside a label list")
         self._add_flat(values, lengths)
 
+    def _check_kind(self, typ: pa.DataType) -> None:
+        """Refuse string labels in one file and integer labels in another (``l3`` vs ``3``)."""
+        if self.id_names is not None:
+            return  # integer ids and digit strings both index the names
+        value = typ.value_type if pa.types.is_dictionary(typ) else typ
+        kind = "integer" if pa.types.is_integer(value) else "string"
+        if self._kind is None:
+            self._kind = (kind, self.source)
+        elif self._kind[0] != kind:
+            first, where = self._kind
+            raise InputError(
+                f"{self._where()}: holds {kind} labels but {where} holds {first} labels; "
+                "store every label the same way (all names or all integer ids)"
+            )
+
     def _add_flat(self, values: pa.Array, lengths: np.ndarray) -> None:
         """Add flattened label values with per-row lengths."""
         typ = values.type
+        self._check_kind(typ)
         if pa.types.is_dictionary(typ):
             codes = _numpy(values.indices)
             ids = self._dictionary_ids(values.dictionary, codes, lengths)
@@ -237,8 +265,8 @@ class LabelCollector:
             except ValueError:
                 bad = next(w for w in words if not str(w).strip().lstrip("-").isdigit())
                 raise InputError(
-                    f"{self._where()}: label {bad!r} is not an integer id, but --label-names "
-                    f"({self.spec.names_file}) maps ids to names"
+                    f"{self._where()}: label {bad!r} is not an integer id, but label ids are "
+                    f"mapped to names by {self._id_source()}"
                 ) from None
             rows = np.repeat(np.arange(len(lengths)) + self.rows, lengths)
             return self._names_of_ids(as_int[codes], rows)
@@ -293,13 +321,10 @@ class LabelCollector:
         given = self.vocabulary or []
         if self.id_names is not None and self.vocabulary is None:
             given = [n for n in self.id_names]
-        unseen = [n for n in provisional if n not in set(given)]
-        if self._keep_order:
-            pass
-        elif self.all_int and all(n.lstrip("-").isdigit() for n in unseen):
-            unseen.sort(key=int)
-        else:
-            unseen.sort()
+        known = set(given)
+        unseen = [n for n in provisional if n not in known]
+        if not self._keep_order:
+            unseen = sort_labels(unseen, all_int=self.all_int)
         final = list(given) + unseen
         pos = {n: i for i, n in enumerate(final)}
         remap = np.array([pos[n] for n in provisional], dtype=np.int32)
@@ -334,6 +359,13 @@ class LabelCollector:
         return LabelMatrix(matrix, tuple(final))
 
 
+def sort_labels(names: Sequence[str], *, all_int: bool = True) -> list[str]:
+    """Labels in vocabulary order: numerically when every one is an integer, else by name."""
+    if all_int and all(n.lstrip("-").isdigit() for n in names):
+        return sorted(names, key=int)
+    return sorted(names)
+
+
 def _rows_increasing(ids: np.ndarray, lengths: np.ndarray) -> bool:
     """True when the ids of every row (given by *lengths*) are strictly increasing."""
     if ids.size < 2:
@@ -343,3 +375,28 @@ def _rows_increasing(ids: np.ndarray, lengths: np.ndarray) -> bool:
     starts = starts[(starts > 0) & (starts < ids.size)]
     increasing[starts - 1] = True  # a new row may start lower
     return bool(increasing.all())
+
+
+def label_columns(path: str | os.PathLike[str], spec: LabelSpec, names: list[str]) -> list[str]:
+    """The label column(s) *spec* names among a table's columns *names* (all must be there)."""
+    cols = spec.label_columns(names)
+    if spec.is_indicator:
+        if not cols:
+            raise InputError(f"{path}: no columns start with label prefix {spec.prefix!r}")
+        for c in cols:
+            if c not in names:
+                raise missing_column(path, c, names, "--label-columns")
+    elif spec.column not in names:
+        raise missing_column(path, spec.column, names, "--label-column")
+    return cols
+
+
+def add_table(
+    collector: LabelCollector, spec: LabelSpec, table: pa.Table | pa.RecordBatch, cols: list[str]
+) -> None:
+    """Add the label column(s) *cols* of *table* to *collector*."""
+    if spec.is_indicator:
+        tab = table if isinstance(table, pa.Table) else pa.Table.from_batches([table])
+        collector.add_indicator(tab, cols)
+    else:
+        collector.add(table.column(cols[0]))

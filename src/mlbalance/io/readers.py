@@ -13,12 +13,21 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from mlbalance.errors import InputError
-from mlbalance.io._collect import LabelCollector
+from mlbalance.io._collect import LabelCollector, add_table, label_columns
+from mlbalance.io._parquet import (
+    missing_column,
+    open_parquet,
+    parquet_errors,
+    parquet_files,
+    scan,
+    schema_of,
+)
+from mlbalance.io._text import read_text_table
+from mlbalance.io.canonical import LABEL_TYPE, label_list_array
 from mlbalance.io.spec import Dataset, LabelSpec
 from mlbalance.labels import LabelMatrix
 
@@ -30,8 +39,10 @@ __all__ = [
     "read_dataset",
     "read_labels",
     "read_metadata",
+    "read_names_file",
     "read_table",
     "resolve_spec",
+    "stored_vocabulary",
 ]
 
 METADATA_KEY = b"mlbalance"
@@ -83,191 +94,121 @@ def _check_exists(path: str | os.PathLike[str]) -> Path:
     raise InputError(f"{path}: no such file or folder")
 
 
-def parquet_files(path: str | os.PathLike[str]) -> list[Path]:
-    """The Parquet files of a file or folder (sorted by name; hidden files skipped)."""
-    p = _check_exists(path)
-    if p.is_file():
-        return [p]
-    files = sorted(
-        f
-        for f in p.rglob("*")
-        if f.is_file()
-        and f.suffix in (".parquet", ".pq")
-        and not any(part.startswith((".", "_")) for part in f.relative_to(p).parts)
-    )
-    if not files:
-        raise InputError(f"{path}: folder holds no .parquet files")
-    return files
-
-
 def read_metadata(path: str | os.PathLike[str]) -> dict[str, Any] | None:
-    """mlbalance's metadata (vocabulary, label spec, ...) of a Parquet file or folder, if any."""
+    """mlbalance's metadata (vocabulary, label spec, ...) of a Parquet file or folder, if any.
+
+    The first file's is returned (every file mlbalance writes carries the same vocabulary);
+    None when there is none or the file cannot be read (reading it later says why).
+    """
     try:
         files = parquet_files(path)
-    except InputError:
-        return None
-    try:
         meta = pq.read_schema(files[0]).metadata or {}
-    except (OSError, pa.ArrowInvalid):
+    except (InputError, OSError, pa.ArrowException):
         return None
     raw = meta.get(METADATA_KEY)
     if raw is None:
         return None
     try:
         value = json.loads(raw)
-    except json.JSONDecodeError:
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
         return None
     return value if isinstance(value, dict) else None
+
+
+def stored_vocabulary(meta: dict[str, Any] | None, where: object) -> list[str] | None:
+    """The label vocabulary stored in mlbalance metadata (checked: a list of distinct strings)."""
+    if not meta or meta.get("labels") is None:
+        return None
+    names = meta["labels"]
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        raise InputError(f"{where}: the stored label vocabulary is not a list of names")
+    if len(set(names)) != len(names):
+        raise InputError(f"{where}: the stored label vocabulary repeats a name")
+    return list(names)
 
 
 def resolve_spec(
     path: str | os.PathLike[str], spec: LabelSpec | None, vocabulary: Sequence[str] | None
 ) -> tuple[LabelSpec, list[str] | None]:
-    """The spec and vocabulary to use: the caller's, else those stored in the file's metadata."""
+    """The spec and vocabulary to use: the caller's, else those stored in the file's metadata.
+
+    A stored spec never names a file to open (see :meth:`LabelSpec.from_dict`).
+    """
     meta = read_metadata(path) if detect_format(path) == "parquet" else None
     if spec is None:
-        spec = (
-            LabelSpec.from_dict(meta["label_spec"])
-            if meta and "label_spec" in meta
-            else LabelSpec()
-        )
-    if vocabulary is None and meta and "labels" in meta:
-        vocabulary = list(meta["labels"])
+        stored = meta.get("label_spec") if meta else None
+        try:
+            spec = LabelSpec.from_dict(stored) if stored is not None else LabelSpec()
+        except InputError as exc:
+            raise InputError(f"{path}: {exc}") from None
+    if vocabulary is None:
+        vocabulary = stored_vocabulary(meta, path)
     return spec, (list(vocabulary) if vocabulary is not None else None)
 
 
-def _names_file(spec: LabelSpec) -> list[str] | None:
-    if spec.names_file is None:
-        return None
-    p = Path(spec.names_file)
+def read_names_file(path: str | os.PathLike[str]) -> list[str]:
+    """Label names, one per line (id = line number from 0), from a file the caller named."""
+    p = Path(path)
     if not p.is_file():
-        raise InputError(f"{spec.names_file}: label names file not found")
-    names = [line.strip() for line in p.read_text(encoding="utf-8").splitlines()]
+        raise InputError(f"{path}: label names file not found")
+    try:
+        text = p.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{path}: not UTF-8 text (byte {exc.start})") from None
+    names = [line.strip() for line in text.splitlines()]
     while names and not names[-1]:
         names.pop()
     if not names or any(not n for n in names):
-        raise InputError(f"{spec.names_file}: needs one non-empty label name per line")
+        raise InputError(f"{path}: needs one non-empty label name per line")
     if len(set(names)) != len(names):
-        raise InputError(f"{spec.names_file}: label names repeat")
+        raise InputError(f"{path}: label names repeat")
     return names
 
 
+def id_names(
+    path: str | os.PathLike[str], spec: LabelSpec, vocabulary: Sequence[str] | None
+) -> list[str] | None:
+    """The names integer label ids index: the caller's names file, or for files written by
+    mlbalance 0.1 (``ids_index_vocabulary``) the vocabulary stored in *path*."""
+    if spec.names_file is not None:
+        return read_names_file(spec.names_file)
+    if not spec.ids_index_vocabulary:
+        return None
+    stored = (
+        stored_vocabulary(read_metadata(path), path) if detect_format(path) == "parquet" else None
+    )
+    names = stored if stored is not None else vocabulary
+    if names is None:
+        raise InputError(f"{path}: label ids without a stored vocabulary to name them")
+    return list(names)
+
+
 def _collector(path: Path, spec: LabelSpec, vocabulary: Sequence[str] | None) -> LabelCollector:
-    return LabelCollector(spec, str(path), vocabulary, _names_file(spec))
+    return LabelCollector(spec, str(path), vocabulary, id_names(path, spec, vocabulary))
 
 
-def _missing_column(path: Path, column: str, have: Sequence[str], flag: str) -> InputError:
-    shown = ", ".join(list(have)[:12]) + (" ..." if len(have) > 12 else "")
-    return InputError(f"{path}: no column {column!r} (columns: {shown}); use {flag}")
+def _parquet_label_columns(path: Path, spec: LabelSpec) -> tuple[list[Path], list[list[str]]]:
+    """The files of *path* and the label column(s) of each."""
+    files = parquet_files(path)
+    return files, [label_columns(f, spec, schema_of(f).names) for f in files]
 
 
-def _label_columns(path: Path, spec: LabelSpec, names: list[str]) -> list[str]:
-    cols = spec.label_columns(names)
-    if spec.is_indicator:
-        if not cols:
-            raise InputError(f"{path}: no columns start with label prefix {spec.prefix!r}")
-        for c in cols:
-            if c not in names:
-                raise _missing_column(path, c, names, "--label-columns")
-    elif spec.column not in names:
-        raise _missing_column(path, spec.column, names, "--label-column")
-    return cols
-
-
-def _add(
-    collector: LabelCollector, spec: LabelSpec, table: pa.Table | pa.RecordBatch, cols: list[str]
-) -> None:
-    if spec.is_indicator:
-        tab = table if isinstance(table, pa.Table) else pa.Table.from_batches([table])
-        collector.add_indicator(tab, cols)
-    else:
-        collector.add(table.column(cols[0]))
-
-
-# -- Parquet --------------------------------------------------------------------------------------
-def _dictionary_leaves(pf: pq.ParquetFile, column: str) -> list[str]:
-    """Leaf paths of a string (list) column, read as dictionaries to skip string hashing."""
-    leaves = []
-    for i in range(pf.metadata.num_columns):
-        col = pf.schema.column(i)
-        path = col.path
-        if (path == column or path.startswith(column + ".")) and col.physical_type == "BYTE_ARRAY":
-            leaves.append(path)
-    return leaves
-
-
-def _parquet_label_batches(
-    path: Path, spec: LabelSpec, batch_rows: int
-) -> Iterator[tuple[Path, pa.Table, list[str]]]:
-    """The label column(s) of every row group of every file.
-
-    String labels are decoded as dictionaries (no per-value hashing). Arrow cannot decode a
-    nested dictionary column into one batch across row groups whose dictionaries differ, so
-    this reads one row group at a time, and falls back to plain decoding if even that fails.
-    """
-    for f in parquet_files(path):
-        try:
-            plain = pq.ParquetFile(f)
-            cols = _label_columns(f, spec, plain.schema_arrow.names)
-            leaves = [] if spec.is_indicator else _dictionary_leaves(plain, cols[0])
-            fast = pq.ParquetFile(f, read_dictionary=leaves) if leaves else plain
-            for group in range(plain.num_row_groups):
-                try:
-                    table = fast.read_row_group(group, columns=cols)
-                except pa.ArrowNotImplementedError:
-                    table = plain.read_row_group(group, columns=cols)
-                yield f, table, cols
-        except (pa.ArrowInvalid, OSError) as exc:
-            raise InputError(f"{f}: cannot read Parquet: {exc}") from None
-
-
-# -- text formats ---------------------------------------------------------------------------------
-def _read_text_table(
-    path: Path, fmt: str, spec: LabelSpec, columns: Sequence[str] | None = None
-) -> pa.Table:
-    import pyarrow.csv as pcsv
-    import pyarrow.json as pjson
-
+def _concat(parts: list[tuple[Path, pa.Table]], path: Path) -> pa.Table:
+    """Concatenate per-file tables; shards whose schemas disagree are named."""
     try:
-        if fmt in ("csv", "tsv"):
-            read = pcsv.ReadOptions(
-                column_names=list(spec.header_names) if spec.header_names else None,
-                block_size=1 << 24,
-            )
-            parse = pcsv.ParseOptions(
-                delimiter="\t" if fmt == "tsv" else ",",
-                quote_char=False if fmt == "tsv" else '"',
-                newlines_in_values=fmt == "csv",
-            )
-            conv = pcsv.ConvertOptions(
-                include_columns=list(columns) if columns else None, strings_can_be_null=False
-            )
-            if not spec.is_indicator:
-                conv.column_types = {spec.column: pa.string()}
-            table = pcsv.read_csv(
-                path, read_options=read, parse_options=parse, convert_options=conv
-            )
-        else:
-            table = pjson.read_json(path, read_options=pjson.ReadOptions(block_size=1 << 24))
-            if columns:
-                missing = [c for c in columns if c not in table.column_names]
-                if missing:
-                    raise _missing_column(path, missing[0], table.column_names, "--label-column")
-                table = table.select(list(columns))
-    except pa.ArrowInvalid as exc:
-        msg = str(exc).splitlines()[0]
-        if "include_columns" in msg or "No such column" in msg or "not found" in msg:
-            try:
-                head = _read_text_table(
-                    path, fmt, LabelSpec(header_names=spec.header_names, column="\0"), None
+        return pa.concat_tables([t for _, t in parts], promote_options="default")
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        pass
+    (first, base), *rest = parts
+    for f, t in rest:
+        for field in t.schema:
+            i = base.schema.get_field_index(field.name)
+            if i >= 0 and base.schema.field(i).type != field.type:
+                raise InputError(
+                    f"{f}: column {field.name!r} is {field.type} but {first} has "
+                    f"{base.schema.field(i).type}; shards of one dataset need one schema"
                 )
-                have = head.column_names
-            except InputError:
-                have = []
-            col = spec.column if not spec.is_indicator else (spec.columns or [""])[0]
-            raise _missing_column(path, col, have, "--label-column") from None
-        raise InputError(f"{path}: cannot parse {fmt.upper()}: {msg}") from None
-    return table
+    raise InputError(f"{path}: the shards have different schemas")  # pragma: no cover
 
 
 # -- public API -----------------------------------------------------------------------------------
@@ -296,7 +237,7 @@ def read_labels(
         Label order to use (default: the file's stored vocabulary, else the sorted labels).
         Labels not in it are appended, sorted.
     batch_rows : int
-        Rows per Parquet batch.
+        Unused (Parquet is read one row group at a time); kept for compatibility.
     stats : dict, optional
         Filled with ``duplicate_labels`` and ``empty_rows``.
     progress : bool
@@ -315,17 +256,23 @@ def read_labels(
     if fmt == "parquet":
         from mlbalance._progress import progress_bar
 
-        total = sum(pq.ParquetFile(f).metadata.num_rows for f in parquet_files(p))
+        files, cols = _parquet_label_columns(p, spec)
+        total = 0
+        for f in files:
+            with parquet_errors(f):
+                total += open_parquet(f).metadata.num_rows
         with progress_bar(
             desc="reading labels", total=total, unit="rows", enabled=None if progress else False
         ) as bar:
-            for f, part, cols in _parquet_label_batches(p, spec, batch_rows):
+            for f, c in zip(files, cols):
                 collector.source = str(f)
-                _add(collector, spec, part, cols)
-                bar.update(part.num_rows)
+                dictionary = () if spec.is_indicator else c
+                for _, part in scan([f], columns=c, dictionary=dictionary):
+                    add_table(collector, spec, part, c)
+                    bar.update(part.num_rows)
     else:
-        table = _read_text_table(p, fmt, spec, None)
-        _add(collector, spec, table, _label_columns(p, spec, table.column_names))
+        table = read_text_table(p, fmt, spec)
+        add_table(collector, spec, table, label_columns(p, spec, table.column_names))
     return _finish(collector, p, stats)
 
 
@@ -341,41 +288,44 @@ def read_table(
     format: str | None = None,
     header_names: Sequence[str] | None = None,
     columns: Sequence[str] | None = None,
+    encoding: str | None = None,
 ) -> pa.Table:
     """Every column (or ``columns``) of a Parquet file/folder, CSV, TSV or JSONL; no labels parsed.
 
     For data without labels (``mlbalance predict``). CSV/TSV are read as :func:`read_dataset`
     reads them (TSV without quote processing); ``header_names`` names the columns of a file
-    without a header row.
+    without a header row; ``encoding`` is the text encoding of a CSV/TSV/JSONL file.
     """
     p = _check_exists(path)
     fmt = detect_format(p, format)
     if fmt == "arff":
         raise InputError(f"{path}: ARFF has no text to predict on; use Parquet, CSV, TSV or JSONL")
     if fmt == "parquet":
-        tables = []
-        for f in parquet_files(p):
-            try:
-                names = pq.read_schema(f).names
-                missing = [c for c in columns or () if c not in names]
-                if missing:
-                    raise _missing_column(f, missing[0], names, "--text-column")
-                t = pq.read_table(f, columns=list(columns) if columns else None)
-            except (pa.ArrowInvalid, OSError) as exc:
-                raise InputError(f"{f}: cannot read Parquet: {exc}") from None
-            tables.append(t.replace_schema_metadata(None))
-        try:
-            return pa.concat_tables(tables, promote_options="default")
-        except pa.ArrowInvalid as exc:
-            raise InputError(f"{p}: shards have different schemas: {exc}") from None
-    spec = LabelSpec(header_names=tuple(header_names) if header_names else None, column="\0")
-    table = _read_text_table(p, fmt, spec, None)
+        want = list(columns) if columns else None
+        return _concat(list(_whole_files(p, want, "--text-column")), p)
+    spec = LabelSpec(
+        header_names=tuple(header_names) if header_names else None, column="\0", encoding=encoding
+    )
+    table = read_text_table(p, fmt, spec)
     if columns:
         missing = [c for c in columns if c not in table.column_names]
         if missing:
-            raise _missing_column(p, missing[0], table.column_names, "--text-column")
+            raise missing_column(p, missing[0], table.column_names, "--text-column")
         table = table.select(list(columns))
     return table
+
+
+def _whole_files(
+    path: Path, columns: list[str] | None, flag: str
+) -> Iterator[tuple[Path, pa.Table]]:
+    """Each Parquet file of *path* read whole (pyarrow's threaded reader), metadata dropped."""
+    for f in parquet_files(path):
+        with parquet_errors(f):
+            names = schema_of(f).names
+            missing = [c for c in columns or () if c not in names]
+            if missing:
+                raise missing_column(f, missing[0], names, flag)
+            yield f, pq.read_table(f, columns=columns).replace_schema_metadata(None)
 
 
 def read_dataset(
@@ -403,31 +353,23 @@ def read_dataset(
     collector = _collector(p, spec, vocabulary)
     stats: dict[str, int] = {}
     if fmt == "parquet":
-        tables = []
-        for f in parquet_files(p):
-            try:
-                names = pq.read_schema(f).names
-                cols = _label_columns(f, spec, names)
-                want = None if columns is None else list(dict.fromkeys([*columns, *cols]))
-                if want:
-                    missing = [c for c in want if c not in names]
-                    if missing:
-                        raise _missing_column(f, missing[0], names, "--text-column")
-                t = pq.read_table(f, columns=want)
-            except (pa.ArrowInvalid, OSError) as exc:
-                raise InputError(f"{f}: cannot read Parquet: {exc}") from None
+        files, label_cols = _parquet_label_columns(p, spec)
+        parts = []
+        for f, cols in zip(files, label_cols):
+            want = None if columns is None else list(dict.fromkeys([*columns, *cols]))
+            _, t = next(_whole_files(f, want, "--text-column"))
             collector.source = str(f)
-            _add(collector, spec, t, cols)
-            tables.append(t.replace_schema_metadata(None))
-        try:
-            table = pa.concat_tables(tables, promote_options="default")
-        except pa.ArrowInvalid as exc:
-            raise InputError(f"{p}: shards have different schemas: {exc}") from None
+            add_table(collector, spec, t, cols)
+            parts.append((f, t))
+        table = _concat(parts, p)
     else:
-        table = _read_text_table(p, fmt, spec, None)
-        cols = _label_columns(p, spec, table.column_names)
-        _add(collector, spec, table, cols)
+        table = read_text_table(p, fmt, spec)
+        cols = label_columns(p, spec, table.column_names)
+        add_table(collector, spec, table, cols)
         if columns is not None:
+            missing = [c for c in columns if c not in table.column_names]
+            if missing:
+                raise missing_column(p, missing[0], table.column_names, "--text-column")
             table = table.select(list(dict.fromkeys([*columns, *cols])))
     labels = _finish(collector, p, stats)
     return Dataset(table=table, labels=labels, spec=spec, source=str(p), stats=stats)
@@ -462,18 +404,18 @@ def iter_batches(
                 ds.source,
             )
         return
-    for f in parquet_files(p):
-        names = pq.read_schema(f).names
-        cols = _label_columns(f, spec, names)
+    names = id_names(p, spec, vocabulary)
+    files, label_cols = _parquet_label_columns(p, spec)
+    for f, cols in zip(files, label_cols):
         want = None if columns is None else list(dict.fromkeys([*columns, *cols]))
-        for batch in pq.ParquetFile(f).iter_batches(batch_size=batch_rows, columns=want):
-            collector = _collector(f, spec, vocabulary)
-            _add(collector, spec, batch, cols)
+        for _, batch in scan([f], columns=want, batch_rows=batch_rows, flag="--text-column"):
+            collector = LabelCollector(spec, str(f), vocabulary, names)
+            add_table(collector, spec, batch, cols)
             labels = collector.finish()
             if labels.n_labels != len(vocabulary):
                 extra = labels.names[len(vocabulary) :]
                 raise InputError(f"{f}: labels {list(extra)[:5]} are not in the vocabulary")
-            yield Dataset(pa.Table.from_batches([batch]), labels, spec, str(f))
+            yield Dataset(batch, labels, spec, str(f))
 
 
 def _read_arff(path: Path, spec: LabelSpec | None) -> Dataset:
@@ -493,11 +435,7 @@ def _read_arff(path: Path, spec: LabelSpec | None) -> Dataset:
     column = "labels"
     while column in table.column_names:
         column = "_" + column
-    m = labels.matrix
-    values = pa.array(labels.names, type=pa.string()).take(pa.array(m.indices))
-    table = table.append_column(
-        column, pa.ListArray.from_arrays(pa.array(m.indptr.astype(np.int32)), values)
-    )
+    table = table.append_column(pa.field(column, LABEL_TYPE), label_list_array(labels))
     text = spec.text_column if spec is not None else "text"
     return Dataset(
         table=table,

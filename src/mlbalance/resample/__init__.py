@@ -3,7 +3,7 @@
 Each algorithm is a small class with keyword-only parameters and
 ``fit_resample(X, Y) -> (X_res, Y_res)``; index-based ones also offer ``sample(Y)``, which
 decides from the labels alone (rows are then copied by index, text included).
-:mod:`mlbalance.resample.shards` writes the result as Parquet shards with a manifest.
+:mod:`mlbalance.io.shards` writes the result as Parquet shards with a manifest.
 """
 
 from mlbalance.resample.base import BaseResampler, Resampled, imbalance_measures

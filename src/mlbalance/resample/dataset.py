@@ -9,33 +9,31 @@ from __future__ import annotations
 import os
 import re
 import warnings
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 
+from mlbalance._version import __version__
 from mlbalance.errors import InputError, ParameterError
-from mlbalance.io import LabelSpec, output_dir, parquet_files, read_labels, resolve_spec
+from mlbalance.io import LabelSpec, output_dir, read_labels, resolve_spec
+from mlbalance.io._parquet import parquet_files, schema_of
+from mlbalance.io.features import FeatureSpec, feature_matrix, feature_table, read_feature_columns
 from mlbalance.io.readers import detect_format
+from mlbalance.io.shards import DEFAULT_ROWS_PER_SHARD, write_manifest, write_shards
 from mlbalance.labels import LabelMatrix
 from mlbalance.resample import METHODS
-from mlbalance.resample.base import BaseResampler, Resampled
+from mlbalance.resample.base import BaseResampler, Resampled, imbalance_measures
 from mlbalance.resample.mlsmote import MLSMOTE
-from mlbalance.resample.shards import (
-    DEFAULT_ROWS_PER_SHARD,
-    MANIFEST,
-    build_manifest,
-    write_shards,
-)
 
 __all__ = [
     "ResampleRun",
+    "build_manifest",
     "looks_like_evaluation",
     "make_resampler",
-    "read_features",
     "resample_dataset",
 ]
 
@@ -65,63 +63,49 @@ def make_resampler(method: str, **params: Any) -> BaseResampler:
     return cls(**given)
 
 
-def read_features(
-    path: str | os.PathLike[str],
-    column: str,
-    *,
-    format: str | None = None,
-    spec: LabelSpec | None = None,
-) -> np.ndarray:
-    """A fixed-length numeric list column (e.g. ``embedding``) as a float32 ``(rows, dim)`` array."""
-    fmt = detect_format(path, format)
-    if fmt == "parquet":
-        chunks = []
-        for f in parquet_files(path):
-            names = pq.read_schema(f).names
-            if column not in names:
-                raise InputError(
-                    f"{f}: no feature column {column!r} (columns: "
-                    f"{', '.join(names[:12])}); run `mlbalance embed` first or "
-                    "pass --features"
-                )
-            chunks.append(pq.read_table(f, columns=[column]).column(column))
-        col = pa.chunked_array([c for ch in chunks for c in ch.chunks])
-    else:
-        from mlbalance.io import read_dataset
+def _counts_dict(labels: LabelMatrix) -> dict[str, int]:
+    return {n: int(c) for n, c in zip(labels.names, labels.counts())}
 
-        table = read_dataset(path, spec, format=fmt).table
-        if column not in table.column_names:
-            raise InputError(f"{path}: no feature column {column!r}")
-        col = table.column(column)
-    col = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
-    if not (
-        pa.types.is_list(col.type)
-        or pa.types.is_large_list(col.type)
-        or pa.types.is_fixed_size_list(col.type)
-    ):
-        raise InputError(f"{path}: column {column!r} must be a list of numbers, got {col.type}")
-    if col.null_count:
-        row = int(np.flatnonzero(np.asarray(col.is_null()))[0])
-        raise InputError(f"{path}: column {column!r}, row {row} is null")
-    vtype = col.type.value_type
-    if not (pa.types.is_floating(vtype) or pa.types.is_integer(vtype)):
-        raise InputError(f"{path}: column {column!r} must hold numbers, got {vtype}")
-    if pa.types.is_fixed_size_list(col.type):
-        dim = col.type.list_size
-    else:
-        lengths = np.asarray(pa.compute.list_value_length(col))
-        dim = int(lengths[0]) if len(lengths) else 0
-        if len(lengths) and (lengths != dim).any():
-            row = int(np.flatnonzero(lengths != dim)[0])
-            raise InputError(
-                f"{path}: column {column!r}, row {row} has {lengths[row]} values, row 0 has {dim}"
-            )
-    values = np.asarray(col.flatten().to_numpy(zero_copy_only=False), dtype=np.float32)
-    out = values.reshape(len(col), dim)
-    if not np.isfinite(out).all():
-        r, c = np.argwhere(~np.isfinite(out))[0]
-        raise InputError(f"{path}: column {column!r}, row {r}, value {c} is {out[r, c]}")
-    return out
+
+def build_manifest(
+    *,
+    method: str,
+    parameters: dict[str, Any],
+    seed: int | None,
+    source: str,
+    spec: LabelSpec,
+    before: LabelMatrix,
+    result: Resampled,
+    shards: list[dict[str, Any]],
+    columns_added: Sequence[str] = (),
+    extra: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The manifest of a resampled shard folder (JSON-ready, deterministic: no timestamps).
+
+    ``input`` holds the input's file name and rows, never a machine-local path; ``label_spec``
+    is the written layout (one list column of names).
+    """
+    after = result.labels
+    manifest: dict[str, Any] = {
+        "mlbalance_version": __version__,
+        "method": method,
+        "parameters": parameters,
+        "seed": seed,
+        "input": {"name": Path(source).name, "rows": int(result.n_input)},
+        "rows": int(result.n_output),
+        "report": result.report(),
+        "labels": list(after.names),
+        "label_spec": spec.to_dict(),
+        "columns_added": list(columns_added),
+        "label_counts_before": _counts_dict(before),
+        "label_counts_after": _counts_dict(after),
+        "measures_before": imbalance_measures(before),
+        "measures_after": imbalance_measures(after),
+        "shards": shards,
+    }
+    if extra:
+        manifest.update(extra)
+    return manifest
 
 
 @dataclass
@@ -145,25 +129,28 @@ def resample_dataset(
     format: str | None = None,
     rows_per_shard: int = DEFAULT_ROWS_PER_SHARD,
     overwrite: bool = False,
-    features: str = "embedding",
+    features: str | FeatureSpec | None = None,
     progress: bool | None = None,
     labels: LabelMatrix | None = None,
     extra_manifest: dict[str, Any] | None = None,
 ) -> ResampleRun:
-    """Resample the dataset at *source* and write shards + ``manifest.json`` into *out*.
+    """Resample the dataset at *source* and write shards + ``__mlbalance__/manifest.json`` into *out*.
 
     The folder is built in a temporary sibling and renamed when complete; the manifest is
     written last. When the method has nothing to do (no minority label, ...), nothing is
-    written and ``nothing_to_do`` says why.
+    written and ``nothing_to_do`` says why. MLSMOTE reads its features as *features* says: a
+    :class:`~mlbalance.io.features.FeatureSpec`, or the name of an embedding (list) column;
+    default ``embedding``, or a MULAN ARFF file's features.
     """
     if rows_per_shard < 1:
-        raise ParameterError(f"rows per shard must be >= 1, got {rows_per_shard}")
-    spec, vocab = (
-        resolve_spec(source, spec, None)
-        if detect_format(source, format) != "arff"
-        else (spec or LabelSpec(), None)
-    )
+        raise ParameterError(
+            f"rows_per_shard must be >= 1, got {rows_per_shard}", param="rows_per_shard"
+        )
+    fmt = detect_format(source, format)
+    spec, vocab = resolve_spec(source, spec, None) if fmt != "arff" else (spec or LabelSpec(), None)
+    feats = default_features(features, fmt)
     caught: list[str] = []
+    feature_columns: pa.Table | None = None
     with warnings.catch_warnings(record=True) as seen:
         warnings.simplefilter("always")
         if labels is None:
@@ -171,7 +158,13 @@ def resample_dataset(
                 source, spec, format=format, vocabulary=vocab, progress=bool(progress)
             )
         if isinstance(resampler, MLSMOTE):
-            X = read_features(source, features, format=format, spec=spec)
+            feature_columns = read_feature_columns(source, feats, spec=spec, format=format)
+            only = (
+                feats
+                if feats.embedding_column
+                else FeatureSpec(feature_columns=tuple(feature_columns.column_names))
+            )
+            X = feature_matrix(feature_columns, only, source=str(source))
             resampler.fit_resample(X, labels)
             result = resampler.result_
         else:
@@ -186,13 +179,11 @@ def resample_dataset(
     synthetic = None
     if isinstance(resampler, MLSMOTE):
         added = ["synthetic", "source_row", "neighbour_row"]
-        syn = resampler.synthetic_features_
-        dim = syn.shape[1]
-        flat = pa.array(np.ascontiguousarray(syn, dtype=np.float32).ravel())
-        synthetic = pa.table({features: pa.FixedSizeListArray.from_arrays(flat, dim)})
+        assert feature_columns is not None
+        synthetic = feature_table(resampler.synthetic_features_, feature_columns, feats)
     elif result.relabelled.any():
         added = ["source_row"]
-    _check_no_clash(source, format, added, spec)
+    _check_no_clash(source, fmt, added)
     params = {k: v for k, v in resampler.get_params().items() if k != "random_state"}
     seed = resampler.random_state if isinstance(resampler.random_state, int) else None
     with output_dir(out, overwrite=overwrite, inputs=[source]) as tmp:
@@ -200,6 +191,7 @@ def resample_dataset(
             source,
             result,
             tmp,
+            input_labels=labels,
             spec=spec,
             format=format,
             rows_per_shard=rows_per_shard,
@@ -208,40 +200,52 @@ def resample_dataset(
             extra_metadata={"method": method, "seed": seed},
             progress=progress,
         )
-        extra = {"warnings": caught, **(extra_manifest or {})}
+        extra: dict[str, Any] = {"warnings": caught, **(extra_manifest or {})}
         if isinstance(resampler, MLSMOTE):
-            extra["features"] = features
+            extra["features"] = {k: v for k, v in asdict(feats).items() if v is not None}
         manifest = build_manifest(
             method=method,
             parameters=params,
             seed=seed,
             source=str(source),
-            spec=spec,
+            spec=_written_spec(tmp / shards[0]["file"]),
             before=labels,
             result=result,
             shards=shards,
             columns_added=added,
             extra=extra,
         )
-        from mlbalance.io import write_json
-
-        write_json(manifest, tmp / MANIFEST)
+        write_manifest(tmp, manifest)
     return ResampleRun(manifest, result, labels, warnings=caught)
 
 
-def _check_no_clash(
-    source: str | os.PathLike[str], format: str | None, added: list[str], spec: LabelSpec
-) -> None:
-    if not added:
+def default_features(features: str | FeatureSpec | None, fmt: str) -> FeatureSpec:
+    """MLSMOTE's features: as given (a column name is an embedding column), else the ARFF
+    file's features, else the ``embedding`` column."""
+    if isinstance(features, FeatureSpec) and not features.is_empty:
+        return features
+    if isinstance(features, str):
+        return FeatureSpec(embedding_column=features)
+    return FeatureSpec() if fmt == "arff" else FeatureSpec(embedding_column="embedding")
+
+
+def _written_spec(shard: Path) -> LabelSpec:
+    """The label layout the shards were written in (stored in each shard's metadata)."""
+    from mlbalance.io import read_metadata
+
+    return LabelSpec.from_dict((read_metadata(shard) or {}).get("label_spec") or {})
+
+
+def _check_no_clash(source: str | os.PathLike[str], fmt: str, added: list[str]) -> None:
+    if not added or fmt != "parquet":
         return
-    if detect_format(source, format) == "parquet":
-        names = pq.read_schema(parquet_files(source)[0]).names
-        clash = [c for c in added if c in names]
-        if clash:
-            raise InputError(
-                f"{source}: already has column {clash[0]!r}, which this method adds "
-                "(is it already a resampled output?)"
-            )
+    names = schema_of(parquet_files(source)[0]).names
+    clash = [c for c in added if c in names]
+    if clash:
+        raise InputError(
+            f"{source}: already has column {clash[0]!r}, which this method adds "
+            "(is it already a resampled output?)"
+        )
 
 
 def _nothing_to_do(resampler: BaseResampler, result: Resampled) -> str | None:

@@ -3,7 +3,8 @@
 * :class:`RepeatFactorSampler` — LVIS repeat-factor sampling (Gupta et al. 2019) with
   stochastic rounding per epoch, ``set_epoch``, ranks, exact ``__len__``.
 * :class:`ClassAwareSampler` — pick a label uniformly, then a row with it (Shen et al. 2016).
-* :class:`RepeatFactorIterableDataset` — the streaming variant over Parquet shards.
+* :class:`RepeatFactorIterableDataset` — the streaming variant over Parquet shards
+  (:func:`collate_rows` batches its rows).
 * :func:`repeat_factors`, :func:`auto_threshold` (``threshold="auto"``),
   :func:`expected_epoch_growth`, :func:`row_weights` — the numpy side (no torch), in
   :mod:`mlbalance.samplers.factors`; :func:`repeat_exposure`, :func:`class_aware_exposure`
@@ -32,7 +33,7 @@ from mlbalance.samplers.factors import (
 
 if TYPE_CHECKING:  # pragma: no cover
     from mlbalance.samplers.sampler import ClassAwareSampler, RepeatFactorSampler
-    from mlbalance.samplers.streaming import RepeatFactorIterableDataset
+    from mlbalance.samplers.streaming import RepeatFactorIterableDataset, collate_rows
 
 __all__ = [
     "AUTO_GROWTH",
@@ -43,6 +44,7 @@ __all__ = [
     "auto_threshold",
     "class_aware_exposure",
     "class_aware_row_probabilities",
+    "collate_rows",
     "expected_epoch_growth",
     "label_repeat_factors",
     "repeat_exposure",
@@ -55,6 +57,7 @@ _LAZY = {
     "RepeatFactorSampler": "mlbalance.samplers.sampler",
     "ClassAwareSampler": "mlbalance.samplers.sampler",
     "RepeatFactorIterableDataset": "mlbalance.samplers.streaming",
+    "collate_rows": "mlbalance.samplers.streaming",
 }
 
 

@@ -4,7 +4,10 @@
 ``mlbalance resample`` or ``split`` write, or a list of files) row group by row group,
 emits each row ``floor(r) + Bernoulli(r - floor(r))`` times through a seeded shuffle
 buffer, and splits the row groups between ranks and DataLoader workers so that every row
-of the data set belongs to exactly one of them.
+of the data set belongs to exactly one of them. Labels are parsed by mlbalance's one label
+parser (:mod:`mlbalance.io`), so every layout mlbalance reads works (a list of names or ids, a
+delimited string, 0/1 columns, the id + names files of mlbalance 0.1), and each row carries
+its labels as a multi-hot tensor; :func:`collate_rows` batches rows for a DataLoader.
 """
 
 from __future__ import annotations
@@ -18,17 +21,23 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
+import torch
 from torch.utils.data import IterableDataset, get_worker_info
 
 from mlbalance._progress import progress
 from mlbalance.errors import InputError, ParameterError
+from mlbalance.io import LabelSpec
+from mlbalance.io._collect import LabelCollector, add_table, label_columns, sort_labels
+from mlbalance.io._parquet import open_parquet, parquet_errors
+from mlbalance.io.readers import id_names, resolve_spec
+from mlbalance.labels import LabelMatrix
+from mlbalance.samplers._collate import collate_rows
 from mlbalance.samplers._shard import default_replicas
 from mlbalance.samplers.factors import label_repeat_factors, stochastic_round
 from mlbalance.samplers.sampler import _check_epoch, _check_factors, _check_seed
 
-__all__ = ["RepeatFactorIterableDataset", "parquet_files"]
+__all__ = ["RepeatFactorIterableDataset", "collate_rows", "parquet_files"]
 
 # Stream tags, distinct from the map-style samplers' tags.
 _UNIT_ORDER, _UNIT_ROUND, _BUFFER = 10, 11, 12
@@ -66,59 +75,9 @@ def parquet_files(source: str | Path | Sequence[str | Path]) -> list[Path]:
     return files
 
 
-def _spec_from_metadata(path: Path) -> tuple[str, str | None]:
-    """Label column and separator stored by mlbalance in the file's metadata, else defaults."""
-    from mlbalance.io import read_metadata
-
-    meta = read_metadata(path) or {}
-    spec = meta.get("label_spec") or {}
-    if spec.get("columns") or spec.get("prefix") or spec.get("names_file"):
-        raise InputError(
-            f"{path}: labels are stored as 0/1 columns or integer ids with a names file; "
-            "the streaming sampler reads list or delimited label columns only. Compute "
-            "factors=repeat_factors(read_labels(path), t) and pass them instead"
-        )
-    return str(spec.get("column") or "labels"), spec.get("sep")
-
-
-def _label_entries(
-    column: pa.ChunkedArray | pa.Array, sep: str | None, where: str
-) -> tuple[np.ndarray, pa.Array]:
-    """``(offsets, values)``: row ``i``'s labels are ``values[offsets[i]:offsets[i + 1]]``.
-
-    Accepts a list column (strings or ints) or, with ``sep``, a delimited string column.
-    Nulls and empty names are no label.
-    """
-    arr = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
-    n = len(arr)
-    if pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type):
-        if sep is None:
-            raise InputError(
-                f"{where} is a string column; give sep= to split it into labels "
-                "(or store labels as a list column)"
-            )
-        arr = pc.split_pattern(arr, pattern=sep)
-    elif sep is not None:
-        raise InputError(f"{where} is not a string column ({arr.type}); sep= does not apply")
-    if not (pa.types.is_list(arr.type) or pa.types.is_large_list(arr.type)):
-        raise InputError(
-            f"{where} must be a list column or a delimited string column, found {arr.type}"
-        )
-    lengths = pc.fill_null(pc.list_value_length(arr), 0).to_numpy(zero_copy_only=False)
-    values = pc.list_flatten(arr)
-    rows = np.repeat(np.arange(n, dtype=np.int64), lengths.astype(np.int64))
-    if pa.types.is_string(values.type) or pa.types.is_large_string(values.type):
-        values = pc.utf8_trim_whitespace(values)
-        keep = pc.and_(pc.is_valid(values), pc.not_equal(values, ""))
-    else:
-        keep = pc.is_valid(values)
-    keep_np = pc.fill_null(keep, False).to_numpy(zero_copy_only=False)
-    if not keep_np.all():
-        values = values.filter(pa.array(keep_np))
-        rows = rows[keep_np]
-    offsets = np.zeros(n + 1, dtype=np.int64)
-    np.cumsum(np.bincount(rows, minlength=n), out=offsets[1:])
-    return offsets, values
+def _copy_row(row: dict[str, Any]) -> dict[str, Any]:
+    """A repeated row: its own dict and label tensor (a consumer may change them in place)."""
+    return {k: v.clone() if isinstance(v, torch.Tensor) else v for k, v in row.items()}
 
 
 class RepeatFactorIterableDataset(IterableDataset):
@@ -138,14 +97,18 @@ class RepeatFactorIterableDataset(IterableDataset):
         As in :func:`~mlbalance.samplers.repeat_factors`.
     factors : 1-D array of float, optional
         Precomputed per-row factors in the global row order (then no first pass).
-    label_column : str, optional
-        The label column: a list column of strings or ints, or with ``sep`` a delimited
-        string column. Default: the column (and separator) mlbalance stored in the first
-        file's metadata, else ``"labels"``.
-    sep : str, optional
-        Label separator of a string label column.
+    spec : LabelSpec, optional
+        Where the labels are (any layout :func:`mlbalance.io.read_labels` reads). Default:
+        the layout and vocabulary stored in the first file's mlbalance metadata, else a list
+        column ``labels``.
+    label_column, sep : str, optional
+        Shorthand for ``spec=LabelSpec(column=label_column, sep=sep)``.
     columns : list of str, optional
-        Columns to emit; default all.
+        Columns to emit; default every column but the label column(s).
+    label_key : str or None, default "labels"
+        Each row carries its labels under this key as a float32 multi-hot tensor of length
+        ``len(label_names)``; None leaves them out (then, with ``factors``, the labels are
+        never read).
     shuffle_buffer : int, default 10000
         Rows held in the shuffle buffer per worker; 0 or 1 = no shuffling (rows come in
         file order, the row groups in a per-epoch shuffled order).
@@ -157,8 +120,16 @@ class RepeatFactorIterableDataset(IterableDataset):
         When given, each emitted row (a dict) also carries its global row index under
         this key.
 
+    Attributes
+    ----------
+    label_names : tuple of str
+        The label order of the multi-hot tensors: the stored vocabulary, else the labels
+        seen, sorted (as :func:`mlbalance.io.read_labels` orders them).
+
     Notes
     -----
+    * A row is a dict: the emitted columns as Python values, ``label_key`` the multi-hot
+      tensor, ``index_key`` the global row index. :func:`collate_rows` makes a batch of them.
     * Each epoch the row groups are shuffled (from ``(seed, epoch)``) and dealt to the
       ``num_replicas * num_workers`` readers, each to the reader with the fewest rows so
       far; every row is emitted by exactly one reader, so none is duplicated or lost. With
@@ -185,9 +156,11 @@ class RepeatFactorIterableDataset(IterableDataset):
         max_repeat: float | None = None,
         *,
         factors: Any = None,
+        spec: LabelSpec | None = None,
         label_column: str | None = None,
         sep: str | None = None,
         columns: Sequence[str] | None = None,
+        label_key: str | None = "labels",
         shuffle_buffer: int = 10_000,
         seed: int = 0,
         num_replicas: int | None = None,
@@ -199,16 +172,21 @@ class RepeatFactorIterableDataset(IterableDataset):
         self.seed = _check_seed(seed)
         self.num_replicas, self.rank = default_replicas(num_replicas, rank)
         if isinstance(shuffle_buffer, bool) or not isinstance(shuffle_buffer, int):
-            raise ParameterError(f"shuffle_buffer must be an int, got {shuffle_buffer!r}")
+            raise ParameterError(
+                f"shuffle_buffer must be an int, got {shuffle_buffer!r}", param="shuffle_buffer"
+            )
         if shuffle_buffer < 0:
-            raise ParameterError(f"Invalid shuffle_buffer {shuffle_buffer}, should be >= 0")
+            raise ParameterError(
+                f"Invalid shuffle_buffer {shuffle_buffer}, should be >= 0", param="shuffle_buffer"
+            )
         self.shuffle_buffer = shuffle_buffer
-        if label_column is None and factors is None:
-            label_column, stored_sep = _spec_from_metadata(self.files[0])
-            sep = stored_sep if sep is None else sep
-        self.label_column = label_column or "labels"
-        self.sep = sep
+        if spec is None and (label_column is not None or sep is not None):
+            spec = LabelSpec(column=label_column or "labels", sep=sep)
+        self.spec, stored = resolve_spec(self.files[0], spec, None)
+        self.label_column, self.sep = self.spec.column, self.spec.sep
+        self._id_names = id_names(self.files[0], self.spec, stored)
         self.columns = None if columns is None else list(columns)
+        self.label_key = label_key
         self.index_key = index_key
         self.epoch = 0
         self.units = self._list_units()
@@ -217,24 +195,29 @@ class RepeatFactorIterableDataset(IterableDataset):
             raise InputError(f"{self.files[0]}: the Parquet files have no rows")
         self.factors: np.ndarray | None = None
         self._row_factors: np.ndarray | None = None
-        self.vocabulary: pa.Array | None = None
         self.label_factors: np.ndarray | None = None
+        self.label_names: tuple[str, ...] = tuple(stored or ())
         if factors is not None:
             if threshold is not None:
-                raise ParameterError("give either factors or a threshold, not both")
+                raise ParameterError(
+                    "give either factors or a threshold, not both", param=("factors", "threshold")
+                )
             f = _check_factors(factors)
             if f.size != self.n_rows:
                 raise ParameterError(
-                    f"factors has {f.size} entries but the Parquet files have {self.n_rows} rows"
+                    f"factors has {f.size} entries but the Parquet files have {self.n_rows} rows",
+                    param="factors",
                 )
             self.factors = f
+            if label_key is not None and stored is None:
+                self.label_names, _ = self._count_labels(None)
         else:
             if threshold is None:
                 raise ParameterError(
-                    "RepeatFactorIterableDataset needs a threshold in (0, 1] or factors"
+                    "RepeatFactorIterableDataset needs a threshold in (0, 1] or factors",
+                    param=("threshold", "factors"),
                 )
-            vocab, counts = self._count_labels()
-            self.vocabulary = vocab
+            self.label_names, counts = self._count_labels(stored)
             self.label_factors = label_repeat_factors(
                 counts, self.n_rows, threshold, power, max_repeat
             )
@@ -245,10 +228,7 @@ class RepeatFactorIterableDataset(IterableDataset):
         units: list[_Unit] = []
         start = 0
         for i, path in enumerate(self.files):
-            try:
-                meta = pq.ParquetFile(path).metadata
-            except (pa.ArrowInvalid, OSError) as exc:
-                raise InputError(f"{path}: cannot read as Parquet: {exc}") from None
+            meta = open_parquet(path).metadata
             for g in range(meta.num_row_groups):
                 n = meta.row_group(g).num_rows
                 if n:
@@ -256,62 +236,81 @@ class RepeatFactorIterableDataset(IterableDataset):
                     start += n
         return units
 
-    def _read_labels(self, pf: pq.ParquetFile, unit: _Unit) -> tuple[np.ndarray, pa.Array]:
+    def _label_columns(self, pf: pq.ParquetFile, unit: _Unit) -> list[str]:
+        return label_columns(self.files[unit.file], self.spec, pf.schema_arrow.names)
+
+    def _labels(
+        self, table: pa.Table, unit: _Unit, vocabulary: Sequence[str] | None
+    ) -> LabelMatrix:
+        """The labels of one row group's *table* (the one label parser, fixed vocabulary)."""
         path = self.files[unit.file]
-        if self.label_column not in pf.schema_arrow.names:
-            raise InputError(f"{path}: no label column {self.label_column!r}")
-        table = pf.read_row_group(unit.row_group, columns=[self.label_column])
-        return self._entries(table.column(0), unit)
+        collector = LabelCollector(self.spec, str(path), vocabulary, self._id_names)
+        add_table(collector, self.spec, table, self._label_columns_of(table, unit))
+        return collector.finish()
 
-    def _entries(self, column: pa.ChunkedArray, unit: _Unit) -> tuple[np.ndarray, pa.Array]:
-        where = f"{self.files[unit.file]}: column {self.label_column!r}"
-        return _label_entries(column, self.sep, where)
+    def _label_columns_of(self, table: pa.Table, unit: _Unit) -> list[str]:
+        return label_columns(self.files[unit.file], self.spec, table.column_names)
 
-    def _count_labels(self) -> tuple[pa.Array, np.ndarray]:
-        """One pass over the label column: the vocabulary (sorted) and rows per label."""
-        counts: dict[Any, int] = {}
+    def _read_labels(
+        self, pf: pq.ParquetFile, unit: _Unit, vocabulary: Sequence[str] | None
+    ) -> LabelMatrix:
+        cols = self._label_columns(pf, unit)
+        with parquet_errors(self.files[unit.file]):
+            table = pf.read_row_group(unit.row_group, columns=cols)
+        return self._labels(table, unit, vocabulary)
+
+    def _count_labels(self, stored: Sequence[str] | None) -> tuple[tuple[str, ...], np.ndarray]:
+        """One pass over the label column(s): the vocabulary and the rows per label.
+
+        The vocabulary is the stored one plus any label it lacks, sorted (as
+        :func:`mlbalance.io.read_labels` orders them); a label repeated within a row counts
+        once for that row.
+        """
+        names: list[str] = list(stored or ())
+        counts = np.zeros(len(names), dtype=np.int64)
         pf, open_file = None, -1
         for unit in progress(self.units, desc="counting labels", unit="row group"):
             if unit.file != open_file:
-                pf, open_file = pq.ParquetFile(self.files[unit.file]), unit.file
+                pf, open_file = open_parquet(self.files[unit.file]), unit.file
             assert pf is not None
-            offsets, values = self._read_labels(pf, unit)
-            if len(values) == 0:
-                continue
-            # a label repeated within a row counts once for that row
-            rows = np.repeat(np.arange(unit.n_rows), np.diff(offsets))
-            enc = pc.dictionary_encode(values)
-            if isinstance(enc, pa.ChunkedArray):
-                enc = enc.combine_chunks()
-            ids = enc.indices.to_numpy(zero_copy_only=False).astype(np.int64)
-            k = len(enc.dictionary)
-            pairs = np.unique(rows * k + ids)
-            per = np.bincount(pairs % k, minlength=k)
-            for name, c in zip(enc.dictionary.to_pylist(), per.tolist()):
-                counts[name] = counts.get(name, 0) + c
-        names = sorted(counts)
-        return pa.array(names), np.array([counts[n] for n in names], dtype=np.int64)
+            m = self._read_labels(pf, unit, names)
+            names = list(m.names)
+            counts = np.concatenate([counts, np.zeros(len(names) - len(counts), np.int64)])
+            counts += m.counts()
+        given = len(stored or ())
+        unseen = names[given:]
+        if not self.spec.is_indicator:  # 0/1 columns: the column order is the vocabulary
+            unseen = sort_labels(unseen, all_int=all(n.lstrip("-").isdigit() for n in unseen))
+        order = [*names[:given], *unseen]
+        position = {n: i for i, n in enumerate(names)}
+        return tuple(order), counts[[position[n] for n in order]]
 
     # --- factors and counts ---------------------------------------------------------
     def _unit_factors(
-        self, pf: pq.ParquetFile, unit: _Unit, labels: pa.ChunkedArray | None = None
+        self, pf: pq.ParquetFile, unit: _Unit, labels: LabelMatrix | None = None
     ) -> np.ndarray:
-        """Factors of a row group's rows; ``labels`` is its label column when already read."""
+        """Factors of a row group's rows; ``labels`` are its labels when already read."""
         if self.factors is not None:
             return self.factors[unit.start : unit.start + unit.n_rows]
-        assert self.vocabulary is not None and self.label_factors is not None
+        assert self.label_factors is not None
         if labels is None:
-            offsets, values = self._read_labels(pf, unit)
-        else:
-            offsets, values = self._entries(labels, unit)
+            labels = self._read_labels(pf, unit, self.label_names)
+        self._check_vocabulary(labels, unit)
+        m = labels.matrix
         out = np.ones(unit.n_rows, dtype=np.float64)
-        if len(values) and len(self.vocabulary):
-            ids = pc.fill_null(pc.index_in(values, value_set=self.vocabulary), -1)
-            idx = ids.to_numpy(zero_copy_only=False)
-            vals = np.where(idx >= 0, self.label_factors[np.maximum(idx, 0)], 1.0)
-            has = np.diff(offsets) > 0
-            out[has] = np.maximum.reduceat(vals, offsets[:-1][has])
+        if m.nnz:
+            vals = self.label_factors[m.indices]
+            has = np.diff(m.indptr) > 0
+            out[has] = np.maximum.reduceat(vals, m.indptr[:-1][has])
         return out
+
+    def _check_vocabulary(self, labels: LabelMatrix, unit: _Unit) -> None:
+        if labels.n_labels != len(self.label_names):
+            extra = list(labels.names[len(self.label_names) :])[:5]
+            raise InputError(
+                f"{self.files[unit.file]}: labels {extra} are not in the vocabulary of the "
+                "first pass (did the files change?)"
+            )
 
     def _unit_counts(self, factors: np.ndarray, unit: _Unit, epoch: int) -> np.ndarray:
         rng = np.random.default_rng(
@@ -330,7 +329,7 @@ class RepeatFactorIterableDataset(IterableDataset):
         if self._row_factors is None:
             parts = []
             for unit in self.units:
-                parts.append(self._unit_factors(pq.ParquetFile(self.files[unit.file]), unit))
+                parts.append(self._unit_factors(open_parquet(self.files[unit.file]), unit))
             self._row_factors = np.concatenate(parts)
         return self._row_factors
 
@@ -423,38 +422,56 @@ class RepeatFactorIterableDataset(IterableDataset):
         and the piece keeps its slice, so the epoch does not depend on how groups are cut.
         """
         pf, open_file = None, -1
+        need_labels = self.factors is None or self.label_key is not None
         for unit, lo, hi in units:
             path = self.files[unit.file]
             if unit.file != open_file:
-                pf, open_file = pq.ParquetFile(path), unit.file
+                pf, open_file = open_parquet(path), unit.file
             assert pf is not None
-            if self.columns is not None:
-                missing = [c for c in self.columns if c not in pf.schema_arrow.names]
-                if missing:
-                    raise InputError(f"{path}: no column {missing[0]!r}")
-            read = self.columns
-            need_labels = self.factors is None
-            if read is not None and need_labels and self.label_column not in read:
-                read = [*read, self.label_column]
-            if need_labels and self.label_column not in pf.schema_arrow.names:
-                raise InputError(f"{path}: no label column {self.label_column!r}")
-            table = pf.read_row_group(unit.row_group, columns=read)
-            labels = table.column(self.label_column) if need_labels else None
+            names = pf.schema_arrow.names
+            label_cols = self._label_columns(pf, unit) if need_labels else []
+            emit = (
+                self.columns
+                if self.columns is not None
+                else [c for c in names if c not in label_cols]
+            )
+            missing = [c for c in emit if c not in names]
+            if missing:
+                raise InputError(f"{path}: no column {missing[0]!r}")
+            if self.label_key is not None and self.label_key in emit:
+                raise ParameterError(
+                    f"{path}: column {self.label_key!r} would be replaced by the multi-hot "
+                    "labels; choose another label_key",
+                    param="label_key",
+                )
+            with parquet_errors(path):
+                table = pf.read_row_group(
+                    unit.row_group, columns=list(dict.fromkeys([*emit, *label_cols]))
+                )
+            labels = self._labels(table, unit, self.label_names) if need_labels else None
             counts = self._unit_counts(self._unit_factors(pf, unit, labels), unit, epoch)
             counts[:lo] = 0
             counts[hi:] = 0
             keep = np.flatnonzero(counts)
             if keep.size == 0:
                 continue
-            if self.columns is not None:
-                table = table.select(self.columns)
-            table = table.take(pa.array(keep))
-            for k, row in zip(keep.tolist(), table.to_pylist()):
+            if labels is not None:
+                self._check_vocabulary(labels, unit)
+            rows = table.select(emit).take(pa.array(keep)).to_pylist()
+            for k, row in zip(keep.tolist(), rows):
+                if self.label_key is not None and labels is not None:
+                    row[self.label_key] = self._multi_hot(labels, k)
                 if self.index_key is not None:
                     row[self.index_key] = unit.start + k
                 yield row
                 for _ in range(int(counts[k]) - 1):
-                    yield dict(row)
+                    yield _copy_row(row)
+
+    def _multi_hot(self, labels: LabelMatrix, row: int) -> torch.Tensor:
+        m = labels.matrix
+        vec = torch.zeros(len(self.label_names), dtype=torch.float32)
+        vec[torch.from_numpy(m.indices[m.indptr[row] : m.indptr[row + 1]].astype(np.int64))] = 1.0
+        return vec
 
     def __repr__(self) -> str:
         return (

@@ -1,7 +1,10 @@
-"""Split a dataset file into one Parquet file per split, plus ``split_report.json``.
+"""Split a dataset into one Parquet file per split, plus ``__mlbalance__/split_report.json``.
 
 The edge between :mod:`mlbalance.io` and the splitting algorithm; the ``mlbalance split``
-command and the demo call :func:`split_to_folder`.
+command and the demo call :func:`split_to_folder`. Every split file holds the input's columns
+with the labels as one list column of names (:mod:`mlbalance.io.canonical`) and the whole
+vocabulary in its metadata. The report sits in the ``__mlbalance__`` side folder, which Arrow,
+pandas and Hugging Face ``datasets`` skip, so they read the folder as the union of the splits.
 """
 
 from __future__ import annotations
@@ -17,12 +20,15 @@ import numpy as np
 
 from mlbalance._progress import progress
 from mlbalance.errors import InputError, ParameterError
+from mlbalance.io.writers import SIDE_DIR, side_file
 from mlbalance.split._iterative import check_ratios, encode_groups, iterative_stratification
 from mlbalance.split._quality import SplitReport, split_report
 
 __all__ = ["REPORT_NAME", "default_split_names", "split_to_folder"]
 
-REPORT_NAME = "split_report.json"
+REPORT_NAME = f"{SIDE_DIR}/split_report.json"
+#: The report's name in folders written by mlbalance 0.1.
+LEGACY_REPORT_NAME = "split_report.json"
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 
@@ -37,35 +43,12 @@ def default_split_names(n_splits: int, *, folds: bool) -> list[str]:
     return [f"split-{j}" for j in range(n_splits)]
 
 
-def _with_label_column(data: Any) -> tuple[Any, Any]:
-    """The table to write and its LabelSpec; adds a ``labels`` list column when the table
-    does not hold the labels itself (a MULAN ARFF dataset keeps them apart), so that every
-    split file carries its labels."""
-    import pyarrow as pa
-
-    from mlbalance.io import LabelSpec
-
-    table, spec = data.table, data.spec
-    names = table.column_names
-    wanted = spec.label_columns(names)
-    if wanted and all(c in names for c in wanted):
-        return table, spec
-    col = "labels"
-    while col in names:
-        col = "_" + col
-    m = data.labels.matrix
-    vocab = np.asarray(data.labels.names, dtype=object)
-    values = pa.array(vocab[m.indices], type=pa.string())
-    column = pa.ListArray.from_arrays(pa.array(m.indptr.astype(np.int32)), values)
-    return table.append_column(col, column), LabelSpec(column=col, text_column=spec.text_column)
-
-
 def _check_names(names: Sequence[str], n_splits: int) -> list[str]:
     out = [str(n).strip() for n in names]
     if len(out) != n_splits:
         raise ParameterError(f"got {len(out)} split names ({','.join(out)}) for {n_splits} splits")
     for name in out:
-        if not _SAFE_NAME.match(name) or name == REPORT_NAME.removesuffix(".json"):
+        if not _SAFE_NAME.match(name) or name == LEGACY_REPORT_NAME.removesuffix(".json"):
             raise ParameterError(
                 f"split name {name!r} is not usable as a file name (letters, digits, . _ -)"
             )
@@ -119,9 +102,10 @@ def split_to_folder(
     Returns
     -------
     (SplitReport, dict)
-        The quality report and the JSON document written to ``split_report.json``.
+        The quality report and the JSON document written to ``__mlbalance__/split_report.json``.
     """
     from mlbalance.io import output_dir, read_dataset, write_json, write_parquet
+    from mlbalance.io.canonical import canonical_table
 
     if ratios is not None and folds is not None:
         raise ParameterError("give split ratios or a number of folds, not both")
@@ -174,7 +158,7 @@ def split_to_folder(
         }
 
     doc: dict[str, Any] = {
-        "input": str(input),
+        "input": Path(input).name,
         "rows": n,
         "method": "iterative stratification, "
         + (
@@ -192,7 +176,7 @@ def split_to_folder(
         **report.to_dict(),
         "seconds": {"read": round(t_read, 3), "split": round(t_split, 3)},
     }
-    table, out_spec = _with_label_column(data)
+    table, out_spec = canonical_table(data.table, data.labels, data.spec)
     t2 = time.perf_counter()
     with output_dir(out, overwrite=overwrite, inputs=[input]) as tmp:
         for j, name in progress(list(enumerate(split_names)), desc="writing splits", unit="split"):
@@ -200,10 +184,11 @@ def split_to_folder(
             write_parquet(
                 table.take(rows),
                 Path(tmp) / f"{name}.parquet",
-                labels=data.labels,
+                labels=data.labels.names,
                 spec=out_spec,
+                rows=data.labels.take(rows),
                 extra_metadata={"split": name, "split_rows": int(rows.size), "split_seed": seed},
             )
         doc["seconds"]["write"] = round(time.perf_counter() - t2, 3)
-        write_json(doc, Path(tmp) / REPORT_NAME)
+        write_json(doc, side_file(tmp, "split_report.json"))
     return report, doc

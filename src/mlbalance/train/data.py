@@ -27,6 +27,7 @@ import torch
 
 from mlbalance._threads import prefetch
 from mlbalance.errors import InputError
+from mlbalance.io.features import embeddings_matrix
 from mlbalance.labels import LabelMatrix
 
 __all__ = [
@@ -94,41 +95,6 @@ def detect_embedding(path: str, embedding_column: str) -> bool:
     """True when the Parquet data at *path* has the column *embedding_column*."""
     names = _schema_names(path)
     return names is not None and embedding_column in names
-
-
-def embeddings_matrix(column: pa.ChunkedArray | pa.Array, source: str, name: str) -> np.ndarray:
-    """A list / fixed-size-list float column as an ``(n, dim)`` float32 matrix."""
-    arr = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
-    if not (
-        pa.types.is_list(arr.type)
-        or pa.types.is_large_list(arr.type)
-        or pa.types.is_fixed_size_list(arr.type)
-    ):
-        raise InputError(f"{source}: column {name!r} must hold float lists, found {arr.type}")
-    if arr.null_count:
-        row = int(np.flatnonzero(np.asarray(arr.is_null()))[0])
-        raise InputError(f"{source}: column {name!r}, row {row}: missing embedding")
-    if pa.types.is_fixed_size_list(arr.type):
-        dim = arr.type.list_size
-    else:
-        lengths = np.asarray(pc.list_value_length(arr))
-        dim = int(lengths[0]) if len(lengths) else 0
-        bad = np.flatnonzero(lengths != dim)
-        if len(bad):
-            raise InputError(
-                f"{source}: column {name!r}, row {int(bad[0])}: embedding of "
-                f"length {int(lengths[bad[0]])}, expected {dim}"
-            )
-    values = np.asarray(pc.list_flatten(arr).to_numpy(zero_copy_only=False), dtype=np.float32)
-    if dim == 0:
-        raise InputError(f"{source}: column {name!r} has empty embeddings")
-    out = values.reshape(len(arr), dim)
-    if not out.flags.writeable:  # a zero-copy view of Arrow memory; torch wants its own
-        out = out.copy()
-    if not np.isfinite(out).all():
-        row = int(np.flatnonzero(~np.isfinite(out).all(axis=1))[0])
-        raise InputError(f"{source}: column {name!r}, row {row}: embedding holds NaN or inf")
-    return np.ascontiguousarray(out)
 
 
 def load_split(
