@@ -28,7 +28,9 @@ from typing import Any, ClassVar
 from mlbalance._params import BOOL, Interval, Options, validate_params
 from mlbalance.errors import ParameterError
 from mlbalance.train.options import (
+    COLUMN_NAMES,
     COMPILE_MODES,
+    ENCODING,
     HEADER_NAMES,
     LOSS_PARAMS,
     LOSSES,
@@ -46,6 +48,7 @@ from mlbalance.train.options import (
     THRESHOLD_MODES,
     UNSET,
     Registry,
+    column_names,
 )
 
 __all__ = [
@@ -132,13 +135,22 @@ class TrainConfig:
         group="data",
         rule=HEADER_NAMES,
     )
+    encoding: str | None = _f(
+        None, "text encoding of CSV, TSV or JSONL inputs, e.g. latin-1 or cp1252 (default UTF-8; "
+        "a file that is not UTF-8 is refused with the line and byte)", group="data", rule=ENCODING,
+    )  # fmt: skip
     embedding_column: str = _f(
-        "embedding",
-        "when the data has this column (a fixed-length float list), no encoder runs: only a "
-        "head is trained",
-        group="data",
-        rule=NAME,
-    )
+        "embedding", "when the data has this column (a fixed-length float list), no encoder "
+        "runs: only a head is trained", group="data", rule=NAME,
+    )  # fmt: skip
+    feature_columns: str | None = _f(
+        None, "comma-separated numeric columns, one feature each: a head is trained on them (no "
+        "encoder); evaluate and predict reuse them", group="data", rule=COLUMN_NAMES,
+    )  # fmt: skip
+    feature_prefix: str | None = _f(
+        None, "every column whose name starts with PREFIX is a numeric feature (as "
+        "feature_columns)", group="data", rule=OPTIONAL_NAME,
+    )  # fmt: skip
     max_length: int = _f(
         128, "tokens per text; longer texts are truncated (and counted)", group="data",
         rule=Interval(int, 8, None),
@@ -422,6 +434,9 @@ class TrainConfig:
                 "threshold_mode 'recall' needs target_recall (a recall in (0, 1])",
                 param=("threshold_mode", "target_recall"),
             )
+        if self.feature_columns is not None and self.feature_prefix is not None:
+            both = ("feature_columns", "feature_prefix")
+            raise ParameterError("give feature_columns or feature_prefix, not both", param=both)
         for name in ("train", "val", "test", "out", "label_names", "checkpoint_dir"):
             value = getattr(self, name)
             if value is not None:
@@ -451,7 +466,7 @@ class TrainConfig:
         from mlbalance.io import LabelSpec
 
         keys = (self.label_column, self.label_sep, self.label_names, self.label_prefix)
-        if all(k is None for k in keys) and self.header_names is None:
+        if all(k is None for k in keys) and self.header_names is None and self.encoding is None:
             return None
         return LabelSpec(
             column=self.label_column or "labels",
@@ -460,15 +475,12 @@ class TrainConfig:
             prefix=self.label_prefix,
             text_column=self.text_column,
             header_names=self.header_tuple(),
+            encoding=self.encoding,
         )
 
     def header_tuple(self) -> tuple[str, ...] | None:
         """:attr:`header_names` as a tuple of names (None when not given)."""
-        if self.header_names is None:
-            return None
-        if isinstance(self.header_names, str):
-            return tuple(h.strip() for h in self.header_names.split(",") if h.strip())
-        return tuple(self.header_names)
+        return column_names(self.header_names)
 
     @property
     def checkpoint_path(self) -> Path:

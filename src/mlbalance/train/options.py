@@ -155,6 +155,39 @@ HEADER_NAMES = Predicate(
     bad=("", [], 3),
     good="text,labels,id",
 )
+COLUMN_NAMES = Predicate(
+    HEADER_NAMES.test,
+    "column names ('a,b,c' or a list of names) or None",
+    bad=("", [], 3),
+    good="f1,f2",
+)
+
+
+def column_names(value: str | list[str] | tuple[str, ...] | None) -> tuple[str, ...] | None:
+    """An option of column names, ``"a,b"`` or ``["a", "b"]``, as a tuple; None stays None."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return tuple(h.strip() for h in value.split(",") if h.strip())
+    return tuple(value)
+
+
+def _codec_known(name: object) -> bool:
+    import codecs
+
+    try:
+        codecs.lookup(str(name))
+    except LookupError:
+        return False
+    return isinstance(name, str)
+
+
+ENCODING = Predicate(
+    lambda v: v is None or _codec_known(v),
+    "a text codec Python knows (e.g. latin-1, cp1252) or None",
+    bad=("klingon", "", 3),
+    good="latin-1",
+)
 RFS_THRESHOLD = Predicate(
     lambda v: v == "auto" or Interval(float, 0, 1, closed="right").holds(v),
     "a label frequency in (0, 1] or 'auto'",
