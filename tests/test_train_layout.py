@@ -71,3 +71,17 @@ def test_the_model_folder_file_names_have_one_owner():
         text = path.read_text(encoding="utf-8")
         for name in ("training_args.json", "label_counts.json", "head_config.json"):
             assert f'"{name}"' not in text, f"{path.relative_to(SRC)} spells {name}"
+
+
+#: What the io edge may import: the data types and helpers below every stage (and, lazily, the
+#: resampling result type that the shard writer writes), never a stage, the CLI or torch.
+IO_MAY_IMPORT = ("mlbalance.io", "mlbalance.errors", "mlbalance.labels", "mlbalance._progress",
+                 "mlbalance._threads", "mlbalance._version", "mlbalance.resample.base")  # fmt: skip
+
+
+@pytest.mark.parametrize("path", sorted((SRC / "io").glob("*.py")), ids=lambda p: p.name)
+def test_io_is_the_edge_and_imports_no_stage(path):
+    for name in _imports(path):
+        if name.startswith("mlbalance"):
+            assert name == "mlbalance" or name.startswith(IO_MAY_IMPORT), f"{path.name}: {name}"
+        assert not name.startswith(("torch", "transformers", "matplotlib")), f"{path.name}: {name}"

@@ -84,12 +84,9 @@ class TrainConfig:
 
     # data
     train: str = _f(
-        "",
-        "training data: Parquet file or folder of shards (from split/resample), CSV, TSV or JSONL",
-        group="data",
-        rule=PATH,
-        required=True,
-    )
+        "", "training data: Parquet file or folder of shards (from split/resample), CSV, TSV, "
+        "JSONL or MULAN ARFF (a head on its attributes)", group="data", rule=PATH, required=True,
+    )  # fmt: skip
     val: str = _f(
         "",
         "validation data (early stopping, per-label thresholds)",
@@ -148,8 +145,8 @@ class TrainConfig:
         "encoder); evaluate and predict reuse them", group="data", rule=COLUMN_NAMES,
     )  # fmt: skip
     feature_prefix: str | None = _f(
-        None, "every column whose name starts with PREFIX is a numeric feature (as "
-        "feature_columns)", group="data", rule=OPTIONAL_NAME,
+        None, "every column whose name starts with PREFIX is a numeric feature of the head",
+        group="data", rule=OPTIONAL_NAME,
     )  # fmt: skip
     max_length: int = _f(
         128, "tokens per text; longer texts are truncated (and counted)", group="data",
