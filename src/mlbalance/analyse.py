@@ -111,7 +111,7 @@ def analyse(
     fold_rare = rare_for_folds(m.counts, folds)
     test_rare = rare_for_test(m.counts, test_size)
     absent = m.counts == 0
-    pairs = _top_pairs(lm, top_pairs, cooc=cooccurrence(lm)) if top_pairs else []
+    pairs = _top_pairs(lm, top_pairs) if top_pairs else []  # memory bounded by the data
     per_label = [
         {
             "label": names[i],
@@ -411,7 +411,7 @@ def plot_report(
 
     top = order[: max(1, min(heatmap_labels, counts.size))]
     sub_names = [lm.names[i] for i in top]
-    co = cooccurrence(lm)[top][:, top].toarray().astype(np.float64)
+    co = cooccurrence(lm, top).toarray().astype(np.float64)
     np.fill_diagonal(co, 0.0)  # the counts are on the left; pairs show better without them
     masked = np.ma.masked_less_equal(co, 0)
     vmax = max(float(co.max()), 1.0)

@@ -39,7 +39,7 @@ Where mldr's behaviour is not sensible, mlbalance deviates, and says so:
   ``n_features=None`` and the features factor is left out (``log(labels * labelsets)``).
 
 Everything works on the CSR arrays and never densifies over rows: the row-wise passes (row
-SCUMBLE with its per-label sums, the per-label deviations, label pairs, labelset codes) are
+SCUMBLE with its per-label sums, the per-label deviations, labelset codes) are
 compiled loops (:mod:`mlbalance._measures_core`, numba), each one sequential pass over the
 stored labels. Distinct labelsets are counted exactly: each row's sorted label ids are packed
 into one integer (base ``n_labels``, one group per row size) while that fits in 64 bits and the
@@ -53,8 +53,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import scipy.sparse as sp
 
+from mlbalance._pairs import cooccurrence, top_pairs
 from mlbalance.errors import InputError, ParameterError
 from mlbalance.labels import LabelMatrix, as_label_matrix
 
@@ -334,15 +334,6 @@ def _labelset_group_counts(lm: LabelMatrix) -> list[np.ndarray]:
     return out
 
 
-def _rows_by_size(sizes: np.ndarray, by_size: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Row ids sorted by row size (a radix sort on a narrow key) and the group bounds."""
-    top = int(by_size.size)
-    key = sizes.astype(np.uint8 if top <= 256 else np.uint16 if top <= 65536 else np.int64)
-    order = np.argsort(key, kind="stable")
-    bounds = np.concatenate([[0], np.cumsum(by_size)])
-    return order, bounds
-
-
 def _hashed_counts(indptr: np.ndarray, indices: np.ndarray, rows: np.ndarray, k: int) -> np.ndarray:
     """Labelset counts of rows with *k* labels (too many to pack) by a verified 64-bit hash."""
     mat = _rows_as_matrix(indptr, indices, rows, k)
@@ -392,84 +383,6 @@ def _tcs(n_features: int | None, n_labels: int, distinct: int) -> float:
         raise ParameterError(f"n_features must be >= 1, got {n_features}")
     product = (n_features or 1) * n_labels * distinct
     return math.log(product) if product > 0 else math.nan
-
-
-# --------------------------------------------------------------------------------------------
-# co-occurrence
-# --------------------------------------------------------------------------------------------
-_PAIR_LOOP_MAX_K = 24  # rows with more labels go through a sparse product instead
-_DENSE_PAIRS_MAX_LABELS = 2048  # compiled loop into a dense matrix up to this size (32 MiB)
-_PAIR_CHUNK = 1 << 23  # label pairs per bincount (bounds temporary memory)
-
-
-def cooccurrence(y: Any) -> sp.csr_matrix:
-    """Label co-occurrence counts ``Y^T Y`` as a sparse ``(labels, labels)`` int64 matrix.
-
-    The diagonal holds the label counts. Computed without a general sparse product (which
-    takes seconds on 10M rows): up to 2048 labels a compiled loop counts every row's label
-    pairs into a dense matrix; beyond, rows are grouped by their number of labels ``k`` and
-    the ``k(k-1)/2`` pair codes of each group are counted in chunks with ``np.unique`` into a
-    sparse matrix (rows with more than 24 labels use a small sparse product).
-    """
-    lm = as_label_matrix(y)
-    m = lm.matrix
-    n_labels = lm.n_labels
-    indptr, indices = m.indptr, m.indices
-    sizes = np.diff(indptr)
-    by_size = np.bincount(sizes) if sizes.size else np.zeros(1, dtype=np.int64)
-    if n_labels <= _DENSE_PAIRS_MAX_LABELS:
-        from mlbalance._measures_core import pair_counts
-
-        upper = pair_counts(indptr, indices, n_labels)
-        full = upper + upper.T
-        full[np.diag_indices(n_labels)] = _counts(lm)
-        return sp.csr_matrix(full)
-    # Large vocabularies: never a dense labels x labels array. Pair codes a * L + b of each
-    # chunk are counted with np.unique; the sparse sum adds up the chunks.
-    codes_parts: list[np.ndarray] = []
-    count_parts: list[np.ndarray] = []
-    big_rows: list[np.ndarray] = []
-    if by_size.size > 2:
-        order, bounds = _rows_by_size(sizes, by_size)
-        for k in range(2, by_size.size):
-            if not by_size[k]:
-                continue
-            rows = order[bounds[k] : bounds[k + 1]]
-            if k > _PAIR_LOOP_MAX_K:
-                big_rows.append(rows)
-                continue
-            first, second = np.triu_indices(k, 1)
-            step = max(1, _PAIR_CHUNK // len(first))
-            for c0 in range(0, rows.size, step):
-                mat = _rows_as_matrix(indptr, indices, rows[c0 : c0 + step], k)
-                uniq, cnt = np.unique(mat[:, first] * n_labels + mat[:, second], return_counts=True)
-                codes_parts.append(uniq)
-                count_parts.append(cnt.astype(np.int64))
-    codes = np.concatenate(codes_parts) if codes_parts else np.zeros(0, dtype=np.int64)
-    cnts = np.concatenate(count_parts) if count_parts else np.zeros(0, dtype=np.int64)
-    upper = sp.coo_matrix(
-        (cnts, (codes // n_labels, codes % n_labels)), shape=(n_labels, n_labels)
-    ).tocsr()
-    if big_rows:
-        sub = m[np.concatenate(big_rows)].astype(np.int64)
-        upper = upper + sp.triu(sub.T @ sub, k=1).tocsr()
-    diag = sp.diags(_counts(lm), format="csr", dtype=np.int64)
-    return sp.csr_matrix(upper + upper.T + diag, dtype=np.int64)
-
-
-def top_pairs(
-    y: Any, k: int = 20, *, cooc: sp.csr_matrix | None = None
-) -> list[tuple[int, int, int]]:
-    """The *k* label pairs ``(i, j, rows)`` with ``i < j`` that co-occur on the most rows.
-
-    Ties are broken by label ids, so the order is deterministic.
-    """
-    c = cooccurrence(y) if cooc is None else cooc
-    upper = sp.triu(c, k=1).tocoo()
-    if upper.nnz == 0 or k <= 0:
-        return []
-    order = np.lexsort((upper.col, upper.row, -upper.data))[:k]
-    return [(int(upper.row[i]), int(upper.col[i]), int(upper.data[i])) for i in order]
 
 
 # --------------------------------------------------------------------------------------------

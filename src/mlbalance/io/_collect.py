@@ -293,7 +293,8 @@ class LabelCollector:
         given = self.vocabulary or []
         if self.id_names is not None and self.vocabulary is None:
             given = [n for n in self.id_names]
-        unseen = [n for n in provisional if n not in set(given)]
+        known = set(given)  # once: a set per name made this O(labels^2)
+        unseen = [n for n in provisional if n not in known]
         if self._keep_order:
             pass
         elif self.all_int and all(n.lstrip("-").isdigit() for n in unseen):
