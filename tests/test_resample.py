@@ -11,8 +11,10 @@ import scipy.sparse as sp
 
 from mlbalance.errors import InputError, ParameterError
 from mlbalance.labels import LabelMatrix
+from mlbalance.measures import irlbl_of_counts as irlbl
+from mlbalance.measures import mean_ir_of_counts as mean_ir
 from mlbalance.resample import MLROS, MLRUS, MLSMOTE, REMEDIAL, TargetCounts
-from mlbalance.resample.base import imbalance_measures, irlbl, mean_ir
+from mlbalance.resample.base import imbalance_measures
 
 
 def _random_case(n: int = 300, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

@@ -9,8 +9,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from mlbalance.labels import LabelMatrix
+from mlbalance.measures import irlbl_of_counts as irlbl
+from mlbalance.measures import mean_ir_of_counts as mean_ir
 from mlbalance.resample import MLROS, MLRUS, REMEDIAL, TargetCounts
-from mlbalance.resample.base import irlbl, mean_ir
 
 
 @st.composite

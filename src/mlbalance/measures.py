@@ -67,12 +67,14 @@ __all__ = [
     "cvir",
     "density",
     "irlbl",
+    "irlbl_of_counts",
     "label_counts",
     "label_frequencies",
     "label_scumble",
     "labelset_stats",
     "max_ir",
     "mean_ir",
+    "mean_ir_of_counts",
     "minority_labels",
     "rare_for_folds",
     "rare_for_test",
@@ -129,6 +131,20 @@ def density(y: Any) -> float:
     if lm.n_labels == 0:
         raise InputError("the label vocabulary is empty: density is undefined")
     return lm.nnz / lm.n_rows / lm.n_labels
+
+
+def irlbl_of_counts(counts: np.ndarray) -> np.ndarray:
+    """IRLbl from label counts: ``max count / count``, ``inf`` for a label with no row.
+
+    What :func:`irlbl` computes from a label matrix; the resamplers call it on counts that
+    change as they add or remove rows, so that every IRLbl in mlbalance is this one.
+    """
+    return _irlbl_from_counts(counts)
+
+
+def mean_ir_of_counts(counts: np.ndarray) -> float:
+    """MeanIR from label counts: the mean IRLbl over labels with rows (NaN when none has)."""
+    return _ir_summary(_irlbl_from_counts(counts))[0]
 
 
 def _irlbl_from_counts(counts: np.ndarray) -> np.ndarray:

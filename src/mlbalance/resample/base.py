@@ -31,50 +31,23 @@ __all__ = [
     "Options",
     "Resampled",
     "imbalance_measures",
-    "irlbl",
-    "mean_ir",
+    "irlbl_and_mean_ir",
     "take_rows",
 ]
 
 
-# --- imbalance measures (as mldr computes them; see mlbalance.measures for the full set) ---------
-def irlbl(counts: np.ndarray) -> np.ndarray:
-    """IRLbl per label: ``max count / count``; ``inf`` for a label with no row.
+# --- imbalance measures: one implementation, mlbalance.measures ----------------------------------
+def irlbl_and_mean_ir(counts: np.ndarray) -> tuple[np.ndarray, float]:
+    """IRLbl per label (``inf`` for a label with no row) and MeanIR, from label counts.
 
-    Charte et al. (2015), eq. 1. The resamplers keep their own copy so that they depend only
-    on numpy; the values agree with :mod:`mlbalance.measures`.
+    Computed by :mod:`mlbalance.measures` (:func:`~mlbalance.measures.irlbl_of_counts`,
+    :func:`~mlbalance.measures.mean_ir_of_counts`), the code behind ``mlbalance analyse``, so
+    that a resampler decides on the very figures the report prints (Charte et al. 2015).
+    Minority labels are ``isfinite(ir) & (ir > mean)``, majority labels ``ir < mean``.
     """
-    c = np.asarray(counts, dtype=np.float64)
-    out = np.full(c.shape, np.inf)
-    if c.size and c.max() > 0:
-        np.divide(c.max(), c, out=out, where=c > 0)
-    return out
+    from mlbalance import measures
 
-
-def mean_ir(counts: np.ndarray) -> float:
-    """MeanIR: the mean IRLbl over labels that have at least one row (0.0 when none has)."""
-    ir = irlbl(counts)
-    finite = ir[np.isfinite(ir)]
-    return float(finite.mean()) if finite.size else 0.0
-
-
-def _row_scumble(labels: LabelMatrix, ir: np.ndarray) -> np.ndarray:
-    """SCUMBLE of each row: 1 - geometric mean / arithmetic mean of its labels' IRLbl."""
-    m = labels.matrix
-    sizes = np.diff(m.indptr)
-    out = np.zeros(labels.n_rows)
-    if m.nnz == 0:
-        return out
-    vals = ir[m.indices]
-    vals = np.where(np.isfinite(vals), vals, 0.0)
-    row_of = np.repeat(np.arange(labels.n_rows), sizes)
-    sums = np.bincount(row_of, weights=vals, minlength=labels.n_rows)
-    logs = np.bincount(row_of, weights=np.log(np.maximum(vals, 1e-300)), minlength=labels.n_rows)
-    has = sizes > 0
-    arith = sums[has] / sizes[has]
-    geo = np.exp(logs[has] / sizes[has])
-    out[has] = 1.0 - geo / arith
-    return np.clip(out, 0.0, 1.0)
+    return measures.irlbl_of_counts(counts), measures.mean_ir_of_counts(counts)
 
 
 def imbalance_measures(labels: LabelMatrix) -> dict[str, float]:

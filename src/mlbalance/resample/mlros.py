@@ -14,7 +14,7 @@ from numba import njit
 
 from mlbalance.labels import LabelMatrix
 from mlbalance.resample._bags import csr_arrays, label_bags
-from mlbalance.resample.base import BaseResampler, Interval, Resampled, irlbl, mean_ir
+from mlbalance.resample.base import BaseResampler, Interval, Resampled, irlbl_and_mean_ir
 
 __all__ = ["MLROS"]
 
@@ -124,8 +124,7 @@ class MLROS(BaseResampler):
     def _resample(self, X: Any, labels: LabelMatrix, rng: np.random.Generator) -> Resampled:
         n = labels.n_rows
         counts = labels.counts()
-        ir = irlbl(counts)
-        target = mean_ir(counts)
+        ir, target = irlbl_and_mean_ir(counts)
         minority = np.flatnonzero(np.isfinite(ir) & (ir > target)).astype(np.int64)
         n_clone = int(np.floor(n * float(self.percentage) / 100.0 + 1e-9))
         self.minority_labels_ = minority

@@ -14,7 +14,7 @@ from numba import njit
 
 from mlbalance.labels import LabelMatrix
 from mlbalance.resample._bags import csr_arrays, label_bags
-from mlbalance.resample.base import BaseResampler, Interval, Resampled, irlbl, mean_ir
+from mlbalance.resample.base import BaseResampler, Interval, Resampled, irlbl_and_mean_ir
 
 __all__ = ["MLRUS"]
 
@@ -156,8 +156,7 @@ class MLRUS(BaseResampler):
     def _resample(self, X: Any, labels: LabelMatrix, rng: np.random.Generator) -> Resampled:
         n = labels.n_rows
         counts = labels.counts()
-        ir = irlbl(counts)
-        target = mean_ir(counts)
+        ir, target = irlbl_and_mean_ir(counts)
         majority = np.flatnonzero(np.isfinite(ir) & (ir < target)).astype(np.int64)
         n_delete = int(np.floor(n * float(self.percentage) / 100.0 + 1e-9))
         self.majority_labels_ = majority
