@@ -8,6 +8,7 @@ parameter, and a valid value must be accepted. Add a class here when it declares
 from __future__ import annotations
 
 import math
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -15,6 +16,15 @@ import pytest
 from mlbalance._params import BOOL, RANDOM_STATE, Interval, Options, validate_params
 from mlbalance.errors import ParameterError
 from mlbalance.resample import MLROS, MLRUS, MLSMOTE, REMEDIAL, TargetCounts
+from mlbalance.split import (
+    MultilabelStratifiedKFold,
+    MultilabelStratifiedShuffleSplit,
+    RepeatedMultilabelStratifiedKFold,
+    iterative_stratification,
+    multilabel_train_test_split,
+)
+from mlbalance.split._iterative import STRATIFY_CONSTRAINTS
+from mlbalance.split._sklearn import TRAIN_TEST_CONSTRAINTS
 
 
 def _build_resampler(cls, **params):
@@ -23,6 +33,16 @@ def _build_resampler(cls, **params):
     return obj
 
 
+_Y = np.eye(4, dtype=np.uint8)[[0, 1, 2, 3, 0, 1, 2, 3]]
+
+#: Functions with declared options, as (name, constraints) objects for the generated tests.
+STRATIFY = SimpleNamespace(
+    __name__="iterative_stratification", _parameter_constraints=STRATIFY_CONSTRAINTS
+)
+TRAIN_TEST = SimpleNamespace(
+    __name__="multilabel_train_test_split", _parameter_constraints=TRAIN_TEST_CONSTRAINTS
+)
+
 #: (class, how to build and validate it with given params)
 DECLARED = [
     (MLROS, _build_resampler),
@@ -30,6 +50,11 @@ DECLARED = [
     (MLSMOTE, _build_resampler),
     (REMEDIAL, _build_resampler),
     (TargetCounts, lambda cls, **p: _build_resampler(cls, **({"min_rows": 1} | p))),
+    (MultilabelStratifiedKFold, _build_resampler),
+    (RepeatedMultilabelStratifiedKFold, _build_resampler),
+    (MultilabelStratifiedShuffleSplit, _build_resampler),
+    (STRATIFY, lambda _, **p: iterative_stratification(_Y, 2, **p)),
+    (TRAIN_TEST, lambda _, **p: multilabel_train_test_split(np.arange(8), y=_Y, **p)),
 ]
 
 

@@ -534,8 +534,10 @@ def test_kfold_contract(xy: tuple[np.ndarray, np.ndarray]) -> None:
     assert not all(np.array_equal(a[1], b[1]) for a, b in zip(cv.split(X, y), shuffled.split(X, y)))
     with pytest.raises(ParameterError, match="needs y"):
         next(cv.split(X))
-    with pytest.raises(ParameterError, match="at least 2"):
+    with pytest.raises(ParameterError, match=r"n_splits must be an integer in \[2, inf\)"):
         next(MultilabelStratifiedKFold(1).split(X, y))
+    with pytest.raises(ParameterError, match="shuffle must be True or False"):
+        next(MultilabelStratifiedKFold(3, shuffle="yes").split(X, y))
     with pytest.raises(ParameterError, match="rows"):
         next(cv.split(X[:10], y))
 
