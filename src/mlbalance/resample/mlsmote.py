@@ -219,9 +219,8 @@ class MLSMOTE(BaseResampler):
         neighbour = np.full(len(idx), -1, dtype=np.int64)
         neighbour[n:] = ref
         self._features = feats
-        return Resampled(
-            idx, out_labels, n, synthetic=synthetic, neighbour=neighbour, relabelled=synthetic
-        )
+        # synthetic rows are new rows (counted as synthetic), not relabelled copies
+        return Resampled(idx, out_labels, n, synthetic=synthetic, neighbour=neighbour)
 
     def _features_out(self, X: Any, result: Resampled) -> Any:
         feats = self._features
