@@ -396,7 +396,7 @@ def tcs(y: Any, n_features: int | None = None) -> float:
 
 def _tcs(n_features: int | None, n_labels: int, distinct: int) -> float:
     if n_features is not None and n_features < 1:
-        raise ParameterError(f"n_features must be >= 1, got {n_features}")
+        raise ParameterError(f"n_features must be >= 1, got {n_features}", param="n_features")
     product = (n_features or 1) * n_labels * distinct
     return math.log(product) if product > 0 else math.nan
 
@@ -407,7 +407,7 @@ def _tcs(n_features: int | None, n_labels: int, distinct: int) -> float:
 def rare_for_folds(counts: np.ndarray, folds: int) -> np.ndarray:
     """Mask of labels with fewer rows than *folds*: at least one fold's test part lacks them."""
     if int(folds) < 2:
-        raise ParameterError(f"folds must be >= 2, got {folds}")
+        raise ParameterError(f"folds must be >= 2, got {folds}", param="folds")
     return np.asarray(counts) < int(folds)
 
 
@@ -419,7 +419,9 @@ def rare_for_test(counts: np.ndarray, test_size: float) -> np.ndarray:
     left for the training part (``count * (1 - test_size) >= 1``).
     """
     if not 0.0 < float(test_size) < 1.0:
-        raise ParameterError(f"test size must be a fraction in (0, 1), got {test_size}")
+        raise ParameterError(
+            f"test_size must be a fraction in (0, 1), got {test_size}", param="test_size"
+        )
     c = np.asarray(counts, dtype=np.float64)
     eps = 1e-9
     return (c * test_size < 1.0 - eps) | (c * (1.0 - test_size) < 1.0 - eps)

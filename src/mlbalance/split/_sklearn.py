@@ -44,7 +44,7 @@ def _n_rows(X: Any, y: Any) -> int:
         if shape is not None and len(shape) >= 1:
             return int(shape[0])
         return len(obj)
-    raise ParameterError("split needs X or y")
+    raise ParameterError("split needs X or y", param=("X", "y"))
 
 
 def _require_y(y: Any, who: str) -> Any:
@@ -391,7 +391,7 @@ def _take(array: Any, idx: np.ndarray) -> Any:
         return array[idx]
     if isinstance(array, (list, tuple)):
         return [array[i] for i in idx]
-    raise ParameterError(f"cannot index an object of type {type(array).__name__}")
+    raise ParameterError(f"cannot index an object of type {type(array).__name__}", param="arrays")
 
 
 #: Declared constraints of :func:`multilabel_train_test_split`'s options.
