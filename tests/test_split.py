@@ -618,7 +618,7 @@ def test_random_matrices_property() -> None:
     from hypothesis import given, settings
     from hypothesis import strategies as st
 
-    @settings(max_examples=40, deadline=None, derandomize=True, database=None)
+    @settings(max_examples=40, deadline=None)
     @given(
         n=st.integers(2, 40),
         n_labels=st.integers(0, 6),
