@@ -68,7 +68,9 @@ def test_mlros_rules(y, p, seed):
     dense = y.to_dense().astype(bool)
     assert all(dense[c, minority].any() for c in clones)  # every clone comes from a bag
     np.testing.assert_array_equal(res.labels.to_dense(), y.to_dense()[res.indices])
-    again = MLROS(percentage=p, random_state=seed).sample(y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # checked above
+        again = MLROS(percentage=p, random_state=seed).sample(y)
     np.testing.assert_array_equal(res.indices, again.indices)
 
 
