@@ -192,7 +192,7 @@ def build_synthetic(folder: Path, rows: int, labels: int, ratios: str, seed: int
     subprocess.run([*cli, *split, "--names", ",".join(SPLITS)], check=True)
     for s in SPLITS:
         shutil.move(split_dir / f"{s}.parquet", folder / f"{s}.parquet")
-    shutil.move(split_dir / "split_report.json", folder / "split_report.json")
+    shutil.move(split_dir / "__mlbalance__" / "split_report.json", folder / "split_report.json")
     shutil.rmtree(split_dir)
     whole.unlink()
     parts = {s: _read(folder / f"{s}.parquet", None, None) for s in SPLITS}

@@ -166,6 +166,31 @@ def rare(val_scores, val_labels, test_scores, test_labels):
     return _tuned(val_scores, val_labels, fallback="rare")
 
 
+def _tuner(val_scores: np.ndarray, val_labels: sp.csr_matrix, **kw: Any) -> np.ndarray:
+    from mlbalance.thresholds import ThresholdTuner
+
+    tuner = ThresholdTuner(random_state=0, **kw).fit(val_scores, val_labels)
+    return np.asarray(tuner.thresholds_)
+
+
+@register_mode("global")
+def one_cut(val_scores, val_labels, test_scores, test_labels):
+    """One F1-best cut on val for every label (``ThresholdTuner(per_label=False)``)."""
+    return _tuner(val_scores, val_labels, per_label=False)
+
+
+@register_mode("guard")
+def guard(val_scores, val_labels, test_scores, test_labels):
+    """Per-label cuts kept only where they beat the global cut out of fold (5-fold, by group)."""
+    return _tuner(val_scores, val_labels, cv=5, guard="group")
+
+
+@register_mode("temperature-guard")
+def temperature_guard(val_scores, val_labels, test_scores, test_labels):
+    """:func:`guard` on temperature-calibrated scores (the tuner's measured best on CPU)."""
+    return _tuner(val_scores, val_labels, cv=5, guard="group", calibration="temperature")
+
+
 # ------------------------------------------------------------------------------ scoring
 def metrics_at(y: sp.csr_matrix, scores: np.ndarray, thresholds: Any, train_counts) -> dict:
     """The study's metrics (:data:`METRIC_KEYS`) of *scores* cut at *thresholds*."""

@@ -56,9 +56,10 @@ import ft_runner  # noqa: E402
 import ft_scores  # noqa: E402
 
 #: The flag of decoupled classifier re-training in ``mlbalance train`` (Kang et al. 2020,
-#: cRT), once the trainer has it; the ``crt`` candidate is skipped with a message until then.
+#: cRT); a candidate whose flag a trainer lacks is skipped with a message. Ten epochs of the
+#: output layer on cached features, as Kang et al. re-train theirs.
 CRT_FLAG = "--crt-epochs"
-CRT_ARGS = (CRT_FLAG, "1")
+CRT_ARGS = (CRT_FLAG, "10")
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 import pytest
+import scipy.sparse as sp
 
 from mlbalance import ParameterError
 from mlbalance import measures as M
@@ -119,8 +120,9 @@ def test_summary_reads_plainly(report):
     assert lines[0] == "mlbalance analyse — data.parquet"
     assert len(lines) <= 30 and max(len(s) for s in lines) <= 130
     assert "Reading:" in text and "imbalanced" in text
-    assert "`mlbalance split`" in text and "`mlbalance resample`" in text
-    assert "missing from some folds" in text or "too rare for a proportional share" in text
+    assert "`mlbalance split`" in text and "Do: " in text
+    assert "too rare to split" in text
+    assert report["advice"][0]["rule"] == "too-rare-to-split"
 
 
 def test_balanced_dataset_reading():
@@ -128,6 +130,64 @@ def test_balanced_dataset_reading():
     text = format_summary(analyse(y))
     assert "Balanced" in text and "resampling is not needed" in text
     assert "Every label has enough rows" in text
+
+
+def _rows(*groups: tuple[list[str], int]) -> LabelMatrix:
+    lists = [labels for labels, times in groups for _ in range(times)]
+    names = sorted({n for labels, _ in groups for n in labels})
+    return LabelMatrix.from_lists(lists, names=names)
+
+
+def _advice(y: LabelMatrix) -> tuple[list[str], str]:
+    """The advice rules and their text (as the summary shows it, before line wrapping)."""
+    report = analyse(y)
+    json.dumps(report, allow_nan=False)
+    summary = " ".join(line.strip() for line in format_summary(report).splitlines())
+    assert all(a["text"] in summary for a in report["advice"])
+    return [a["rule"] for a in report["advice"]], summary
+
+
+def test_reading_no_tail_recommends_thresholds_not_resampling():
+    rules, text = _advice(_rows((["a"], 1000), (["b"], 300), (["c"], 50)))
+    assert rules == ["no-tail"]
+    assert "tune a threshold per label" in text and "0.198 to 0.397" in text
+    assert "mlbalance resample" not in text and "--recipe long-tail" not in text
+
+
+def test_reading_few_tail_labels_get_the_rare_threshold_fallback():
+    heads = [([f"h{i}"], 30 + i) for i in range(60)]
+    rules, text = _advice(_rows((["top"], 2000), *heads, (["t0"], 12), (["t1"], 15)))
+    assert rules == ["few-tail"]
+    assert "Only 2 tail label(s)" in text and "--threshold-fallback rare" in text
+
+
+def test_reading_long_tail_with_low_scumble_recommends_rebalancing_rows():
+    tails = [([f"r{i}"], 10 + i) for i in range(8)]
+    rules, text = _advice(_rows((["a"], 1000), (["b"], 400), *tails))
+    assert rules == ["long-tail"]
+    assert "--recipe long-tail" in text and "--method ml-ros" in text and "remedial" not in text
+
+
+def test_reading_high_scumble_recommends_remedial_or_a_sampler_not_ml_ros():
+    pairs = [(["a", f"r{i}"], 10) for i in range(10)]
+    rules, text = _advice(_rows((["a"], 100), (["b"], 60), *pairs))
+    assert rules == ["high-scumble"]
+    assert "--method remedial" in text and "--recipe long-tail" in text and "not ML-ROS" in text
+
+
+def test_reading_names_labels_too_rare_to_split_first():
+    tails = [([f"r{i}"], 10 + i) for i in range(8)]
+    rules, text = _advice(_rows((["a"], 1000), (["b"], 400), *tails, (["once"], 1), (["two"], 2)))
+    assert rules == ["too-rare-to-split", "long-tail"]
+    first = text.index("too rare to split")
+    assert first < text.index("--recipe long-tail")
+    assert "1 sit on a single row" in text and "--ensure-eval-labels" in text
+
+
+def test_reading_of_labels_without_rows():
+    y = LabelMatrix.from_sparse(sp.csr_matrix((5, 2), dtype=np.uint8), ["a", "b"])
+    rules, text = _advice(y)
+    assert rules == ["empty"] and "nothing to balance" in text
 
 
 def test_per_label_csv(tmp_path, report):

@@ -11,7 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from mlbalance.cli import main
-from mlbalance.io import LabelSpec, read_metadata, write_parquet
+from mlbalance.io import read_metadata
 from mlbalance.thresholds import ThresholdTuner
 
 NAMES = ["anger", "joy", "fear", "awe"]
@@ -74,8 +74,8 @@ def test_parquet_scores_in_another_label_order(files: dict, tmp_path: Path) -> N
     table = pa.table({"id": pa.array(np.arange(len(s))),
                       "scores": pa.FixedSizeListArray.from_arrays(flat, 4)})  # fmt: skip
     scores = tmp_path / "scores.parquet"
-    write_parquet(table, scores, labels=["x"], spec=LabelSpec(column="none"),
-                  extra_metadata={"predictions": {"labels": [NAMES[j] for j in order]}})  # fmt: skip
+    meta = {"predictions": {"labels": [NAMES[j] for j in order]}}  # as predict writes it
+    pq.write_table(table.replace_schema_metadata({b"mlbalance": json.dumps(meta)}), scores)
     out = tmp_path / "t.json"
     assert main(["thresholds", "tune", "--scores", str(scores), *label_flags(files),
                  "--out", str(out)]) == 0  # fmt: skip

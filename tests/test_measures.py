@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from conftest import MULAN_SETS
 from mlbalance import InputError, ParameterError
+from mlbalance import _pairs as pairs
 from mlbalance import measures as M
 from mlbalance.labels import LabelMatrix
 
@@ -209,17 +210,64 @@ def test_cooccurrence_is_yty(data):
 
 
 @settings(max_examples=40, deadline=None)
-@given(label_rows)
-def test_cooccurrence_numpy_path(data):
+@given(label_rows, st.integers(0, 12))
+def test_cooccurrence_and_top_pairs_sparse_path(data, k):
+    # beyond DENSE_MAX_LABELS labels: label-by-label counts, never a labels x labels array
     n_labels, rows = data
     y = _matrix(n_labels, rows)
     dense = y.to_dense(np.int64)
-    old = M._DENSE_PAIRS_MAX_LABELS
-    M._DENSE_PAIRS_MAX_LABELS = 0  # force the grouped bincount / sparse-product path
+    want = dense.T @ dense
+    dense_top = M.top_pairs(y, k)
+    old = pairs.DENSE_MAX_LABELS
+    pairs.DENSE_MAX_LABELS = 0  # force the sparse path
     try:
-        np.testing.assert_array_equal(M.cooccurrence(y).toarray(), dense.T @ dense)
+        np.testing.assert_array_equal(M.cooccurrence(y).toarray(), want)
+        assert M.top_pairs(y, k) == dense_top == _brute_top_pairs(want, k)
+        sub = [n_labels - 1, 0] if n_labels > 1 else [0]
+        np.testing.assert_array_equal(M.cooccurrence(y, sub).toarray(), want[np.ix_(sub, sub)])
     finally:
-        M._DENSE_PAIRS_MAX_LABELS = old
+        pairs.DENSE_MAX_LABELS = old
+
+
+def _brute_top_pairs(cooc: np.ndarray, k: int) -> list[tuple[int, int, int]]:
+    found = [
+        (int(cooc[i, j]), i, j)
+        for i in range(cooc.shape[0])
+        for j in range(i + 1, cooc.shape[0])
+        if cooc[i, j] > 0
+    ]
+    found.sort(key=lambda t: (-t[0], t[1], t[2]))
+    return [(i, j, c) for c, i, j in found[:k]]
+
+
+def test_a_row_with_thousands_of_labels_needs_no_labels_squared_memory(monkeypatch):
+    # One row with 5,000 of 20,000 labels has 12.5M label pairs: analyse used to build all
+    # of them (a row of 20,000 labels took 12 GB). Top pairs now come from label-by-label
+    # counts in a bounded heap; the full matrix, if asked for, can be refused by size.
+    rng = np.random.default_rng(0)
+    n_labels = 20_000
+    lists = [sorted(rng.choice(n_labels, size=3, replace=False).tolist()) for _ in range(2000)]
+    lists.append(list(range(0, n_labels, 4)))  # the wide row
+    lists += [[7, 11]] * 5 + [[3, 7]] * 4
+    cols = np.concatenate([np.asarray(r, dtype=np.int64) for r in lists])
+    ptr = np.concatenate([[0], np.cumsum([len(r) for r in lists])])
+    csr = sp.csr_matrix((np.ones(cols.size, np.uint8), cols, ptr), shape=(len(lists), n_labels))
+    y = LabelMatrix.from_sparse(csr, [f"l{i}" for i in range(n_labels)])
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("analyse must not build the whole co-occurrence matrix")
+
+    monkeypatch.setattr(pairs, "cooccurrence", refuse)
+    monkeypatch.setattr(M, "cooccurrence", refuse)
+    from mlbalance import analyse as analyse_mod
+
+    monkeypatch.setattr(analyse_mod, "cooccurrence", refuse, raising=False)
+    report = analyse_mod.analyse(y, top_pairs=3)
+    top = [(p["labels"], p["rows"]) for p in report["top_pairs"]]
+    assert top[0] == (["l7", "l11"], 5) and top[1] == (["l3", "l7"], 4)
+    monkeypatch.undo()
+    with pytest.raises(ParameterError, match="max_pairs"):
+        M.cooccurrence(y, max_pairs=1_000_000)
 
 
 def test_top_pairs_order():

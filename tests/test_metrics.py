@@ -143,7 +143,7 @@ def test_sparse_and_list_inputs_agree() -> None:
         ({"scores": np.array([[0.1, np.nan, 0.2]] * 3)}, InputError, "row 0, label column 1"),
         ({"thresholds": [0.5, 0.5]}, ParameterError, "one per label"),
         ({"train_counts": [1, 2]}, ParameterError, "train_counts"),
-        ({"label_names": ["a"]}, ParameterError, "label names"),
+        ({"label_names": ["a"]}, ParameterError, "label_names has 1 names"),
         ({"absent": "drop"}, ParameterError, "absent"),
     ],
 )

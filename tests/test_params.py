@@ -8,6 +8,7 @@ parameter, and a valid value must be accepted. Add a class here when it declares
 from __future__ import annotations
 
 import math
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -15,6 +16,15 @@ import pytest
 from mlbalance._params import BOOL, RANDOM_STATE, Interval, Options, validate_params
 from mlbalance.errors import ParameterError
 from mlbalance.resample import MLROS, MLRUS, MLSMOTE, REMEDIAL, TargetCounts
+from mlbalance.split import (
+    MultilabelStratifiedKFold,
+    MultilabelStratifiedShuffleSplit,
+    RepeatedMultilabelStratifiedKFold,
+    iterative_stratification,
+    multilabel_train_test_split,
+)
+from mlbalance.split._iterative import STRATIFY_CONSTRAINTS
+from mlbalance.split._sklearn import TRAIN_TEST_CONSTRAINTS
 from mlbalance.thresholds import ThresholdTuner
 
 try:
@@ -43,6 +53,16 @@ def _train_config_class():
     return [(TrainConfig, _build_train_config)]
 
 
+_Y = np.eye(4, dtype=np.uint8)[[0, 1, 2, 3, 0, 1, 2, 3]]
+
+#: Functions with declared options, as (name, constraints) objects for the generated tests.
+STRATIFY = SimpleNamespace(
+    __name__="iterative_stratification", _parameter_constraints=STRATIFY_CONSTRAINTS
+)
+TRAIN_TEST = SimpleNamespace(
+    __name__="multilabel_train_test_split", _parameter_constraints=TRAIN_TEST_CONSTRAINTS
+)
+
 #: (class, how to build and validate it with given params)
 DECLARED = [
     *_train_config_class(),
@@ -52,6 +72,11 @@ DECLARED = [
     (REMEDIAL, _build_resampler),
     (TargetCounts, lambda cls, **p: _build_resampler(cls, **({"min_rows": 1} | p))),
     (ThresholdTuner, lambda cls, **p: cls(**p)),  # validates at construction
+    (MultilabelStratifiedKFold, _build_resampler),
+    (RepeatedMultilabelStratifiedKFold, _build_resampler),
+    (MultilabelStratifiedShuffleSplit, _build_resampler),
+    (STRATIFY, lambda _, **p: iterative_stratification(_Y, 2, **p)),
+    (TRAIN_TEST, lambda _, **p: multilabel_train_test_split(np.arange(8), y=_Y, **p)),
 ]
 
 if RepeatFactorSampler is not None:

@@ -11,8 +11,10 @@ import scipy.sparse as sp
 
 from mlbalance.errors import InputError, ParameterError
 from mlbalance.labels import LabelMatrix
+from mlbalance.measures import irlbl_of_counts as irlbl
+from mlbalance.measures import mean_ir_of_counts as mean_ir
 from mlbalance.resample import MLROS, MLRUS, MLSMOTE, REMEDIAL, TargetCounts
-from mlbalance.resample.base import imbalance_measures, irlbl, mean_ir
+from mlbalance.resample.base import imbalance_measures
 
 
 def _random_case(n: int = 300, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -57,8 +59,12 @@ def test_contract(make):
     np.testing.assert_array_equal(Xa[real], X[idx[real]])
     unchanged = real & ~res.relabelled
     np.testing.assert_array_equal(Ya[unchanged], Y[idx[unchanged]])
+    # relabelled = copied rows whose labels changed; synthetic rows are counted once, as new
+    changed = (Ya != Y[idx]).any(axis=1)
+    np.testing.assert_array_equal(res.relabelled, real & changed)
     # every input row accounted for
     rep = a.report_
+    assert rep["relabelled"] <= rep["kept"] + rep["extra_copies"]
     assert rep["input_rows"] == len(X)
     assert rep["kept"] + rep["dropped"] == rep["input_rows"]
     assert rep["kept"] + rep["extra_copies"] + rep["synthetic"] == rep["output_rows"]
@@ -228,6 +234,55 @@ def test_mlros_clone_raises_cooccurring_labels():
     c = out[res.labels.label_index()["c"]]
     assert out.max() / c <= r.mean_ir_
     assert out.max() / (c - 1) > r.mean_ir_  # it left at the first clone that reached MeanIR
+
+
+def test_mlros_says_why_it_stopped_before_percentage():
+    rows = [["a"]] * 10 + [["b"]] * 2 + [["c"]]
+    res = MLROS(percentage=100, random_state=0).sample(rows)
+    assert res.n_output == 14  # one clone of the one minority row reaches MeanIR
+    (note,) = res.notes
+    assert "stopped after 1 clone(s): every minority bag (1) reached MeanIR (5.333)" in note
+    assert "asked for 100% of 13 rows = 13 clones" in note
+    assert res.report()["notes"] == [note]
+    asked_nothing = MLROS(percentage=5, random_state=0).sample(rows)
+    assert asked_nothing.notes == ("ML-ROS added nothing: asked for 5% of 13 rows = 0 clones",)
+    full = MLROS(percentage=10, random_state=1).sample(
+        [["a"]] * 20 + [["c"]] * 2 + [["d"]] * 2 + [["b"]] * 16
+    )
+    assert full.notes == ()  # it made the 4 clones asked for
+
+
+def _mlrus_raises_mean_ir() -> list[list[str]]:
+    """A head label, ten mid labels and a rare one: ML-RUS halves the mid labels' headroom."""
+    mids = [f"m{i}" for i in range(10)]
+    return [["a"]] * 1000 + [[m] for m in mids for _ in range(200)] + [["r"]] * 10
+
+
+def test_resampler_that_makes_imbalance_worse_warns_with_both_figures():
+    rows = _mlrus_raises_mean_ir()
+    with pytest.warns(UserWarning, match=r"MLRUS made the imbalance worse: MeanIR 12\.58 -> ") as w:
+        res = MLRUS(percentage=25, random_state=0).sample(rows)
+    assert len(w) == 1 and "\n" not in str(w[0].message)
+    before, after = res.worse["mean_ir"]
+    assert after > before and "max_ir" not in res.worse  # the rare label's IRLbl fell
+    assert "IRLbl rose most for 'm" in str(w[0].message)
+    assert res.report()["worse"] == {"mean_ir": {"before": before, "after": after}}
+    assert str(w[0].message) in res.notes
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a method that lowers MeanIR says nothing
+        better = MLROS(random_state=0).sample(rows)
+    assert better.worse == {}
+
+
+def test_mlsmote_counts_synthetic_rows_once():
+    X, Y = _random_case()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        r = MLSMOTE(k_neighbors=3, random_state=0)
+        r.fit_resample(X, Y)
+    rep = r.report_
+    assert rep["synthetic"] == len(r.source_rows_) > 0
+    assert rep["relabelled"] == 0  # was reported as "synthetic 130, relabelled 130"
 
 
 def test_mlros_nothing_to_do():
@@ -466,3 +521,51 @@ def test_target_cap():
     assert c["a"] == 40 and c["t"] == 5 and c["b"] == 30
     # pass 1 drops only rows whose labels are all above the cap: the 't' rows survive
     assert set(range(100, 105)) <= set(res.indices.tolist())
+
+
+# --- the command's summary --------------------------------------------------------------------
+def _rows_file(tmp_path, rows) -> str:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    (tmp_path / "data").mkdir(exist_ok=True)  # not under pytest's test_* folder name
+    path = tmp_path / "data" / f"train{len(rows)}.parquet"
+    pq.write_table(pa.table({"id": list(range(len(rows))), "labels": rows}), path)
+    return str(path)
+
+
+def test_cli_summary_says_what_the_method_did_other_than_asked(tmp_path, capsys):
+    import json
+
+    from mlbalance.cli import main
+
+    data = _rows_file(tmp_path, _mlrus_raises_mean_ir())
+    out = tmp_path / "rus"
+    assert main(["resample", data, "--method", "ml-rus", "--out", str(out), "--json", "-"]) == 0
+    captured = capsys.readouterr()
+    manifest = json.loads(captured.out)  # with --json - stdout holds the JSON only
+    assert manifest["report"]["worse"]["mean_ir"]["after"] > 12.58
+    assert "mlbalance: warning: MLRUS made the imbalance worse: MeanIR 12.58" in captured.err
+    assert "note: MLRUS made the imbalance worse" in captured.err  # the summary, on stderr
+    assert "mean_ir" in captured.err and "worse" in captured.err
+    small = _rows_file(tmp_path, [["a"]] * 10 + [["b"]] * 2 + [["c"]])
+    assert main(["resample", small, "--method", "ml-ros", "--percentage", "100",
+                 "--out", str(tmp_path / "ros")]) == 0  # fmt: skip
+    printed = capsys.readouterr().out
+    assert "note: ML-ROS stopped after 1 clone(s)" in printed and "= 13 clones" in printed
+
+
+def test_cli_refuses_a_flag_of_another_method(tmp_path, capsys):
+    from mlbalance.cli import main
+
+    data = _rows_file(tmp_path, [["a"]] * 10 + [["b"]] * 2)
+    for args, flags in (
+        (["--method", "ml-ros", "--k", "3"], "--k"),
+        (
+            ["--method", "mlsmote", "--percentage", "5", "--max-copies", "2"],
+            "--max-copies, --percentage",
+        ),
+    ):
+        assert main(["resample", data, "--out", str(tmp_path / "o"), *args]) == 2
+        err = capsys.readouterr().err.strip()
+        assert err == f"mlbalance: error: --method {args[1]} does not use {flags}"

@@ -9,8 +9,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from mlbalance.labels import LabelMatrix
+from mlbalance.measures import irlbl_of_counts as irlbl
+from mlbalance.measures import mean_ir_of_counts as mean_ir
 from mlbalance.resample import MLROS, MLRUS, REMEDIAL, TargetCounts
-from mlbalance.resample.base import irlbl, mean_ir
 
 
 @st.composite
@@ -30,6 +31,26 @@ def _accounted(res) -> None:
     assert rep["kept"] + rep["extra_copies"] + rep["synthetic"] == rep["output_rows"]
 
 
+def _sample_and_check_worse(resampler, y):
+    """Sample; a warning says "made the imbalance worse" exactly when MeanIR or MaxIR rose."""
+    from mlbalance import measures
+
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        res = resampler.sample(y)
+    said = [w for w in seen if "made the imbalance worse" in str(w.message)]
+    figures = {}
+    for lm in (y, res.labels):
+        if lm.nnz:
+            ir = measures.irlbl(lm)
+            figures.setdefault("mean_ir", []).append(measures.mean_ir(lm))
+            figures.setdefault("max_ir", []).append(ir[np.isfinite(ir)].max())
+    rose = {k for k, v in figures.items() if len(v) == 2 and v[1] > v[0] * (1 + 1e-12)}
+    assert set(res.worse) == rose
+    assert len(said) == (1 if rose else 0)
+    return res
+
+
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
@@ -37,7 +58,7 @@ SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[Healt
 @given(y=label_matrices(), p=st.floats(1, 100), seed=st.integers(0, 1000))
 def test_mlros_rules(y, p, seed):
     r = MLROS(percentage=p, random_state=seed)
-    res = r.sample(y)
+    res = _sample_and_check_worse(r, y)
     _accounted(res)
     clones = res.indices[y.n_rows :]
     assert len(clones) <= int(np.floor(y.n_rows * p / 100 + 1e-9))
@@ -47,14 +68,16 @@ def test_mlros_rules(y, p, seed):
     dense = y.to_dense().astype(bool)
     assert all(dense[c, minority].any() for c in clones)  # every clone comes from a bag
     np.testing.assert_array_equal(res.labels.to_dense(), y.to_dense()[res.indices])
-    again = MLROS(percentage=p, random_state=seed).sample(y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # checked above
+        again = MLROS(percentage=p, random_state=seed).sample(y)
     np.testing.assert_array_equal(res.indices, again.indices)
 
 
 @SETTINGS
 @given(y=label_matrices(), p=st.floats(1, 99), seed=st.integers(0, 1000))
 def test_mlrus_rules(y, p, seed):
-    res = MLRUS(percentage=p, random_state=seed).sample(y)
+    res = _sample_and_check_worse(MLRUS(percentage=p, random_state=seed), y)
     _accounted(res)
     assert np.all(np.diff(res.indices) > 0)  # kept rows, ascending, no repeats
     dropped = np.setdiff1d(np.arange(y.n_rows), res.indices)
@@ -68,7 +91,7 @@ def test_mlrus_rules(y, p, seed):
 @SETTINGS
 @given(y=label_matrices())
 def test_remedial_rules(y):
-    res = REMEDIAL().sample(y)
+    res = _sample_and_check_worse(REMEDIAL(), y)
     _accounted(res)
     np.testing.assert_array_equal(res.labels.counts(), y.counts())  # labels moved, not lost
     n = y.n_rows

@@ -18,6 +18,7 @@ from mlbalance.split import (
     multilabel_train_test_split,
     split_label_counts,
     split_report,
+    stratified_split,
 )
 from mlbalance.split._core import label_pair_codes
 from mlbalance.synth import synth_label_matrix
@@ -219,6 +220,124 @@ def test_report_names_absent_labels() -> None:
     assert sum(d["label_counts"][n][1] for n in rep.split_names) == 1
 
 
+# --- the compiled repair pass -----------------------------------------------------------
+
+
+def _repair_case(seed: int) -> tuple:
+    """A random split problem: labels, plan, groups, eval mask, ensure_eval."""
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(30, 1500))
+    y = synth_label_matrix(
+        n,
+        int(rng.integers(5, 300)),
+        seed=seed,
+        tail_count=int(rng.integers(1, 6)),
+        cardinality=float(rng.uniform(1.2, 5.0)),
+    )
+    plan = [5, 3, 10, [0.8, 0.1, 0.1], [0.6, 0.2, 0.2], [0.7, 0.3], [0.5, 0.25, 0.15, 0.1]][
+        seed % 7
+    ]
+    k = check_ratios(plan).size
+    groups = rng.integers(0, max(k, n // 3), size=n) if seed % 5 == 0 else None
+    return y, plan, groups, bool(seed % 2), bool(seed % 3 == 0)
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_compiled_repair_makes_the_python_passes_moves(seed: int) -> None:
+    # The repair pass was pure Python (tests/_spread_reference.py, kept as the reference);
+    # the compiled pass must make exactly its moves, on every kind of input.
+    from _spread_reference import spread_labels_reference
+    from mlbalance.split._iterative import _instances
+    from mlbalance.split._repair import spread_labels
+
+    y, plan, groups, ensure, shuffle = _repair_case(seed)
+    r = check_ratios(plan)
+    k = r.size
+    if groups is not None and np.unique(groups).size < k:
+        groups = None
+    before = stratified_split(
+        y, plan, random_state=seed, spread_rare=False, groups=groups, shuffle=shuffle
+    )
+    inst, weights, codes, _ = _instances(y, groups, k)
+    assign = before.ids.copy()
+    if codes is not None:
+        assign = np.empty(weights.size, dtype=np.int64)
+        assign[codes] = before.ids
+    eval_mask = np.ones(k, dtype=bool) if isinstance(plan, int) else np.arange(k) > 0
+    ours, theirs = assign.copy(), assign.copy()
+    moves = spread_labels_reference(
+        theirs, inst, weights, r, eval_mask=eval_mask, ensure_eval=ensure,
+        swap_back=groups is None,
+    )  # fmt: skip
+    repairs = spread_labels(
+        ours, inst, r, eval_mask=eval_mask, ensure_eval=ensure, swap_back=groups is None
+    )
+    assert np.array_equal(ours, theirs)
+    assert int((~repairs.of_kind("swap_back")).sum()) == moves
+
+
+@pytest.mark.parametrize("plan", [5, [0.8, 0.1, 0.1]])
+@pytest.mark.parametrize("ensure", [False, True])
+def test_repairs_say_exactly_what_moved(plan: object, ensure: bool) -> None:
+    y = synth_label_matrix(4000, 1500, seed=2, tail_count=1)
+    k = check_ratios(plan).size  # type: ignore[arg-type]
+    kw = {"random_state": 4, "ensure_eval_labels": ensure}
+    plain = stratified_split(y, plan, random_state=4, spread_rare=False)  # type: ignore[arg-type]
+    done = stratified_split(y, plan, **kw)  # type: ignore[arg-type]
+    assert np.array_equal(done.ids, iterative_stratification(y, plan, **kw))  # type: ignore
+    rep = done.repairs
+    assert rep.n_moves > 0
+    # replaying the moves on the unrepaired split gives the repaired one
+    ids = plain.ids.copy()
+    for row, src, dst in zip(rep.instance, rep.source, rep.target, strict=True):
+        assert ids[row] == src
+        ids[row] = dst
+    assert np.array_equal(ids, done.ids)
+    # every label reaches min(rows, splits) splits unless the report lists it as unmet
+    cnt = split_label_counts(y, done.ids, k)
+    total = cnt.sum(axis=0)
+    short = np.flatnonzero((cnt > 0).sum(axis=0) < np.minimum(total, k))
+    assert np.array_equal(short, rep.unmet_spread)
+    assert rep.of_kind("eval").any() == ensure
+    report = split_report(y, done.ids, plan, repairs=rep)  # type: ignore[arg-type]
+    doc = report.to_dict()["repairs"]
+    assert doc["ensure_eval_labels"]["requested"] == ensure
+    assert doc["spread_rare"]["moves"] + doc["ensure_eval_labels"]["moves"] == int(
+        (~rep.of_kind("swap_back")).sum()
+    )
+    assert "rare labels: moved" in report.summary() or not doc["spread_rare"]["moves"]
+    if ensure:
+        evals = doc["ensure_eval_labels"]
+        assert len(evals["moved"]) == evals["moves"] > 0
+        for move in evals["moved"]:  # each moved row has its label, in an evaluation split
+            to = report.split_names.index(move["to"])
+            assert done.ids[move["row"]] == to and (to > 0 or isinstance(plan, int))
+            assert y.matrix[move["row"], y.names.index(move["label"])] == 1
+        assert "evaluation labels: moved" in report.summary()
+
+
+def test_ensure_eval_labels_says_when_nothing_moved() -> None:
+    y = np.zeros((60, 2), dtype=np.uint8)
+    y[:, 0] = 1
+    y[::3, 1] = 1
+    res = stratified_split(y, [0.8, 0.1, 0.1], random_state=0, ensure_eval_labels=True)
+    assert res.repairs.n_moves == 0
+    text = split_report(y, res.ids, [0.8, 0.1, 0.1], repairs=res.repairs).summary()
+    assert "evaluation labels: nothing to move" in text
+
+
+def test_group_repairs_name_the_groups_first_row_and_size() -> None:
+    y = synth_label_matrix(2000, 400, seed=2, tail_count=2)
+    groups = np.arange(y.n_rows) // 2
+    res = stratified_split(
+        y, [0.8, 0.1, 0.1], groups=groups, random_state=1, ensure_eval_labels=True
+    )
+    rep = res.repairs
+    assert rep.n_moves > 0 and not rep.of_kind("swap_back").any()
+    for row, rows in zip(rep.instance, rep.rows, strict=True):
+        assert row % 2 == 0 and rows == 2  # a group of rows (2g, 2g + 1)
+
+
 # --- quality measures ------------------------------------------------------------------
 
 
@@ -415,8 +534,10 @@ def test_kfold_contract(xy: tuple[np.ndarray, np.ndarray]) -> None:
     assert not all(np.array_equal(a[1], b[1]) for a, b in zip(cv.split(X, y), shuffled.split(X, y)))
     with pytest.raises(ParameterError, match="needs y"):
         next(cv.split(X))
-    with pytest.raises(ParameterError, match="at least 2"):
+    with pytest.raises(ParameterError, match=r"n_splits must be an integer in \[2, inf\)"):
         next(MultilabelStratifiedKFold(1).split(X, y))
+    with pytest.raises(ParameterError, match="shuffle must be True or False"):
+        next(MultilabelStratifiedKFold(3, shuffle="yes").split(X, y))
     with pytest.raises(ParameterError, match="rows"):
         next(cv.split(X[:10], y))
 
@@ -497,7 +618,7 @@ def test_random_matrices_property() -> None:
     from hypothesis import given, settings
     from hypothesis import strategies as st
 
-    @settings(max_examples=40, deadline=None, derandomize=True, database=None)
+    @settings(max_examples=40, deadline=None)
     @given(
         n=st.integers(2, 40),
         n_labels=st.integers(0, 6),

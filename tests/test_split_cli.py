@@ -127,6 +127,29 @@ def test_csv_input_keeps_columns(tmp_path: Path) -> None:
     assert read_labels(out / "test.parquet").names == ("a", "b", "c")
 
 
+def test_ensure_eval_labels_says_what_it_moved(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    table = make_synthetic_table(2000, 300, seed=2, text=False)
+    data = tmp_path / "many.parquet"
+    pq.write_table(table, data)
+    out = tmp_path / "eval"
+    assert split(data, "--out", out, "--ensure-eval-labels", "--json", "-") == 0
+    captured = capsys.readouterr()
+    doc = json.loads(captured.out)
+    evals = doc["repairs"]["ensure_eval_labels"]
+    assert evals["requested"] and evals["moves"] == len(evals["moved"]) > 0
+    assert f"evaluation labels: moved {evals['rows']} row(s) into" in captured.err
+    for move in evals["moved"]:  # the moved row is in the split the report names
+        ids = pq.read_table(out / f"{move['to']}.parquet", columns=["id"]).column("id")
+        assert table.column("id")[move["row"]] in ids
+        assert move["label"] in table.column("labels")[move["row"]].as_py()
+    plain = tmp_path / "plain"
+    assert split(data, "--out", plain, "--json", "-") == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert not doc["repairs"]["ensure_eval_labels"]["requested"]
+
+
 def one_line_error(capsys: pytest.CaptureFixture[str]) -> str:
     err = capsys.readouterr().err.strip()
     assert err.startswith("mlbalance: error: ") and "\n" not in err and "Traceback" not in err

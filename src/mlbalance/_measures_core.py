@@ -146,20 +146,6 @@ def label_counts(indices: np.ndarray, n_labels: int) -> np.ndarray:
 
 
 @njit(cache=True, nogil=True)
-def pair_counts(indptr: np.ndarray, indices: np.ndarray, n_labels: int) -> np.ndarray:
-    """Dense ``(labels, labels)`` int64 counts of label pairs ``a < b`` (upper triangle)."""
-    out = np.zeros((n_labels, n_labels), dtype=np.int64)
-    n = indptr.shape[0] - 1
-    for i in range(n):
-        s, e = indptr[i], indptr[i + 1]
-        for p in range(s, e - 1):
-            a = indices[p]
-            for q in range(p + 1, e):
-                out[a, indices[q]] += 1
-    return out
-
-
-@njit(cache=True, nogil=True)
 def pack_labelsets(
     indptr: np.ndarray, indices: np.ndarray, n_labels: int, offsets: np.ndarray, max_k: int
 ) -> np.ndarray:

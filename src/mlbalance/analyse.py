@@ -6,10 +6,10 @@ label pairs, and the labels too rare to reach every part of a split); :func:`for
 renders it on one screen, ending with a plain-language reading; :func:`plot_report` draws
 the long-tail curve and a co-occurrence heatmap (matplotlib, imported only there).
 
-Thresholds used in the reading follow Charte et al. (Neurocomputing 163, 2015, and 326,
-2019): a dataset counts as imbalanced when MeanIR > 1.5 (and CVIR > 0.2), and label
-concurrence is high when SCUMBLE > 0.1 — resampling whole rows then copies frequent labels
-along with the rare ones.
+The reading and its advice (what the data calls for: per-label thresholds, a sampler, ML-ROS,
+REMEDIAL, or first the labels too rare to split) are :mod:`mlbalance._reading`, each rule
+grounded in Charte et al. (Neurocomputing 163, 2015, and 326, 2019) or the project's recipe
+study (BENCHMARKS.md); the report carries the advice as ``advice``.
 """
 
 from __future__ import annotations
@@ -22,6 +22,8 @@ from typing import Any
 
 import numpy as np
 
+from mlbalance._reading import advice as _advice
+from mlbalance._reading import reading as _reading
 from mlbalance.buckets import BUCKETS, DEFAULT_HEAD_MIN, DEFAULT_TAIL_MAX, label_buckets
 from mlbalance.errors import ParameterError
 from mlbalance.labels import LabelMatrix, as_label_matrix
@@ -45,8 +47,6 @@ PER_LABEL_FIELDS = (
     "bucket",
     "minority",
 )
-MEAN_IR_IMBALANCED = 1.5
-SCUMBLE_HIGH = 0.1
 
 
 def _num(x: float) -> float | None:
@@ -98,10 +98,11 @@ def analyse(
         ``labelsets`` (``distinct``, ``single``, ``max_frequency``), ``buckets``,
         ``minority_labels``, ``top_pairs``, ``splits``, ``per_label`` (one object per label
         in vocabulary order with ``label``, ``count``, ``frequency``, ``irlbl``, ``scumble``,
-        ``scumble_cv``, ``bucket``, ``minority``).
+        ``scumble_cv``, ``bucket``, ``minority``) and ``advice`` (``[{"rule", "text"}]``:
+        what the data calls for, see :func:`mlbalance._reading.advice`).
     """
     if int(top_pairs) < 0:
-        raise ParameterError(f"top pairs must be >= 0, got {top_pairs}")
+        raise ParameterError(f"top_pairs must be >= 0, got {top_pairs}", param="top_pairs")
     if isinstance(getattr(y, "labels", None), LabelMatrix):  # an io.Dataset
         y = y.labels
     lm = as_label_matrix(y)
@@ -111,7 +112,7 @@ def analyse(
     fold_rare = rare_for_folds(m.counts, folds)
     test_rare = rare_for_test(m.counts, test_size)
     absent = m.counts == 0
-    pairs = _top_pairs(lm, top_pairs, cooc=cooccurrence(lm)) if top_pairs else []
+    pairs = _top_pairs(lm, top_pairs) if top_pairs else []  # memory bounded by the data
     per_label = [
         {
             "label": names[i],
@@ -130,7 +131,7 @@ def analyse(
         idx = np.flatnonzero(mask)
         return [names[i] for i in idx[np.argsort(m.counts[idx], kind="stable")]]
 
-    return {
+    report: dict[str, Any] = {
         "rows": m.rows,
         "labels": m.labels,
         "rows_without_labels": m.rows_without_labels,
@@ -173,6 +174,8 @@ def analyse(
         },
         "per_label": per_label,
     }
+    report["advice"] = _advice(report)
+    return report
 
 
 # --------------------------------------------------------------------------------------------
@@ -186,11 +189,6 @@ def _fmt(x: float | None, digits: int = 4) -> str:
     return f"{x:,.{digits}g}" if abs(x) >= 1 else f"{x:.{digits}g}"
 
 
-def _names_preview(names: list[str], limit: int = 6) -> str:
-    shown = ", ".join(names[:limit])
-    return shown + (f", … (+{len(names) - limit})" if len(names) > limit else "")
-
-
 def _fit(prefix: str, items: list[str], width: int = 100) -> str:
     """``prefix`` and as many comma-separated *items* as fit in *width* columns (at least one)."""
     line = prefix + items[0] if items else prefix
@@ -199,80 +197,6 @@ def _fit(prefix: str, items: list[str], width: int = 100) -> str:
             return line + ", …"
         line += ", " + item
     return line
-
-
-def _reading(r: dict[str, Any]) -> list[str]:
-    lines: list[str] = []
-    mean_ir, max_ir, cvir = r["mean_ir"], r["max_ir"], r["cvir"]
-    b = r["buckets"]
-    if mean_ir is None:
-        lines.append("No label has any row: there is nothing to balance.")
-        return lines
-    if mean_ir <= MEAN_IR_IMBALANCED:
-        lines.append(
-            f"Balanced: MeanIR {mean_ir:.2f} ≤ {MEAN_IR_IMBALANCED} — labels have "
-            "similar row counts."
-        )
-    else:
-        how = "Strongly" if mean_ir > 10 else "Moderately"
-        lines.append(
-            f"{how} imbalanced: the average label has {mean_ir:,.1f}x fewer rows than the most "
-            f"frequent one, the rarest {max_ir:,.0f}x fewer (CVIR {cvir:.2f})"
-            + (f"; {b['tail']} tail label(s) have < {b['tail_max']} rows." if b["tail"] else ".")
-        )
-    sc = r["scumble"]
-    if sc > SCUMBLE_HIGH:
-        lines.append(
-            f"High label concurrence (SCUMBLE {sc:.3f} > {SCUMBLE_HIGH}): rare labels "
-            "share rows with frequent ones, so copying rows also copies head labels."
-        )
-    else:
-        lines.append(
-            f"Low label concurrence (SCUMBLE {sc:.3f}): rare labels mostly sit on "
-            "their own rows, so row resampling targets them cleanly."
-        )
-    s = r["splits"]
-    if s["absent"]:
-        lines.append(
-            f"{len(s['absent'])} label(s) have no row at all: {_names_preview(s['absent'])}."
-        )
-    if s["rare_for_folds"]:
-        lines.append(
-            f"With {s['folds']} folds, {len(s['rare_for_folds'])} label(s) have fewer than "
-            f"{s['folds']} rows and will be missing from some folds: "
-            f"{_names_preview(s['rare_for_folds'])}."
-        )
-    if s["rare_for_test"]:
-        lines.append(
-            f"With a {s['test_size']:g} test split, {len(s['rare_for_test'])} label(s) are too "
-            f"rare for a proportional share of at least one test row: "
-            f"{_names_preview(s['rare_for_test'])}."
-            + (
-                f" {len(s['single_row'])} of them have a single row and can only be on one side."
-                if s["single_row"]
-                else ""
-            )
-        )
-    if not (s["rare_for_folds"] or s["rare_for_test"]):
-        lines.append(
-            "Every label has enough rows to reach each part of a "
-            f"{s['folds']}-fold or {s['test_size']:g} test split."
-        )
-    nxt = [
-        "`mlbalance split` (iterative stratification; it spreads a label's rows over the "
-        "parts whenever the label has enough rows)"
-    ]
-    if mean_ir > MEAN_IR_IMBALANCED:
-        nxt.append(
-            "then balance the training part: `mlbalance resample` (ML-ROS/ML-RUS, "
-            "MLSMOTE"
-            + (", REMEDIAL for the high concurrence" if sc > SCUMBLE_HIGH else "")
-            + ") or, without copying data, the repeat-factor sampler in `mlbalance train`"
-        )
-    else:
-        nxt.append("then `mlbalance train` as is; resampling is not needed")
-    lines.append("Next: " + "; ".join(nxt) + ".")
-    return lines
 
 
 def format_summary(report: dict[str, Any], *, source: str | None = None, top: int = 5) -> str:
@@ -411,7 +335,7 @@ def plot_report(
 
     top = order[: max(1, min(heatmap_labels, counts.size))]
     sub_names = [lm.names[i] for i in top]
-    co = cooccurrence(lm)[top][:, top].toarray().astype(np.float64)
+    co = cooccurrence(lm, top).toarray().astype(np.float64)
     np.fill_diagonal(co, 0.0)  # the counts are on the left; pairs show better without them
     masked = np.ma.masked_less_equal(co, 0)
     vmax = max(float(co.max()), 1.0)

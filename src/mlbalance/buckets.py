@@ -40,7 +40,8 @@ def label_buckets(
     if tail_max < 0 or head_min < tail_max:
         raise ParameterError(
             f"bucket bounds must satisfy 0 <= tail_max <= head_min, got tail_max={tail_max}, "
-            f"head_min={head_min}"
+            f"head_min={head_min}",
+            param=("tail_max", "head_min"),
         )
     counts = np.asarray(counts)
     out = np.full(counts.shape, "medium", dtype=object)

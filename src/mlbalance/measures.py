@@ -39,7 +39,7 @@ Where mldr's behaviour is not sensible, mlbalance deviates, and says so:
   ``n_features=None`` and the features factor is left out (``log(labels * labelsets)``).
 
 Everything works on the CSR arrays and never densifies over rows: the row-wise passes (row
-SCUMBLE with its per-label sums, the per-label deviations, label pairs, labelset codes) are
+SCUMBLE with its per-label sums, the per-label deviations, labelset codes) are
 compiled loops (:mod:`mlbalance._measures_core`, numba), each one sequential pass over the
 stored labels. Distinct labelsets are counted exactly: each row's sorted label ids are packed
 into one integer (base ``n_labels``, one group per row size) while that fits in 64 bits and the
@@ -53,8 +53,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import scipy.sparse as sp
 
+from mlbalance._pairs import cooccurrence, top_pairs
 from mlbalance.errors import InputError, ParameterError
 from mlbalance.labels import LabelMatrix, as_label_matrix
 
@@ -67,12 +67,14 @@ __all__ = [
     "cvir",
     "density",
     "irlbl",
+    "irlbl_of_counts",
     "label_counts",
     "label_frequencies",
     "label_scumble",
     "labelset_stats",
     "max_ir",
     "mean_ir",
+    "mean_ir_of_counts",
     "minority_labels",
     "rare_for_folds",
     "rare_for_test",
@@ -129,6 +131,20 @@ def density(y: Any) -> float:
     if lm.n_labels == 0:
         raise InputError("the label vocabulary is empty: density is undefined")
     return lm.nnz / lm.n_rows / lm.n_labels
+
+
+def irlbl_of_counts(counts: np.ndarray) -> np.ndarray:
+    """IRLbl from label counts: ``max count / count``, ``inf`` for a label with no row.
+
+    What :func:`irlbl` computes from a label matrix; the resamplers call it on counts that
+    change as they add or remove rows, so that every IRLbl in mlbalance is this one.
+    """
+    return _irlbl_from_counts(counts)
+
+
+def mean_ir_of_counts(counts: np.ndarray) -> float:
+    """MeanIR from label counts: the mean IRLbl over labels with rows (NaN when none has)."""
+    return _ir_summary(_irlbl_from_counts(counts))[0]
 
 
 def _irlbl_from_counts(counts: np.ndarray) -> np.ndarray:
@@ -334,15 +350,6 @@ def _labelset_group_counts(lm: LabelMatrix) -> list[np.ndarray]:
     return out
 
 
-def _rows_by_size(sizes: np.ndarray, by_size: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Row ids sorted by row size (a radix sort on a narrow key) and the group bounds."""
-    top = int(by_size.size)
-    key = sizes.astype(np.uint8 if top <= 256 else np.uint16 if top <= 65536 else np.int64)
-    order = np.argsort(key, kind="stable")
-    bounds = np.concatenate([[0], np.cumsum(by_size)])
-    return order, bounds
-
-
 def _hashed_counts(indptr: np.ndarray, indices: np.ndarray, rows: np.ndarray, k: int) -> np.ndarray:
     """Labelset counts of rows with *k* labels (too many to pack) by a verified 64-bit hash."""
     mat = _rows_as_matrix(indptr, indices, rows, k)
@@ -389,87 +396,9 @@ def tcs(y: Any, n_features: int | None = None) -> float:
 
 def _tcs(n_features: int | None, n_labels: int, distinct: int) -> float:
     if n_features is not None and n_features < 1:
-        raise ParameterError(f"n_features must be >= 1, got {n_features}")
+        raise ParameterError(f"n_features must be >= 1, got {n_features}", param="n_features")
     product = (n_features or 1) * n_labels * distinct
     return math.log(product) if product > 0 else math.nan
-
-
-# --------------------------------------------------------------------------------------------
-# co-occurrence
-# --------------------------------------------------------------------------------------------
-_PAIR_LOOP_MAX_K = 24  # rows with more labels go through a sparse product instead
-_DENSE_PAIRS_MAX_LABELS = 2048  # compiled loop into a dense matrix up to this size (32 MiB)
-_PAIR_CHUNK = 1 << 23  # label pairs per bincount (bounds temporary memory)
-
-
-def cooccurrence(y: Any) -> sp.csr_matrix:
-    """Label co-occurrence counts ``Y^T Y`` as a sparse ``(labels, labels)`` int64 matrix.
-
-    The diagonal holds the label counts. Computed without a general sparse product (which
-    takes seconds on 10M rows): up to 2048 labels a compiled loop counts every row's label
-    pairs into a dense matrix; beyond, rows are grouped by their number of labels ``k`` and
-    the ``k(k-1)/2`` pair codes of each group are counted in chunks with ``np.unique`` into a
-    sparse matrix (rows with more than 24 labels use a small sparse product).
-    """
-    lm = as_label_matrix(y)
-    m = lm.matrix
-    n_labels = lm.n_labels
-    indptr, indices = m.indptr, m.indices
-    sizes = np.diff(indptr)
-    by_size = np.bincount(sizes) if sizes.size else np.zeros(1, dtype=np.int64)
-    if n_labels <= _DENSE_PAIRS_MAX_LABELS:
-        from mlbalance._measures_core import pair_counts
-
-        upper = pair_counts(indptr, indices, n_labels)
-        full = upper + upper.T
-        full[np.diag_indices(n_labels)] = _counts(lm)
-        return sp.csr_matrix(full)
-    # Large vocabularies: never a dense labels x labels array. Pair codes a * L + b of each
-    # chunk are counted with np.unique; the sparse sum adds up the chunks.
-    codes_parts: list[np.ndarray] = []
-    count_parts: list[np.ndarray] = []
-    big_rows: list[np.ndarray] = []
-    if by_size.size > 2:
-        order, bounds = _rows_by_size(sizes, by_size)
-        for k in range(2, by_size.size):
-            if not by_size[k]:
-                continue
-            rows = order[bounds[k] : bounds[k + 1]]
-            if k > _PAIR_LOOP_MAX_K:
-                big_rows.append(rows)
-                continue
-            first, second = np.triu_indices(k, 1)
-            step = max(1, _PAIR_CHUNK // len(first))
-            for c0 in range(0, rows.size, step):
-                mat = _rows_as_matrix(indptr, indices, rows[c0 : c0 + step], k)
-                uniq, cnt = np.unique(mat[:, first] * n_labels + mat[:, second], return_counts=True)
-                codes_parts.append(uniq)
-                count_parts.append(cnt.astype(np.int64))
-    codes = np.concatenate(codes_parts) if codes_parts else np.zeros(0, dtype=np.int64)
-    cnts = np.concatenate(count_parts) if count_parts else np.zeros(0, dtype=np.int64)
-    upper = sp.coo_matrix(
-        (cnts, (codes // n_labels, codes % n_labels)), shape=(n_labels, n_labels)
-    ).tocsr()
-    if big_rows:
-        sub = m[np.concatenate(big_rows)].astype(np.int64)
-        upper = upper + sp.triu(sub.T @ sub, k=1).tocsr()
-    diag = sp.diags(_counts(lm), format="csr", dtype=np.int64)
-    return sp.csr_matrix(upper + upper.T + diag, dtype=np.int64)
-
-
-def top_pairs(
-    y: Any, k: int = 20, *, cooc: sp.csr_matrix | None = None
-) -> list[tuple[int, int, int]]:
-    """The *k* label pairs ``(i, j, rows)`` with ``i < j`` that co-occur on the most rows.
-
-    Ties are broken by label ids, so the order is deterministic.
-    """
-    c = cooccurrence(y) if cooc is None else cooc
-    upper = sp.triu(c, k=1).tocoo()
-    if upper.nnz == 0 or k <= 0:
-        return []
-    order = np.lexsort((upper.col, upper.row, -upper.data))[:k]
-    return [(int(upper.row[i]), int(upper.col[i]), int(upper.data[i])) for i in order]
 
 
 # --------------------------------------------------------------------------------------------
@@ -478,7 +407,7 @@ def top_pairs(
 def rare_for_folds(counts: np.ndarray, folds: int) -> np.ndarray:
     """Mask of labels with fewer rows than *folds*: at least one fold's test part lacks them."""
     if int(folds) < 2:
-        raise ParameterError(f"folds must be >= 2, got {folds}")
+        raise ParameterError(f"folds must be >= 2, got {folds}", param="folds")
     return np.asarray(counts) < int(folds)
 
 
@@ -490,7 +419,9 @@ def rare_for_test(counts: np.ndarray, test_size: float) -> np.ndarray:
     left for the training part (``count * (1 - test_size) >= 1``).
     """
     if not 0.0 < float(test_size) < 1.0:
-        raise ParameterError(f"test size must be a fraction in (0, 1), got {test_size}")
+        raise ParameterError(
+            f"test_size must be a fraction in (0, 1), got {test_size}", param="test_size"
+        )
     c = np.asarray(counts, dtype=np.float64)
     eps = 1e-9
     return (c * test_size < 1.0 - eps) | (c * (1.0 - test_size) < 1.0 - eps)

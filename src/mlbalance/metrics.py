@@ -126,10 +126,11 @@ def resolve_thresholds(thresholds: Any, n_labels: int) -> np.ndarray:
         thr = np.full(n_labels, float(thr))
     if thr.shape != (n_labels,):
         raise ParameterError(
-            f"thresholds must be a scalar or one per label ({n_labels}), got shape {thr.shape}"
+            f"thresholds must be a scalar or one per label ({n_labels}), got shape {thr.shape}",
+            param="thresholds",
         )
     if not np.isfinite(thr).all():
-        raise ParameterError("thresholds must be finite")
+        raise ParameterError("thresholds must be finite", param="thresholds")
     return thr
 
 
@@ -288,7 +289,9 @@ def multilabel_metrics(
         ``conventions``; and ``per_label``. JSON-serialisable.
     """
     if absent not in ("exclude", "include"):
-        raise ParameterError(f"absent must be 'exclude' or 'include', got {absent!r}")
+        raise ParameterError(
+            f"absent must be 'exclude' or 'include', got {absent!r}", param="absent"
+        )
     names_from_y = y_true.names if isinstance(y_true, LabelMatrix) else None
     y = label_csr(y_true)
     n_rows, n_labels = y.shape
@@ -298,14 +301,19 @@ def multilabel_metrics(
     if names is None:
         names = [str(i) for i in range(n_labels)]
     if len(names) != n_labels:
-        raise ParameterError(f"{len(names)} label names given for {n_labels} label columns")
+        raise ParameterError(
+            f"label_names has {len(names)} names for {n_labels} label columns",
+            param="label_names",
+        )
     buckets = None
     counts = None
     if train_counts is not None:
         counts = np.asarray(train_counts)
         if counts.shape != (n_labels,):
             raise ParameterError(
-                f"train_counts must have one count per label ({n_labels}), got shape {counts.shape}"
+                f"train_counts must have one count per label ({n_labels}), got shape "
+                f"{counts.shape}",
+                param="train_counts",
             )
         buckets = label_buckets(counts, head_min=head_min, tail_max=tail_max)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import textwrap
 from typing import Any
 
 from mlbalance.cli._options import (
@@ -109,36 +110,22 @@ def features_from_args(args: argparse.Namespace) -> Any:
 
 
 def resampler_from_args(args: argparse.Namespace) -> Any:
-    """The resampler the flags ask for."""
+    """The resampler the flags ask for; a flag of another method is refused, not ignored."""
     from mlbalance.errors import ParameterError
+    from mlbalance.resample import METHODS
     from mlbalance.resample.dataset import make_resampler
 
-    params = {
-        "ml-ros": {"percentage": args.percentage},
-        "ml-rus": {"percentage": args.percentage},
-        "mlsmote": {"k_neighbors": args.k_neighbors, "label_generation": args.label_generation},
-        "remedial": {},
-        "target": {
-            "min_rows": args.min_rows,
-            "max_rows": args.max_rows,
-            "max_copies": args.max_copies,
-        },
-    }[args.method]
-    flags = {
-        "percentage": "--percentage",
-        "k_neighbors": "--k",
-        "label_generation": "--label-generation",
-        "min_rows": "--min-rows",
-        "max_rows": "--max-rows",
-        "max_copies": "--max-copies",
-    }
-    stray = [
-        flag
-        for key, flag in flags.items()
-        if getattr(args, key, None) is not None and key not in params
-    ]
-    if stray:
-        raise ParameterError(f"--method {args.method} does not use {', '.join(stray)}")
+    def options(cls: Any) -> set[str]:
+        return set(cls._parameter_constraints) - {"random_state"}
+
+    own = options(METHODS[args.method])
+    others = set().union(*(options(cls) for cls in METHODS.values())) - own
+    stray = sorted(p for p in others if getattr(args, p, None) is not None)
+    if stray:  # library names; main() shows them as the flags typed (--k, --min-rows, ...)
+        raise ParameterError(
+            f"method {args.method} does not use {', '.join(stray)}", param=("method", *stray)
+        )
+    params = {p: getattr(args, p, None) for p in sorted(own)}
     return make_resampler(args.method, **params, random_state=args.seed)
 
 
@@ -190,37 +177,45 @@ def run(args: argparse.Namespace) -> int:
         features=features_from_args(args),
         progress=None,
     )
+    # With --json - the JSON owns stdout; the summary goes to stderr.
+    stream = sys.stderr if args.json == "-" else sys.stdout
     if outcome.nothing_to_do:
-        print(outcome.nothing_to_do + f"; {args.out} not written")
+        print(outcome.nothing_to_do + f"; {args.out} not written", file=stream)
         emit_json({"nothing_to_do": outcome.nothing_to_do, "input": args.input}, args.json)
         return 0
     manifest = outcome.manifest
     assert manifest is not None
-    if args.json != "-":
-        print(summary(manifest, args.out))
+    print(summary(manifest, args.out), file=stream)
     emit_json(manifest, args.json)
     return 0
 
 
 def summary(manifest: dict[str, Any], out: str) -> str:
-    """A one-screen text summary of a manifest."""
+    """A one-screen text summary of a manifest, ending with what the method did other than
+    asked (its notes) and the measures it made worse."""
     rep = manifest["report"]
     b, a = manifest["measures_before"], manifest["measures_after"]
     before = manifest["label_counts_before"]
     after = manifest["label_counts_after"]
     names = sorted(before, key=lambda n: before[n])
+    worse = rep.get("worse", {})
     lines = [
         f"{manifest['method']} -> {out}: {rep['input_rows']:,} rows in, "
         f"{rep['output_rows']:,} rows out in {len(manifest['shards'])} shard(s)",
         f"  kept {rep['kept']:,}  dropped {rep['dropped']:,}  extra copies "
-        f"{rep['extra_copies']:,}  synthetic {rep['synthetic']:,}  relabelled {rep['relabelled']:,}",
+        f"{rep['extra_copies']:,}  synthetic (new rows) {rep['synthetic']:,}  relabelled "
+        f"(kept rows or copies with changed labels) {rep['relabelled']:,}",
         f"  {'measure':<10}{'before':>12}{'after':>12}",
     ]
     for key in ("mean_ir", "max_ir", "cvir", "scumble"):
-        lines.append(f"  {key:<10}{b[key]:>12.4g}{a[key]:>12.4g}")
+        flag = "  worse" if key in worse else ""
+        lines.append(f"  {key:<10}{b[key]:>12.4g}{a[key]:>12.4g}{flag}")
     lines.append("  rarest labels (rows before -> after):")
     for n in names[:5]:
         lines.append(f"    {n[:40]:<40}{before[n]:>10,} -> {after[n]:,}")
+    for note in rep.get("notes", []):
+        lines.extend(textwrap.wrap(note, width=100, initial_indent="  note: ",
+                                   subsequent_indent="    "))  # fmt: skip
     lines.append(
         f"  manifest: {out}/__mlbalance__/manifest.json  (check with: mlbalance verify {out})"
     )

@@ -14,8 +14,9 @@ methods (ML-ROS, ML-RUS, REMEDIAL, target counts) decide from the labels alone
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+import warnings
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar
 
 import numpy as np
@@ -31,50 +32,24 @@ __all__ = [
     "Options",
     "Resampled",
     "imbalance_measures",
-    "irlbl",
-    "mean_ir",
+    "irlbl_and_mean_ir",
     "take_rows",
+    "worse_imbalance",
 ]
 
 
-# --- imbalance measures (as mldr computes them; see mlbalance.measures for the full set) ---------
-def irlbl(counts: np.ndarray) -> np.ndarray:
-    """IRLbl per label: ``max count / count``; ``inf`` for a label with no row.
+# --- imbalance measures: one implementation, mlbalance.measures ----------------------------------
+def irlbl_and_mean_ir(counts: np.ndarray) -> tuple[np.ndarray, float]:
+    """IRLbl per label (``inf`` for a label with no row) and MeanIR, from label counts.
 
-    Charte et al. (2015), eq. 1. The resamplers keep their own copy so that they depend only
-    on numpy; the values agree with :mod:`mlbalance.measures`.
+    Computed by :mod:`mlbalance.measures` (:func:`~mlbalance.measures.irlbl_of_counts`,
+    :func:`~mlbalance.measures.mean_ir_of_counts`), the code behind ``mlbalance analyse``, so
+    that a resampler decides on the very figures the report prints (Charte et al. 2015).
+    Minority labels are ``isfinite(ir) & (ir > mean)``, majority labels ``ir < mean``.
     """
-    c = np.asarray(counts, dtype=np.float64)
-    out = np.full(c.shape, np.inf)
-    if c.size and c.max() > 0:
-        np.divide(c.max(), c, out=out, where=c > 0)
-    return out
+    from mlbalance import measures
 
-
-def mean_ir(counts: np.ndarray) -> float:
-    """MeanIR: the mean IRLbl over labels that have at least one row (0.0 when none has)."""
-    ir = irlbl(counts)
-    finite = ir[np.isfinite(ir)]
-    return float(finite.mean()) if finite.size else 0.0
-
-
-def _row_scumble(labels: LabelMatrix, ir: np.ndarray) -> np.ndarray:
-    """SCUMBLE of each row: 1 - geometric mean / arithmetic mean of its labels' IRLbl."""
-    m = labels.matrix
-    sizes = np.diff(m.indptr)
-    out = np.zeros(labels.n_rows)
-    if m.nnz == 0:
-        return out
-    vals = ir[m.indices]
-    vals = np.where(np.isfinite(vals), vals, 0.0)
-    row_of = np.repeat(np.arange(labels.n_rows), sizes)
-    sums = np.bincount(row_of, weights=vals, minlength=labels.n_rows)
-    logs = np.bincount(row_of, weights=np.log(np.maximum(vals, 1e-300)), minlength=labels.n_rows)
-    has = sizes > 0
-    arith = sums[has] / sizes[has]
-    geo = np.exp(logs[has] / sizes[has])
-    out[has] = 1.0 - geo / arith
-    return np.clip(out, 0.0, 1.0)
+    return measures.irlbl_of_counts(counts), measures.mean_ir_of_counts(counts)
 
 
 def imbalance_measures(labels: LabelMatrix) -> dict[str, float]:
@@ -110,7 +85,14 @@ class Resampled:
     neighbour : numpy.ndarray of int64
         For a synthetic row, the reference neighbour (an input row); -1 otherwise.
     relabelled : numpy.ndarray of bool
-        True for output rows whose labels differ from their source row's (REMEDIAL, MLSMOTE).
+        True for output rows that copy an input row (kept or extra copy) with other labels than
+        that row's (REMEDIAL). Synthetic rows are new rows, counted as synthetic only.
+    notes : tuple of str
+        What the method did other than asked, and why, one sentence each (e.g. ML-ROS stopping
+        before ``percentage`` because every minority bag reached MeanIR).
+    worse : dict
+        The measures the output made worse: ``{"mean_ir": (before, after), "max_ir": ...}``
+        (a warning says so too).
     """
 
     indices: np.ndarray
@@ -119,6 +101,8 @@ class Resampled:
     synthetic: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
     neighbour: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     relabelled: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
+    notes: tuple[str, ...] = ()
+    worse: dict[str, tuple[float, float]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         n = len(self.indices)
@@ -143,11 +127,13 @@ class Resampled:
         """How many times each input row appears in the output as a copy (not synthetic)."""
         return np.bincount(self.indices[~self.synthetic], minlength=self.n_input)
 
-    def report(self) -> dict[str, int]:
-        """Every input row accounted for: kept, dropped, extra copies, synthetic, relabelled.
+    def report(self) -> dict[str, Any]:
+        """Every input row accounted for, and what the method did other than asked.
 
-        ``kept + dropped == input_rows`` and
-        ``kept + extra_copies + synthetic == output_rows``.
+        ``kept + dropped == input_rows`` and ``kept + extra_copies + synthetic ==
+        output_rows``; ``relabelled`` counts kept rows and copies whose labels changed (never
+        synthetic rows). ``notes`` lists :attr:`notes`; ``worse`` the measures made worse,
+        ``{"mean_ir": {"before": b, "after": a}, ...}``.
         """
         copies = self.copies()
         kept = int((copies > 0).sum())
@@ -158,8 +144,58 @@ class Resampled:
             "dropped": int(self.n_input - kept),
             "extra_copies": int(copies.sum() - kept),
             "synthetic": int(self.synthetic.sum()),
-            "relabelled": int(self.relabelled.sum()),
+            "relabelled": int((self.relabelled & ~self.synthetic).sum()),
+            "notes": list(self.notes),
+            "worse": {k: {"before": b, "after": a} for k, (b, a) in self.worse.items()},
         }
+
+
+_MEASURE_NAMES = {"mean_ir": "MeanIR", "max_ir": "MaxIR"}
+
+
+def worse_imbalance(
+    before: LabelMatrix, after: LabelMatrix
+) -> tuple[dict[str, tuple[float, float]], str]:
+    """MeanIR and MaxIR that went up from *before* to *after*, and why, in words.
+
+    IRLbl is ``max count / count`` and MeanIR its mean, so the reason names the labels whose
+    IRLbl rose most (with their rows and IRLbl before and after) and what happened to the most
+    frequent label, the numerator of every IRLbl.
+    """
+    cb, ca = before.counts(), after.counts()
+    if cb.size == 0:
+        return {}, ""
+    irb, mb = irlbl_and_mean_ir(cb)
+    ira, ma = irlbl_and_mean_ir(ca)
+    fb, fa = irb[np.isfinite(irb)], ira[np.isfinite(ira)]
+    figures = {
+        "mean_ir": (mb, ma),
+        "max_ir": (float(fb.max()) if fb.size else np.nan, float(fa.max()) if fa.size else np.nan),
+    }
+    worse = {k: (float(b), float(a)) for k, (b, a) in figures.items() if a > b * (1 + 1e-12)}
+    if not worse:
+        return {}, ""
+    # MeanIR is the mean of max count / count: name the labels whose IRLbl rose most, and
+    # the numerator (the most frequent label's rows)
+    names = before.names
+    both = np.flatnonzero(np.isfinite(irb) & np.isfinite(ira))
+    rise = ira[both] - irb[both]
+    top = both[np.argsort(-rise, kind="stable")[:3]]
+    top = top[ira[top] > irb[top]]
+    parts = [
+        f"{names[j]!r} {int(cb[j]):,} -> {int(ca[j]):,} rows ({irb[j]:.3g} -> {ira[j]:.3g})"
+        for j in top
+    ]
+    head_b, head_a = int(np.argmax(cb)), int(np.argmax(ca))
+    head = (
+        f"the most frequent label {names[head_a]!r} went {int(cb[head_a]):,} -> "
+        f"{int(ca[head_a]):,} rows"
+        if head_a == head_b
+        else f"the most frequent label is now {names[head_a]!r} ({int(ca[head_a]):,} rows, was "
+        f"{names[head_b]!r} with {int(cb[head_b]):,})"
+    )
+    why = (f"IRLbl rose most for {', '.join(parts)}; " if parts else "") + head
+    return worse, why
 
 
 # --- containers ----------------------------------------------------------------------------------
@@ -281,7 +317,7 @@ class BaseResampler:
             )
         self._validate_params()
         labels = as_label_matrix(Y)
-        result = self._resample(None, labels, self._rng())
+        result = self._finish(labels, self._resample(None, labels, self._rng()))
         self._store(result)
         return result
 
@@ -306,7 +342,7 @@ class BaseResampler:
             raise InputError(
                 f"X has {n_rows_of(X)} rows but Y has {labels.n_rows}; they must match"
             )
-        result = self._resample(X, labels, self._rng())
+        result = self._finish(labels, self._resample(X, labels, self._rng()))
         self._store(result)
         X_res = self._features_out(X, result)
         return X_res, restore_labels(Y, result.labels)
@@ -319,6 +355,23 @@ class BaseResampler:
 
     def _features_out(self, X: Any, result: Resampled) -> Any:
         return take_rows(X, result.indices)
+
+    def _notes(self, labels: LabelMatrix, result: Resampled) -> Iterable[str]:
+        """What the method did other than asked, and why (override when needed)."""
+        return ()
+
+    def _finish(self, labels: LabelMatrix, result: Resampled) -> Resampled:
+        """Attach the notes and the measures made worse; warn about the latter in one line."""
+        notes = tuple(self._notes(labels, result))
+        worse, why = worse_imbalance(labels, result.labels)
+        if worse:
+            figures = ", ".join(
+                f"{_MEASURE_NAMES[k]} {b:.4g} -> {a:.4g}" for k, (b, a) in worse.items()
+            )
+            text = f"{type(self).__name__} made the imbalance worse: {figures} ({why})"
+            warnings.warn(text, UserWarning, stacklevel=3)
+            notes += (text,)
+        return replace(result, notes=notes, worse=worse)
 
     def _store(self, result: Resampled) -> None:
         self.result_ = result

@@ -7,6 +7,7 @@ multilabel classification: Measures and random resampling algorithms". *Neurocom
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any, ClassVar
 
 import numpy as np
@@ -14,7 +15,7 @@ from numba import njit
 
 from mlbalance.labels import LabelMatrix
 from mlbalance.resample._bags import csr_arrays, label_bags
-from mlbalance.resample.base import BaseResampler, Interval, Resampled, irlbl, mean_ir
+from mlbalance.resample.base import BaseResampler, Interval, Resampled, irlbl_and_mean_ir
 
 __all__ = ["MLROS"]
 
@@ -90,8 +91,11 @@ class MLROS(BaseResampler):
         The minority label ids (the bags), in label order.
     bag_left_at_ : numpy.ndarray of int64
         Per bag, the number of clones made when it left (-1 if it never left).
+    clones_asked_ : int
+        ``floor(n * percentage / 100)``; fewer are made when every bag leaves first, and the
+        result's ``notes`` say so with both figures.
     report_ : dict
-        Rows kept, dropped, added (see :meth:`Resampled.report`).
+        Rows kept, dropped, added, and the notes (see :meth:`Resampled.report`).
 
     Notes
     -----
@@ -124,12 +128,12 @@ class MLROS(BaseResampler):
     def _resample(self, X: Any, labels: LabelMatrix, rng: np.random.Generator) -> Resampled:
         n = labels.n_rows
         counts = labels.counts()
-        ir = irlbl(counts)
-        target = mean_ir(counts)
+        ir, target = irlbl_and_mean_ir(counts)
         minority = np.flatnonzero(np.isfinite(ir) & (ir > target)).astype(np.int64)
         n_clone = int(np.floor(n * float(self.percentage) / 100.0 + 1e-9))
         self.minority_labels_ = minority
         self.mean_ir_ = target
+        self.clones_asked_ = n_clone
         if len(minority) == 0 or n_clone == 0:
             self.bag_left_at_ = np.zeros(0, dtype=np.int64)
             idx = np.arange(n, dtype=np.int64)
@@ -151,3 +155,18 @@ class MLROS(BaseResampler):
         self.bag_left_at_ = left_at
         idx = np.concatenate([np.arange(n, dtype=np.int64), clones])
         return Resampled(idx, labels.take(idx), n)
+
+    def _notes(self, labels: LabelMatrix, result: Resampled) -> Iterator[str]:
+        made, asked = result.n_output - result.n_input, self.clones_asked_
+        wanted = (
+            f"asked for {float(self.percentage):g}% of {labels.n_rows:,} rows = {asked:,} clones"
+        )
+        if asked == 0:
+            yield f"ML-ROS added nothing: {wanted}"
+        elif not len(self.minority_labels_):
+            yield f"ML-ROS added nothing: no label has IRLbl > MeanIR ({self.mean_ir_:.4g}); {wanted}"
+        elif made < asked:
+            yield (
+                f"ML-ROS stopped after {made:,} clone(s): every minority bag "
+                f"({len(self.minority_labels_):,}) reached MeanIR ({self.mean_ir_:.4g}); {wanted}"
+            )

@@ -7,6 +7,7 @@ multilabel classification: Measures and random resampling algorithms". *Neurocom
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any, ClassVar
 
 import numpy as np
@@ -14,7 +15,7 @@ from numba import njit
 
 from mlbalance.labels import LabelMatrix
 from mlbalance.resample._bags import csr_arrays, label_bags
-from mlbalance.resample.base import BaseResampler, Interval, Resampled, irlbl, mean_ir
+from mlbalance.resample.base import BaseResampler, Interval, Resampled, irlbl_and_mean_ir
 
 __all__ = ["MLRUS"]
 
@@ -134,6 +135,11 @@ class MLRUS(BaseResampler):
         The majority label ids (the bags).
     bag_left_at_ : numpy.ndarray of int64
         Per bag, the number of deletions made when it left (-1 if it never left).
+    irlbl_ : numpy.ndarray of float
+        IRLbl of every label in the input (``inf`` for a label with no row).
+    deletions_asked_ : int
+        ``floor(n * percentage / 100)``; fewer are made when every bag leaves first (the
+        result's ``notes`` say so), and a warning says when MeanIR or MaxIR went up.
 
     Notes
     -----
@@ -156,12 +162,13 @@ class MLRUS(BaseResampler):
     def _resample(self, X: Any, labels: LabelMatrix, rng: np.random.Generator) -> Resampled:
         n = labels.n_rows
         counts = labels.counts()
-        ir = irlbl(counts)
-        target = mean_ir(counts)
+        ir, target = irlbl_and_mean_ir(counts)
+        self.irlbl_ = ir
         majority = np.flatnonzero(np.isfinite(ir) & (ir < target)).astype(np.int64)
         n_delete = int(np.floor(n * float(self.percentage) / 100.0 + 1e-9))
         self.majority_labels_ = majority
         self.mean_ir_ = target
+        self.deletions_asked_ = n_delete
         if len(majority) == 0 or n_delete == 0:
             self.bag_left_at_ = np.zeros(0, dtype=np.int64)
             return Resampled(np.arange(n, dtype=np.int64), labels, n)
@@ -192,3 +199,31 @@ class MLRUS(BaseResampler):
         self.bag_left_at_ = left_at
         idx = np.flatnonzero(~deleted).astype(np.int64)
         return Resampled(idx, labels.take(idx), n)
+
+    def _notes(self, labels: LabelMatrix, result: Resampled) -> Iterator[str]:
+        made, asked = result.n_input - result.n_output, self.deletions_asked_
+        wanted = (
+            f"asked for {float(self.percentage):g}% of {labels.n_rows:,} rows = {asked:,} deletions"
+        )
+        majority = self.majority_labels_
+        if asked == 0:
+            yield f"ML-RUS deleted nothing: {wanted}"
+        elif not len(majority):
+            yield f"ML-RUS deleted nothing: no label has IRLbl < MeanIR ({self.mean_ir_:.4g}); {wanted}"
+        elif made < asked:
+            ir, _ = irlbl_and_mean_ir(result.labels.counts())
+            reached = int(np.count_nonzero(ir[majority] >= self.mean_ir_))
+            yield (
+                f"ML-RUS stopped after {made:,} deletion(s): every majority bag left "
+                f"({reached:,} of {len(majority):,} reached MeanIR {self.mean_ir_:.4g}, the "
+                f"others ran out of rows); {wanted}"
+            )
+        kept = np.zeros(result.n_input, dtype=bool)
+        kept[result.indices] = True
+        minority = np.flatnonzero(np.isfinite(self.irlbl_) & (self.irlbl_ > self.mean_ir_))
+        carried = labels.matrix[~kept][:, minority].getnnz(axis=1) > 0 if made else np.zeros(0)
+        if np.count_nonzero(carried):
+            yield (
+                f"{int(np.count_nonzero(carried)):,} of the {made:,} deleted rows also carried "
+                "minority labels (ML-RUS does not protect them)"
+            )

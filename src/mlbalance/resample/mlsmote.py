@@ -20,8 +20,7 @@ from mlbalance.resample.base import (
     Interval,
     Options,
     Resampled,
-    irlbl,
-    mean_ir,
+    irlbl_and_mean_ir,
 )
 
 __all__ = ["MLSMOTE", "check_features"]
@@ -134,8 +133,9 @@ class MLSMOTE(BaseResampler):
     def _resample(self, X: Any, labels: LabelMatrix, rng: np.random.Generator) -> Resampled:
         feats = check_features(X)
         n = labels.n_rows
-        counts = labels.counts().astype(np.float64)
-        target = mean_ir(counts)
+        counts = labels.counts().astype(np.int64)
+        _, target = irlbl_and_mean_ir(counts)
+        top = int(counts.max()) if counts.size else 0  # IRLbl's numerator, kept up to date
         csc = labels.matrix.tocsc()
         ymat = labels.matrix
         k = int(self.k_neighbors)
@@ -146,7 +146,8 @@ class MLSMOTE(BaseResampler):
         processed: list[int] = []
         small: dict[str, int] = {}
         for lab in range(labels.n_labels):
-            if counts[lab] == 0 or irlbl(counts)[lab] <= target:
+            # IRLbl of lab on the growing dataset (measures.irlbl_of_counts, one label)
+            if counts[lab] == 0 or top / counts[lab] <= target:
                 continue
             bag = csc.indices[csc.indptr[lab] : csc.indptr[lab + 1]].astype(np.int64)
             processed.append(lab)
@@ -179,6 +180,8 @@ class MLSMOTE(BaseResampler):
             lab_new = votes.astype(np.uint8)
             new_labels.append(lab_new)
             counts += np.bincount(lab_new.indices, minlength=labels.n_labels)
+            if lab_new.nnz:
+                top = max(top, int(counts[lab_new.indices].max()))
             seeds.append(seed_rows)
             refs.append(ref_rows)
         self.minority_labels_ = np.asarray(processed, dtype=np.int64)
@@ -216,9 +219,8 @@ class MLSMOTE(BaseResampler):
         neighbour = np.full(len(idx), -1, dtype=np.int64)
         neighbour[n:] = ref
         self._features = feats
-        return Resampled(
-            idx, out_labels, n, synthetic=synthetic, neighbour=neighbour, relabelled=synthetic
-        )
+        # synthetic rows are new rows (counted as synthetic), not relabelled copies
+        return Resampled(idx, out_labels, n, synthetic=synthetic, neighbour=neighbour)
 
     def _features_out(self, X: Any, result: Resampled) -> Any:
         feats = self._features

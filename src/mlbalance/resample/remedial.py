@@ -12,8 +12,9 @@ from typing import Any, ClassVar
 import numpy as np
 import scipy.sparse as sp
 
+from mlbalance import measures
 from mlbalance.labels import LabelMatrix
-from mlbalance.resample.base import BaseResampler, Resampled, _row_scumble, irlbl, mean_ir
+from mlbalance.resample.base import BaseResampler, Resampled, irlbl_and_mean_ir
 
 __all__ = ["REMEDIAL"]
 
@@ -46,7 +47,9 @@ class REMEDIAL(BaseResampler):
     -----
     As in the paper and the authors' ``mldr::remedial``: the threshold is the mean SCUMBLE,
     minority labels are those with IRLbl > MeanIR, the original keeps the majority labels and
-    the clone the minority labels. Deviation: a row above the threshold whose labels are all
+    the clone the minority labels. IRLbl, MeanIR, the row SCUMBLE and its mean come from
+    :mod:`mlbalance.measures` (mldr's values), so the threshold is the SCUMBLE that
+    ``mlbalance analyse`` prints. Deviation: a row above the threshold whose labels are all
     minority (or all majority) is left unchanged, because splitting it would create a row with
     no label at all (``mldr`` creates such rows).
     """
@@ -59,10 +62,10 @@ class REMEDIAL(BaseResampler):
     def _resample(self, X: Any, labels: LabelMatrix, rng: np.random.Generator) -> Resampled:
         n = labels.n_rows
         counts = labels.counts()
-        ir = irlbl(counts)
-        target = mean_ir(counts)
-        scumble = _row_scumble(labels, ir)
-        threshold = float(scumble.mean()) if n else 0.0
+        ir, target = irlbl_and_mean_ir(counts)
+        # the row SCUMBLE and its mean of mlbalance.measures: the figures analyse prints
+        scumble = measures.row_scumble(labels) if n else np.zeros(0)
+        threshold = float(measures.scumble(labels)) if n else 0.0
         minority = np.isfinite(ir) & (ir > target)
         m = labels.matrix
         is_min = minority[m.indices].astype(np.int64)

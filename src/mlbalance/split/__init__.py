@@ -6,15 +6,24 @@
 * :class:`MultilabelStratifiedKFold`, :class:`RepeatedMultilabelStratifiedKFold`,
   :class:`MultilabelStratifiedShuffleSplit`, :func:`multilabel_train_test_split` --
   scikit-learn splitters on the public ``BaseCrossValidator`` contract.
-* :func:`split_report` -- LD, ED, FZ, labels absent per split, label counts.
+* :func:`stratified_split` -- the same split ids and every move of the rare-label repair pass
+  (:class:`Repairs`).
+* :func:`split_report` -- LD, ED, FZ, labels absent per split, label counts, and what the
+  repair pass moved.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from mlbalance.split._iterative import check_ratios, iterative_stratification
+from mlbalance.split._iterative import (
+    StratifiedSplit,
+    check_ratios,
+    iterative_stratification,
+    stratified_split,
+)
 from mlbalance.split._quality import SplitReport, split_label_counts, split_report
+from mlbalance.split._repair import Repairs
 
 if TYPE_CHECKING:
     from mlbalance.split._sklearn import (
@@ -44,11 +53,14 @@ def __getattr__(name: str) -> Any:
 __all__ = [
     "MultilabelStratifiedKFold",
     "MultilabelStratifiedShuffleSplit",
+    "Repairs",
     "RepeatedMultilabelStratifiedKFold",
     "SplitReport",
+    "StratifiedSplit",
     "check_ratios",
     "iterative_stratification",
     "multilabel_train_test_split",
     "split_label_counts",
     "split_report",
+    "stratified_split",
 ]

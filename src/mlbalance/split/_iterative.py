@@ -12,18 +12,56 @@ References
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
 
+from mlbalance._params import BOOL, RANDOM_STATE, Options, Predicate, validate_params
 from mlbalance.errors import InputError, ParameterError
 from mlbalance.labels import as_label_matrix
 from mlbalance.split._core import iterative_assign, label_pair_codes
+from mlbalance.split._repair import Repairs, spread_labels
 
-__all__ = ["check_ratios", "encode_groups", "iterative_stratification", "make_rng"]
+__all__ = [
+    "ORDER",
+    "SPLIT_RANDOM_STATE",
+    "StratifiedSplit",
+    "check_ratios",
+    "encode_groups",
+    "iterative_stratification",
+    "make_rng",
+    "stratified_split",
+]
 
 RandomState = int | np.integer | np.random.Generator | np.random.RandomState | None
+
+#: ``order``: first (labels) or second (label pairs) order stratification.
+ORDER = Options((1, 2))
+#: ``random_state`` of a splitter: as :data:`~mlbalance._params.RANDOM_STATE`, or a legacy
+#: ``numpy.random.RandomState`` (scikit-learn code passes those).
+SPLIT_RANDOM_STATE = (
+    RANDOM_STATE,
+    Predicate(
+        lambda v: isinstance(v, np.random.RandomState),
+        "a numpy RandomState",
+        good=np.random.RandomState(0),
+    ),
+)
+_EVAL_SPLITS = Predicate(
+    lambda v: (
+        v is None
+        or (
+            not isinstance(v, (str, bytes))
+            and len(list(v)) > 0
+            and all(isinstance(j, (int, np.integer)) and not isinstance(j, bool) for j in v)
+        )
+    ),
+    "None or a non-empty sequence of split ids",
+    bad=("1", [], [0.5], 3),
+    good=None,
+)
 
 
 def make_rng(random_state: Any) -> np.random.Generator:
@@ -38,10 +76,14 @@ def make_rng(random_state: Any) -> np.random.Generator:
         return np.random.default_rng(int(random_state.randint(0, 2**31 - 1)))
     if random_state is None or isinstance(random_state, (int, np.integer)):
         if random_state is not None and int(random_state) < 0:
-            raise ParameterError(f"random_state must be >= 0, got {random_state}")
+            raise ParameterError(
+                f"random_state must be >= 0, got {random_state}", param="random_state"
+            )
         return np.random.default_rng(None if random_state is None else int(random_state))
     raise ParameterError(
-        f"random_state must be an int, a numpy Generator or None, got {type(random_state).__name__}"
+        "random_state must be an int, a numpy Generator or None, got "
+        f"{type(random_state).__name__}",
+        param="random_state",
     )
 
 
@@ -57,19 +99,23 @@ def check_ratios(ratios: int | Sequence[float] | np.ndarray) -> np.ndarray:
     if isinstance(ratios, (int, np.integer)) and not isinstance(ratios, bool):
         k = int(ratios)
         if k < 2:
-            raise ParameterError(f"need at least 2 folds, got {k}")
+            raise ParameterError(f"need at least 2 folds, got {k}", param="ratios")
         return np.full(k, 1.0 / k)
     try:
         arr = np.asarray(ratios, dtype=np.float64).ravel()
     except (TypeError, ValueError):
-        raise ParameterError(f"ratios must be numbers, got {ratios!r}") from None
+        raise ParameterError(f"ratios must be numbers, got {ratios!r}", param="ratios") from None
     shown = ",".join(f"{r:g}" for r in arr)
     if arr.size < 2:
-        raise ParameterError(f"need at least 2 split ratios, got {shown or 'none'}")
+        raise ParameterError(
+            f"ratios need at least 2 splits, got {shown or 'none'}", param="ratios"
+        )
     if not np.isfinite(arr).all() or (arr <= 0).any():
-        raise ParameterError(f"every split ratio must be > 0, got {shown}")
+        raise ParameterError(f"ratios must each be > 0, got {shown}", param="ratios")
     if abs(arr.sum() - 1.0) > 1e-6:
-        raise ParameterError(f"split ratios must sum to 1, got {shown} (sum {arr.sum():g})")
+        raise ParameterError(
+            f"ratios must sum to 1, got {shown} (sum {arr.sum():g})", param="ratios"
+        )
     return arr / arr.sum()
 
 
@@ -124,6 +170,36 @@ def _group_matrix(codes: np.ndarray, n_groups: int) -> sp.csr_matrix:
     return sp.csr_matrix(
         (np.ones(n, dtype=np.int64), (codes, np.arange(n, dtype=np.int64))), shape=(n_groups, n)
     )
+
+
+#: Declared constraints of the options of :func:`iterative_stratification` (``ratios`` is
+#: checked by :func:`check_ratios`, ``groups`` by :func:`encode_groups`).
+STRATIFY_CONSTRAINTS: dict[str, Any] = {
+    "order": ORDER,
+    "shuffle": BOOL,
+    "random_state": SPLIT_RANDOM_STATE,
+    "spread_rare": BOOL,
+    "ensure_eval_labels": BOOL,
+    "eval_splits": _EVAL_SPLITS,
+}
+
+
+@dataclass(frozen=True)
+class StratifiedSplit:
+    """The split id of every row and what the rare-label repair pass moved to get there.
+
+    Attributes
+    ----------
+    ids : ndarray of int64, shape (n_rows,)
+        The split (``0 .. n_splits - 1``) of every row.
+    repairs : Repairs
+        Every move of the repair pass (rows; with groups, each moved group by its first
+        row and its size), and the labels whose targets stayed unmet. Empty when
+        ``spread_rare`` and ``ensure_eval_labels`` are both off or nothing needed a move.
+    """
+
+    ids: np.ndarray
+    repairs: Repairs
 
 
 def iterative_stratification(
@@ -216,48 +292,108 @@ def iterative_stratification(
     groups it then moves back a row from the receiving split that removes no label from
     it (an unlabelled one first), so sizes do not drift. A label whose every candidate row
     is blocked keeps its shortfall, and :func:`~mlbalance.split.split_report` names the
-    splits that lack it.
+    splits that lack it. The repair pass is compiled too (numba; it makes the same moves
+    as the pure-Python pass it replaced) and costs about as much as the algorithm itself
+    at 100,000 labels; :func:`stratified_split` returns every move it made.
     """
+    return stratified_split(
+        y,
+        ratios,
+        order=order,
+        groups=groups,
+        shuffle=shuffle,
+        random_state=random_state,
+        spread_rare=spread_rare,
+        ensure_eval_labels=ensure_eval_labels,
+        eval_splits=eval_splits,
+    ).ids
+
+
+def _eval_mask(ratios: Any, k: int, eval_splits: Sequence[int] | None) -> np.ndarray:
+    if eval_splits is None:
+        eval_idx = np.arange(k) if isinstance(ratios, (int, np.integer)) else np.arange(1, k)
+    else:
+        eval_idx = np.unique(np.asarray(list(eval_splits), dtype=np.int64))
+        if eval_idx.min() < 0 or eval_idx.max() >= k:
+            raise ParameterError(
+                f"eval_splits must be split ids in 0..{k - 1}, got {eval_splits!r}",
+                param="eval_splits",
+            )
+    mask = np.zeros(k, dtype=bool)
+    mask[eval_idx] = True
+    return mask
+
+
+def _instances(
+    labels: Any, groups: Any, k: int
+) -> tuple[sp.csr_matrix, np.ndarray, np.ndarray | None, sp.csr_matrix | None]:
+    """Instance x label counts, rows per instance, group codes and the group matrix."""
+    base = _int_csr(labels.matrix)
+    if groups is None:
+        return base, np.ones(labels.n_rows, dtype=np.int64), None, None
+    codes, n_groups = encode_groups(groups, labels.n_rows)
+    if n_groups < k:
+        raise ParameterError(
+            f"cannot split {n_groups} groups into {k} splits: more splits than groups",
+            param="groups",
+        )
+    gmat = _group_matrix(codes, n_groups)
+    inst_labels = _int_csr((gmat @ base).tocsr())
+    inst_labels.sort_indices()
+    weights = np.bincount(codes, minlength=n_groups).astype(np.int64)
+    return inst_labels, weights, codes, gmat
+
+
+def stratified_split(
+    y: Any,
+    ratios: int | Sequence[float] | np.ndarray,
+    *,
+    order: int = 1,
+    groups: Any = None,
+    shuffle: bool = False,
+    random_state: RandomState = None,
+    spread_rare: bool = True,
+    ensure_eval_labels: bool = False,
+    eval_splits: Sequence[int] | None = None,
+    progress: bool | None = None,
+) -> StratifiedSplit:
+    """:func:`iterative_stratification`, returning also what the repair pass moved.
+
+    Same parameters and the same split ids; ``progress`` shows a bar over the labels the
+    repair pass works on (default: when stderr is a terminal). Used by ``mlbalance split``
+    to report what ``ensure_eval_labels`` and the rare-label spreading changed.
+
+    Returns
+    -------
+    StratifiedSplit
+    """
+    validate_params(
+        STRATIFY_CONSTRAINTS,
+        {
+            "order": order,
+            "shuffle": shuffle,
+            "random_state": random_state,
+            "spread_rare": spread_rare,
+            "ensure_eval_labels": ensure_eval_labels,
+            "eval_splits": eval_splits,
+        },
+    )
     labels = as_label_matrix(y)
     n = labels.n_rows
     if n == 0:
         raise InputError("label matrix has no rows: nothing to split")
     r = check_ratios(ratios)
     k = r.shape[0]
-    if order not in (1, 2):
-        raise ParameterError(f"order must be 1 or 2, got {order!r}")
     if k > n:
-        raise ParameterError(f"cannot split {n} rows into {k} splits: more splits than rows")
+        raise ParameterError(
+            f"cannot split {n} rows into {k} splits: more splits than rows", param="ratios"
+        )
     if k > 32767:
-        raise ParameterError(f"at most 32767 splits are supported, got {k}")
-    if eval_splits is None:
-        eval_idx = np.arange(k) if isinstance(ratios, (int, np.integer)) else np.arange(1, k)
-    else:
-        eval_idx = np.unique(np.asarray(list(eval_splits), dtype=np.int64))
-        if eval_idx.size == 0 or eval_idx.min() < 0 or eval_idx.max() >= k:
-            raise ParameterError(
-                f"eval_splits must be split ids in 0..{k - 1}, got {eval_splits!r}"
-            )
+        raise ParameterError(f"at most 32767 splits are supported, got {k}", param="ratios")
+    eval_mask = _eval_mask(ratios, k, eval_splits)
     rng = make_rng(random_state)
-
-    base = _int_csr(labels.matrix)
-    if groups is not None:
-        codes, n_groups = encode_groups(groups, n)
-        if n_groups < k:
-            raise ParameterError(
-                f"cannot split {n_groups} groups into {k} splits: more splits than groups"
-            )
-        gmat = _group_matrix(codes, n_groups)
-        inst_labels = _int_csr((gmat @ base).tocsr())
-        inst_labels.sort_indices()
-        weights = np.bincount(codes, minlength=n_groups).astype(np.int64)
-    else:
-        codes = None
-        gmat = None
-        inst_labels = base
-        weights = np.ones(n, dtype=np.int64)
+    inst_labels, weights, codes, gmat = _instances(labels, groups, k)
     n_inst = inst_labels.shape[0]
-
     if order == 1:
         units = inst_labels
     else:
@@ -291,153 +427,20 @@ def iterative_stratification(
         empty,
     )
 
+    repairs = Repairs.none(ensure_eval=ensure_eval_labels)
     if spread_rare or ensure_eval_labels:
-        eval_mask = np.zeros(k, dtype=bool)
-        eval_mask[eval_idx] = True
-        spread_labels(
+        repairs = spread_labels(
             assign,
             inst_labels,
-            weights,
             r,
             eval_mask=eval_mask,
             ensure_eval=ensure_eval_labels,
             swap_back=groups is None,
+            progress=progress,
         )
-    if codes is not None:
-        return assign[codes]
-    return assign
-
-
-def spread_labels(
-    assign: np.ndarray,
-    inst_labels: sp.csr_matrix,
-    weights: np.ndarray,
-    ratios: np.ndarray,
-    *,
-    eval_mask: np.ndarray,
-    ensure_eval: bool,
-    swap_back: bool,
-) -> int:
-    """Move instances so that rare labels reach as many splits as they can (in place).
-
-    Targets per label with ``c`` instances: present in ``min(c, k)`` splits; with
-    ``ensure_eval`` and ``c >= 2``, present in ``min(c - 1, n_eval)`` evaluation splits
-    when a training split exists (``min(c, n_eval)`` otherwise). Returns the number of
-    moves made. See :func:`iterative_stratification` for the rules.
-    """
-    k = ratios.shape[0]
-    n_inst, n_labels = inst_labels.shape
-    if n_labels == 0:
-        return 0
-    indptr, indices, data = inst_labels.indptr, inst_labels.indices, inst_labels.data
-    split_of_entry = np.repeat(assign, np.diff(indptr))
-    cnt = (
-        np.bincount(split_of_entry * n_labels + indices, weights=data, minlength=k * n_labels)
-        .reshape(k, n_labels)
-        .astype(np.int64)
-    )
-    n_with = np.bincount(indices, minlength=n_labels)
-    totals = cnt.sum(axis=0)
-    n_eval = int(eval_mask.sum())
-    has_train = n_eval < k
-    need_total = np.minimum(n_with, k)
-    need_eval = np.zeros(n_labels, dtype=np.int64)
-    if ensure_eval:
-        extra = np.minimum(n_with - (1 if has_train else 0), n_eval)
-        need_eval = np.where(n_with >= 2, np.maximum(extra, 0), 0)
-
-    present = cnt > 0
-    short = (present.sum(axis=0) < need_total) | (present[eval_mask].sum(axis=0) < need_eval)
-    todo = np.flatnonzero(short)
-    if todo.size == 0:
-        return 0
-    todo = todo[np.argsort(totals[todo], kind="stable")]
-    csc = inst_labels.tocsc()
-    csc.sort_indices()
-    row_size = np.diff(indptr)
-    moved = np.zeros(n_inst, dtype=bool)
-    back_lists: dict[int, np.ndarray] = {}
-    back_ptr = np.zeros(k, dtype=np.int64)
-    order_by_size = np.argsort(row_size, kind="stable")
-    moves = 0
-
-    def labels_of(i: int) -> tuple[np.ndarray, np.ndarray]:
-        return indices[indptr[i] : indptr[i + 1]], data[indptr[i] : indptr[i + 1]]
-
-    def allowed(i: int, src: int, dst: int) -> bool:
-        # No label of instance i may fall below its targets by moving i from src to dst.
-        labs, vals = labels_of(i)
-        leaving = cnt[src, labs] - vals <= 0
-        entering = cnt[dst, labs] == 0
-        lose = leaving & ~entering
-        if lose.any():
-            lost = labs[lose]
-            if ((cnt[:, lost] > 0).sum(axis=0) - 1 < need_total[lost]).any():
-                return False
-        if ensure_eval and eval_mask[src] and not eval_mask[dst] and leaving.any():
-            lost = labs[leaving]
-            if ((cnt[eval_mask][:, lost] > 0).sum(axis=0) - 1 < need_eval[lost]).any():
-                return False
-        return True
-
-    def move(i: int, dest: int) -> None:
-        labs, vals = labels_of(i)
-        cnt[assign[i], labs] -= vals
-        cnt[dest, labs] += vals
-        assign[i] = dest
-        moved[i] = True
-
-    def find_back(dest: int, donor: int) -> int:
-        if dest not in back_lists:
-            back_lists[dest] = order_by_size[assign[order_by_size] == dest]
-        cands = back_lists[dest]
-        p = int(back_ptr[dest])
-        while p < cands.size and (moved[cands[p]] or assign[cands[p]] != dest):
-            p += 1
-        back_ptr[dest] = p
-        for q in range(p, min(p + 2000, cands.size)):
-            c = int(cands[q])
-            if not moved[c] and assign[c] == dest and allowed(c, dest, donor):
-                return c
-        return -1
-
-    for lab_id in todo:
-        lab = int(lab_id)
-        members = csc.indices[csc.indptr[lab] : csc.indptr[lab + 1]]
-        member_counts = csc.data[csc.indptr[lab] : csc.indptr[lab + 1]]
-        for _ in range(k):
-            here = cnt[:, lab] > 0
-            missing_eval = np.flatnonzero(eval_mask & ~here)
-            if here[eval_mask].sum() < need_eval[lab] and missing_eval.size:
-                pool = missing_eval
-            elif here.sum() < need_total[lab]:
-                pool = np.flatnonzero(~here)
-            else:
-                break
-            dest = int(pool[np.argmax(ratios[pool])])
-            surplus = cnt[:, lab] - ratios * totals[lab]
-            donors = [d for d in np.argsort(-surplus, kind="stable") if here[d]]
-            chosen = -1
-            for d in donors:
-                d = int(d)
-                best_size = None
-                for i, v in zip(members, member_counts):
-                    i = int(i)
-                    if assign[i] != d or moved[i] or cnt[d, lab] - v < 1:
-                        continue
-                    if not allowed(i, d, dest):
-                        continue
-                    if best_size is None or row_size[i] < best_size:
-                        chosen, best_size = i, row_size[i]
-                if chosen >= 0:
-                    break
-            if chosen < 0:
-                break
-            donor = int(assign[chosen])
-            move(chosen, dest)
-            moves += 1
-            if swap_back:
-                back = find_back(dest, donor)
-                if back >= 0:
-                    move(back, donor)
-    return moves
+    if codes is None:
+        return StratifiedSplit(assign, repairs)
+    first_row = np.full(weights.size, -1, dtype=np.int64)
+    first_row[codes[::-1]] = np.arange(codes.size - 1, -1, -1, dtype=np.int64)
+    rows = repairs.with_instances(first_row[repairs.instance], weights[repairs.instance])
+    return StratifiedSplit(assign[codes], rows)

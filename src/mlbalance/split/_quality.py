@@ -12,6 +12,11 @@ data", Section 4:
   many rows as there are splits, i.e. misses that could have been avoided. (Sechidis et al.
   count *folds* with such a label; counting pairs, as the issue asks, is finer.)
 * **FLZ**: (split, label) pairs with no row of the label, over every label with >= 1 row.
+
+Given the :class:`~mlbalance.split.Repairs` of :func:`~mlbalance.split.stratified_split`, the
+report also says what the rare-label repair pass moved (``repairs``): rows moved to spread rare
+labels, rows moved to give labels a row in the evaluation splits (``ensure_eval_labels``, each
+move listed), rows swapped back to keep sizes, and the labels whose target stayed unmet.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ import numpy as np
 
 from mlbalance.labels import as_label_matrix
 from mlbalance.split._iterative import check_ratios
+from mlbalance.split._repair import Repairs, describe_repairs
 
 __all__ = ["SplitReport", "split_label_counts", "split_report"]
 
@@ -56,6 +62,8 @@ class SplitReport:
         Split name -> names of the labels (with >= 1 row overall) that it lacks.
     rare_labels : list of str
         Labels with fewer rows than there are splits: they cannot reach every split.
+    repairs : dict or None
+        What the rare-label repair pass moved (see :func:`describe_repairs`), when known.
     """
 
     split_names: list[str]
@@ -70,6 +78,7 @@ class SplitReport:
     label_names: list[str]
     absent: dict[str, list[str]]
     rare_labels: list[str]
+    repairs: dict[str, Any] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -103,6 +112,8 @@ class SplitReport:
             "rare_labels": list(self.rare_labels),
             "absent": {k: list(v) for k, v in self.absent.items()},
         }
+        if self.repairs is not None:
+            out["repairs"] = self.repairs
         if per_label:
             out["label_counts"] = {
                 "labels": list(self.label_names),
@@ -128,9 +139,57 @@ class SplitReport:
         for name in self.split_names:
             miss = self.absent[name]
             if miss:
-                shown = ", ".join(miss[:max_labels]) + (" ..." if len(miss) > max_labels else "")
-                lines.append(f"  {name} lacks {len(miss)}: {shown}")
+                lines.append(f"  {name} lacks {len(miss)}: {_preview(miss, max_labels)}")
+        if self.repairs is not None:
+            lines.extend(_repair_lines(self.repairs, self.split_names, max_labels))
         return "\n".join(lines)
+
+
+def _preview(names: list[str], limit: int) -> str:
+    return ", ".join(names[:limit]) + (
+        f", ... (+{len(names) - limit})" if len(names) > limit else ""
+    )
+
+
+def _repair_lines(rep: dict[str, Any], split_names: list[str], limit: int) -> list[str]:
+    """What the repair pass changed, in words (see :func:`describe_repairs`)."""
+    spread, evals, back = rep["spread_rare"], rep["ensure_eval_labels"], rep["swapped_back"]
+    lines = []
+    if spread["moves"]:
+        lines.append(
+            f"rare labels: moved {spread['rows']:,} row(s) so that {len(spread['labels']):,} "
+            f"label(s) reach more splits: {_preview(spread['labels'], limit)}"
+        )
+    if spread["unmet"]:
+        lines.append(
+            f"  {len(spread['unmet']):,} label(s) stay in fewer splits than their rows allow "
+            f"(every move would take another label out of a split): "
+            f"{_preview(spread['unmet'], limit)}"
+        )
+    if evals["requested"]:
+        targets = (
+            "/".join(sorted({m["to"] for m in evals["moved"]}, key=split_names.index))
+            or "the evaluation splits"
+        )
+        if evals["moves"]:
+            lines.append(
+                f"evaluation labels: moved {evals['rows']:,} row(s) into {targets} so that "
+                f"{len(evals['labels']):,} label(s) have a row there: "
+                f"{_preview(evals['labels'], limit)}"
+            )
+        elif not evals["unmet"]:
+            lines.append(
+                "evaluation labels: nothing to move; every label with >= 2 rows already had a "
+                "row in each evaluation split its rows allow (one kept for training)"
+            )
+        if evals["unmet"]:
+            lines.append(
+                f"  {len(evals['unmet']):,} label(s) still lack an evaluation row (every move "
+                f"was blocked): {_preview(evals['unmet'], limit)}"
+            )
+    if back["moves"]:
+        lines.append(f"  {back['rows']:,} row(s) moved the other way to keep the split sizes")
+    return lines
 
 
 def split_report(
@@ -139,6 +198,7 @@ def split_report(
     ratios: int | Sequence[float] | np.ndarray,
     *,
     split_names: Sequence[str] | None = None,
+    repairs: Repairs | None = None,
 ) -> SplitReport:
     """Measure a split: LD, ED, FZ, FLZ, label counts and absent labels per split.
 
@@ -152,6 +212,9 @@ def split_report(
         The desired ratios (or fold count) the split aimed at.
     split_names : sequence of str, optional
         Names of the splits; default ``split-0``, ``split-1``, ...
+    repairs : Repairs, optional
+        ``stratified_split(...).repairs``: the report then says what the rare-label repair
+        pass moved (the ``repairs`` key of :meth:`SplitReport.to_dict`, and the summary).
 
     Returns
     -------
@@ -196,4 +259,5 @@ def split_report(
         label_names=vocab,
         absent=absent,
         rare_labels=rare,
+        repairs=None if repairs is None else describe_repairs(repairs, vocab, names),
     )

@@ -10,16 +10,25 @@ breaks ties at random.
 from __future__ import annotations
 
 import numbers
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Iterator, Mapping
+from typing import Any, ClassVar
 
 import numpy as np
 from sklearn.model_selection import BaseCrossValidator
 
+from mlbalance._params import BOOL, Interval, Predicate, validate_params
 from mlbalance.errors import ParameterError
-from mlbalance.split._iterative import RandomState, iterative_stratification, make_rng
+from mlbalance.split._iterative import (
+    ORDER,
+    SPLIT_RANDOM_STATE,
+    RandomState,
+    iterative_stratification,
+    make_rng,
+)
 
 __all__ = [
+    "SIZE",
+    "TRAIN_TEST_CONSTRAINTS",
     "MultilabelStratifiedKFold",
     "MultilabelStratifiedShuffleSplit",
     "RepeatedMultilabelStratifiedKFold",
@@ -35,32 +44,58 @@ def _n_rows(X: Any, y: Any) -> int:
         if shape is not None and len(shape) >= 1:
             return int(shape[0])
         return len(obj)
-    raise ParameterError("split needs X or y")
+    raise ParameterError("split needs X or y", param=("X", "y"))
 
 
 def _require_y(y: Any, who: str) -> Any:
     if y is None:
-        raise ParameterError(f"{who}.split needs y, the multilabel target to stratify on")
+        raise ParameterError(
+            f"{who}.split needs y, the multilabel target to stratify on", param="y"
+        )
     return y
-
-
-def _check_n_splits(n_splits: Any, who: str, minimum: int = 2) -> int:
-    if not isinstance(n_splits, numbers.Integral) or isinstance(n_splits, bool):
-        raise ParameterError(f"{who}: n_splits must be an int, got {n_splits!r}")
-    if n_splits < minimum:
-        raise ParameterError(f"{who}: n_splits must be at least {minimum}, got {n_splits}")
-    return int(n_splits)
 
 
 def _check_lengths(n: int, y: Any, groups: Any) -> None:
     n_y = _n_rows(None, y)
     if n_y != n:
-        raise ParameterError(f"X has {n} rows but y has {n_y}")
+        raise ParameterError(f"X has {n} rows but y has {n_y}", param=("X", "y"))
     if groups is not None and len(groups) != n:
-        raise ParameterError(f"X has {n} rows but groups has {len(groups)}")
+        raise ParameterError(f"X has {n} rows but groups has {len(groups)}", param="groups")
 
 
-class MultilabelStratifiedKFold(BaseCrossValidator):
+def _is_size(v: Any) -> bool:
+    if v is None:
+        return True
+    if isinstance(v, bool) or not isinstance(v, numbers.Real):
+        return False
+    if isinstance(v, numbers.Integral):
+        return int(v) >= 1
+    return 0.0 < float(v) < 1.0
+
+
+#: ``test_size`` / ``train_size``: a share in (0, 1), a row count >= 1, or None.
+SIZE = Predicate(
+    _is_size,
+    "None, a float in (0, 1) or a row count >= 1",
+    bad=(0, 0.0, 1.0, 1.5, -2, "x", True),
+    good=0.25,
+)
+
+
+class _Declared:
+    """Parameter checks through :mod:`mlbalance._params`, at split time (scikit-learn style:
+    ``__init__`` only stores, so ``clone`` and ``set_params`` work)."""
+
+    _parameter_constraints: ClassVar[Mapping[str, Any]] = {}
+
+    def _validate_params(self) -> None:
+        validate_params(
+            self._parameter_constraints,
+            {name: getattr(self, name) for name in self._parameter_constraints},
+        )
+
+
+class MultilabelStratifiedKFold(_Declared, BaseCrossValidator):
     """K folds that keep the proportion of every label (iterative stratification).
 
     Each fold is the test set once. Folds come from
@@ -92,6 +127,13 @@ class MultilabelStratifiedKFold(BaseCrossValidator):
     [3, 3]
     """
 
+    _parameter_constraints: ClassVar[Mapping[str, Any]] = {
+        "n_splits": Interval(int, 2, None),
+        "order": ORDER,
+        "shuffle": BOOL,
+        "random_state": SPLIT_RANDOM_STATE,
+    }
+
     def __init__(
         self,
         n_splits: int = 5,
@@ -107,7 +149,8 @@ class MultilabelStratifiedKFold(BaseCrossValidator):
 
     def fold_ids(self, X: Any, y: Any, groups: Any = None) -> np.ndarray:
         """The fold (0 .. n_splits - 1) of every row."""
-        k = _check_n_splits(self.n_splits, type(self).__name__)
+        self._validate_params()
+        k = int(self.n_splits)
         y = _require_y(y, type(self).__name__)
         n = _n_rows(X, y)
         _check_lengths(n, y, groups)
@@ -152,7 +195,7 @@ class MultilabelStratifiedKFold(BaseCrossValidator):
         return int(self.n_splits)
 
 
-class RepeatedMultilabelStratifiedKFold(BaseCrossValidator):
+class RepeatedMultilabelStratifiedKFold(_Declared, BaseCrossValidator):
     """:class:`MultilabelStratifiedKFold` repeated ``n_repeats`` times, shuffled each time.
 
     Parameters
@@ -163,6 +206,13 @@ class RepeatedMultilabelStratifiedKFold(BaseCrossValidator):
     random_state : int, numpy Generator or None
         One generator for the call; each repetition draws its own seed from it.
     """
+
+    _parameter_constraints: ClassVar[Mapping[str, Any]] = {
+        "n_splits": Interval(int, 2, None),
+        "n_repeats": Interval(int, 1, None),
+        "order": ORDER,
+        "random_state": SPLIT_RANDOM_STATE,
+    }
 
     def __init__(
         self,
@@ -181,9 +231,9 @@ class RepeatedMultilabelStratifiedKFold(BaseCrossValidator):
         self, X: Any, y: Any = None, groups: Any = None
     ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """Yield ``(train, test)`` for every fold of every repetition."""
-        reps = _check_n_splits(self.n_repeats, type(self).__name__ + " n_repeats", minimum=1)
+        self._validate_params()
         rng = make_rng(self.random_state)
-        for _ in range(reps):
+        for _ in range(int(self.n_repeats)):
             cv = MultilabelStratifiedKFold(
                 self.n_splits,
                 order=self.order,
@@ -217,11 +267,15 @@ def _resolve_sizes(
         if isinstance(value, numbers.Integral) and not isinstance(value, bool):
             rows = int(value)
             if not 1 <= rows <= n - 1:
-                raise ParameterError(f"{name}={rows} rows must be in [1, {n - 1}] for {n} rows")
+                raise ParameterError(
+                    f"{name}={rows} rows must be in [1, {n - 1}] for {n} rows", param=name
+                )
             return float(rows) / n
         if isinstance(value, numbers.Real) and 0.0 < float(value) < 1.0:
             return float(value)
-        raise ParameterError(f"{name} must be a float in (0, 1) or a row count, got {value!r}")
+        raise ParameterError(
+            f"{name} must be a float in (0, 1) or a row count, got {value!r}", param=name
+        )
 
     test = share(test_size, "test_size")
     train = share(train_size, "train_size")
@@ -233,7 +287,10 @@ def _resolve_sizes(
     if train is None:
         train = 1.0 - test
     if train + test > 1.0 + 1e-9:
-        raise ParameterError(f"train_size + test_size must be at most 1, got {train:g} + {test:g}")
+        raise ParameterError(
+            f"train_size + test_size must be at most 1, got {train:g} + {test:g}",
+            param=("train_size", "test_size"),
+        )
     return train, test
 
 
@@ -242,7 +299,7 @@ def _ratios(train: float, test: float) -> list[float]:
     return [train, test] if rest <= 1e-9 else [train, test, rest]
 
 
-class MultilabelStratifiedShuffleSplit(BaseCrossValidator):
+class MultilabelStratifiedShuffleSplit(_Declared, BaseCrossValidator):
     """Random train/test splits that keep the proportion of every label.
 
     Each of the ``n_splits`` iterations shuffles and runs iterative stratification with
@@ -260,6 +317,15 @@ class MultilabelStratifiedShuffleSplit(BaseCrossValidator):
     ensure_eval_labels : bool, default False
         Every label with >= 2 rows gets at least one row in the test split.
     """
+
+    _parameter_constraints: ClassVar[Mapping[str, Any]] = {
+        "n_splits": Interval(int, 1, None),
+        "test_size": SIZE,
+        "train_size": SIZE,
+        "order": ORDER,
+        "random_state": SPLIT_RANDOM_STATE,
+        "ensure_eval_labels": BOOL,
+    }
 
     def __init__(
         self,
@@ -282,7 +348,8 @@ class MultilabelStratifiedShuffleSplit(BaseCrossValidator):
         self, X: Any, y: Any = None, groups: Any = None
     ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """Yield ``(train, test)`` for each iteration."""
-        reps = _check_n_splits(self.n_splits, type(self).__name__, minimum=1)
+        self._validate_params()
+        reps = int(self.n_splits)
         y = _require_y(y, type(self).__name__)
         n = _n_rows(X, y)
         _check_lengths(n, y, groups)
@@ -324,7 +391,18 @@ def _take(array: Any, idx: np.ndarray) -> Any:
         return array[idx]
     if isinstance(array, (list, tuple)):
         return [array[i] for i in idx]
-    raise ParameterError(f"cannot index an object of type {type(array).__name__}")
+    raise ParameterError(f"cannot index an object of type {type(array).__name__}", param="arrays")
+
+
+#: Declared constraints of :func:`multilabel_train_test_split`'s options.
+TRAIN_TEST_CONSTRAINTS: dict[str, Any] = {
+    "test_size": SIZE,
+    "train_size": SIZE,
+    "order": ORDER,
+    "shuffle": BOOL,
+    "random_state": SPLIT_RANDOM_STATE,
+    "ensure_eval_labels": BOOL,
+}
 
 
 def multilabel_train_test_split(
@@ -377,12 +455,27 @@ def multilabel_train_test_split(
     >>> y_te.sum(axis=0).tolist()
     [2, 2]
     """
+    validate_params(
+        TRAIN_TEST_CONSTRAINTS,
+        {
+            "test_size": test_size,
+            "train_size": train_size,
+            "order": order,
+            "shuffle": shuffle,
+            "random_state": random_state,
+            "ensure_eval_labels": ensure_eval_labels,
+        },
+    )
     if not arrays:
-        raise ParameterError("multilabel_train_test_split needs at least one array to split")
+        raise ParameterError(
+            "multilabel_train_test_split needs at least one array to split", param="arrays"
+        )
     n = _n_rows(None, y)
     for pos, arr in enumerate(arrays):
         if _n_rows(arr, None) != n:
-            raise ParameterError(f"array {pos} has {_n_rows(arr, None)} rows but y has {n}")
+            raise ParameterError(
+                f"array {pos} has {_n_rows(arr, None)} rows but y has {n}", param="arrays"
+            )
     train, test = _resolve_sizes(n, test_size, train_size, default_test=0.25)
     ids = iterative_stratification(
         y,

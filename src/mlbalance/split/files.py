@@ -21,7 +21,7 @@ import numpy as np
 from mlbalance._progress import progress
 from mlbalance.errors import InputError, ParameterError
 from mlbalance.io.writers import SIDE_DIR, side_file
-from mlbalance.split._iterative import check_ratios, encode_groups, iterative_stratification
+from mlbalance.split._iterative import check_ratios, encode_groups, stratified_split
 from mlbalance.split._quality import SplitReport, split_report
 
 __all__ = ["REPORT_NAME", "default_split_names", "split_to_folder"]
@@ -138,7 +138,7 @@ def split_to_folder(
     t_read = time.perf_counter() - t0
 
     t1 = time.perf_counter()
-    ids = iterative_stratification(
+    result = stratified_split(
         data.labels,
         plan,
         order=order,
@@ -147,8 +147,9 @@ def split_to_folder(
         random_state=seed,
         ensure_eval_labels=ensure_eval_labels,
     )
+    ids = result.ids
     t_split = time.perf_counter() - t1
-    report = split_report(data.labels, ids, r, split_names=split_names)
+    report = split_report(data.labels, ids, r, split_names=split_names, repairs=result.repairs)
     if group_codes is not None:
         per_split = [int(np.unique(group_codes[ids == j]).size) for j in range(k)]
         report.extra["groups"] = {
