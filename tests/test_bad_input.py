@@ -378,6 +378,15 @@ CASES += [
          {"d.parquet": parquet(_table(40).append_column("f1", pa.array(np.ones(40))))},
          ("train", "--train", "d.parquet", "--val", "d.parquet", "--feature-columns", "f1,f2",
           "--out", "m"), ("d.parquet", "'f2'"), torch=True, logs=True),
+    Case("predict-number-column-where-the-head-reads-an-embedding",
+         {"m": trained("head"), "d.parquet": parquet(
+             _table(40).append_column("embedding", pa.array(np.ones(40))))},
+         ("predict", "--model", "m", "--data", "d.parquet", "--out", "p.parquet"),
+         ("d.parquet", "'embedding'", "one number per row", "the model reads the embedding"),
+         forbid=("feature_columns", "--feature"), torch=True),
+    Case("evaluate-unknown-encoding", {"m": trained("head"), "d.csv": text("text,labels\na,b\n")},
+         ("evaluate", "--model", "m", "--data", "d.csv", "--encoding", "klingon"),
+         ("--encoding", "klingon"), torch=True),
     Case("predict-data-has-a-scores-column",
          {"m": trained("head"), "emb.parquet": parquet(_emb_table().append_column(
              "scores", pa.array(np.zeros(120))))},

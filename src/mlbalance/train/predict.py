@@ -152,7 +152,7 @@ def evaluate_file(
     column = text_column or pred.text_column
     if spec is not None and spec.text_column != "text":
         column = spec.text_column  # a text column given in the spec wins over the training one
-    with _data_spec(pred, data, spec, header_names, column, encoding) as use:
+    with _data_spec(pred, data, spec, header_names, column, encoding) as use, _as_data_error(pred):
         split = load_split(
             data, spec=use, vocabulary=pred.names, text_column=column, features=pred.features
         )
@@ -183,6 +183,22 @@ def evaluate_file(
         "metrics_at_0.5": evaluate_scores(y_true, scores, 0.5, **kw),
         "unseen_labels": unseen,
     }
+
+
+@contextlib.contextmanager
+def _as_data_error(pred: Predictor) -> Iterator[None]:
+    """Feature columns of the wrong kind: the reason, and what the model reads.
+
+    The feature readers advise which training option to use (``feature_columns`` for a column
+    of numbers, ``embedding_column`` for a list column); a trained model has no such choice.
+    """
+    try:
+        yield
+    except ParameterError as exc:
+        if not set(exc.params) & {"feature_columns", "feature_prefix", "embedding_column"}:
+            raise
+        reason = str(exc).split("; ")[0]
+        raise InputError(f"{reason}; the model reads {pred.describe_inputs()}") from None
 
 
 def _check_text_column(pred: Predictor, text_column: str | None) -> None:
@@ -275,7 +291,9 @@ def _unlabelled_split(pred: Predictor, table: Any, data: str, column: str) -> Sp
 
     none = LabelMatrix.from_dense(np.zeros((table.num_rows, 1), dtype=np.uint8), ["_"])
     if pred.features is not None:
-        return SplitData(none, None, feature_matrix(table, pred.features, source=data), data)
+        with _as_data_error(pred):
+            x = feature_matrix(table, pred.features, source=data)
+        return SplitData(none, None, x, data)
     return SplitData(none, text_array(table.column(column), data, column), None, data)
 
 
