@@ -308,6 +308,9 @@ RESUME = (*TRAIN[:-1], "2", "--checkpoint-dir", "ckpt", "--resume")
 NUMBERS = "text,labels\n" + "".join(f"{i},{'ab'[i % 2]}\n" for i in range(20))
 LATIN1_ROWS = "text,labels\n" + "ok,a\n" * 5 + "caf\xe9,b\n"
 
+ARFF = "@relation r\n@attribute x numeric\n@attribute a {0,1}\n@data\n1.5,1\n2.5,0\n"
+ARFF_XML = '<labels xmlns="http://mulan.sourceforge.net/labels"><label name="a"/></labels>'
+
 CASES += [
     Case("train-full-disk-writing-the-model-folder", EMB, TRAIN,
          ("cannot write", "head.safetensors", "No space left on device", "m.ckpt", "resume"),
@@ -387,6 +390,10 @@ CASES += [
     Case("evaluate-unknown-encoding", {"m": trained("head"), "d.csv": text("text,labels\na,b\n")},
          ("evaluate", "--model", "m", "--data", "d.csv", "--encoding", "klingon"),
          ("--encoding", "klingon"), torch=True),
+    Case("predict-arff-with-a-text-model",
+         {"m": trained("text"), "d.arff": text(ARFF), "d.xml": text(ARFF_XML)},
+         ("predict", "--model", "m", "--data", "d.arff", "--out", "p.parquet"),
+         ("d.arff", "no column 'text'", "the text column 'text'"), torch=True),
     Case("predict-data-has-a-scores-column",
          {"m": trained("head"), "emb.parquet": parquet(_emb_table().append_column(
              "scores", pa.array(np.zeros(120))))},

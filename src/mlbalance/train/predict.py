@@ -138,9 +138,10 @@ def evaluate_file(
     Returns
     -------
     dict
-        ``model`` and ``data`` (their names, no path), ``metrics`` (at the tuned thresholds, or *threshold*), ``metrics_at_0.5``, ``rows``,
-        ``truncated``, ``unseen_labels`` (labels of the data the model does not know, or that
-        had no training row: left out of the metrics).
+        ``model`` and ``data`` (their names, no path), ``metrics`` (at the tuned thresholds,
+        or *threshold*), ``metrics_at_0.5``, ``rows``, ``truncated``, ``unseen_labels``
+        (labels of the data the model does not know, or that had no training row: left out
+        of the metrics).
 
     Raises
     ------
@@ -243,15 +244,17 @@ def _read_inputs(
     from mlbalance.io import detect_format, read_dataset, resolve_spec
 
     fmt = detect_format(data)
-    if fmt == "arff":  # MULAN ARFF: its attributes, labels read with the XML file
-        ds = read_dataset(data, vocabulary=pred.names)
-        return _Inputs(ds.table, ds.spec, list(ds.labels.names))
     needed = [text_column] if text_column and pred.features is None else pred.input_columns
-    table = read_table(data, header_names=header_names, encoding=encoding)
-    recorded = (pred.label_layout or {}).get("header_names")
-    if _missing(table, needed) and header_names is None and recorded:
-        header_names = recorded
+    arff = None
+    if fmt == "arff":  # MULAN ARFF: its attributes, labels read with the XML file
+        arff = read_dataset(data, vocabulary=pred.names)
+        table = arff.table
+    else:
         table = read_table(data, header_names=header_names, encoding=encoding)
+        recorded = (pred.label_layout or {}).get("header_names")
+        if _missing(table, needed) and header_names is None and recorded:
+            header_names = recorded
+            table = read_table(data, header_names=header_names, encoding=encoding)
     missing = _missing(table, needed)
     if missing:
         shown = ", ".join(table.column_names[:12]) + (" ..." if table.num_columns > 12 else "")
@@ -266,6 +269,8 @@ def _read_inputs(
         raise InputError(
             f"{data}: has a column {clash[0]!r} already, which predict writes; rename it"
         )
+    if arff is not None:
+        return _Inputs(table, arff.spec, list(arff.labels.names))
     if fmt == "parquet" and _stored_layout(data):
         spec, vocabulary = resolve_spec(data, None, None)
         return _Inputs(table, spec, _union(vocabulary or [], pred.names))
