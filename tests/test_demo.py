@@ -6,7 +6,7 @@ import pytest
 
 pytest.importorskip("torch")
 
-from mlbalance.demo import STAGES, run_demo  # noqa: E402
+from mlbalance.demo import STAGES, run_demo
 
 
 def test_demo_runs_every_stage(tmp_path, capsys):
