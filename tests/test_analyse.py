@@ -172,7 +172,7 @@ def test_reading_high_scumble_recommends_remedial_or_a_sampler_not_ml_ros():
     pairs = [(["a", f"r{i}"], 10) for i in range(10)]
     rules, text = _advice(_rows((["a"], 100), (["b"], 60), *pairs))
     assert rules == ["high-scumble"]
-    assert "--method remedial" in text and "--recipe long-tail" in text and "not ML-ROS" in text
+    assert "--method remedial" in text and "repeat-factor" in text and "not ML-ROS" in text
 
 
 def test_reading_names_labels_too_rare_to_split_first():

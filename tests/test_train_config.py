@@ -47,7 +47,7 @@ def test_explicit_options_win_and_replace_re_resolves_the_rest():
 @pytest.mark.parametrize(
     ("option", "value", "allowed"),
     [
-        ("recipe", "bogus", "'default', 'long-tail', 'single-threshold'"),
+        ("recipe", "bogus", "'default', 'bce', 'long-tail', 'single-threshold'"),
         ("threshold_fallback", "nope", "'global', 'shrink', 'rare'"),
         ("loss", "x", "'bce', 'weighted-bce'"),
         ("sampler", "lots", "'none', 'repeat-factor', 'class-aware'"),

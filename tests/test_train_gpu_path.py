@@ -111,8 +111,10 @@ def test_crt_on_an_embedding_head(emb_data, tmp_path):
 
 
 def test_save_scores_reproduce_the_tuned_thresholds(text_data, tmp_path):
+    """The decision layer (library and CLI) gives the trainer's thresholds on its val scores."""
+    from mlbalance.cli import main
     from mlbalance.io import read_labels
-    from mlbalance.thresholds import tune_thresholds
+    from mlbalance.thresholds import ThresholdTuner
     from mlbalance.train.model_folder import read_thresholds
 
     result = train(text_config(text_data, tmp_path / "m", save_scores=True), progress=False)
@@ -122,6 +124,12 @@ def test_save_scores_reproduce_the_tuned_thresholds(text_data, tmp_path):
     assert val.dtype == np.float32 and val.shape == (result.data["val_rows"], len(result.names))
     assert test.shape[0] == result.data["test_rows"]
     saved = read_thresholds(folder / "thresholds.json", result.names)
-    y = read_labels(str(text_data["val"])).with_names(result.names).to_dense()
-    again = tune_thresholds(y, val, min_positives=3)
-    np.testing.assert_array_equal(np.asarray(again.thresholds, dtype=np.float64), saved)
+    y = read_labels(str(text_data["val"])).with_names(result.names)
+    again = ThresholdTuner(cv=5, guard="group", random_state=0).fit(val, y)
+    np.testing.assert_array_equal(again.thresholds_, saved)
+    out = tmp_path / "cli.json"
+    names = ",".join(result.names)
+    assert main(["thresholds", "tune", "--scores", str(folder / "scores" / "val.npy"),
+                 "--labels", str(text_data["val"]), "--score-names", names,
+                 "--cv", "5", "--guard", "group", "--out", str(out)]) == 0  # fmt: skip
+    np.testing.assert_array_equal(read_thresholds(out, result.names), saved)

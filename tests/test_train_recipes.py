@@ -56,7 +56,7 @@ def test_explicit_options_override_the_recipe(tmp_path):
 def test_unknown_recipe_is_refused(tmp_path):
     conf = tmp_path / "run.yaml"
     conf.write_text("recipe: magic\n")
-    with pytest.raises(ParameterError, match="recipe must be one of 'default', 'long-tail'"):
+    with pytest.raises(ParameterError, match="recipe must be one of 'default', 'bce', 'long-tail'"):
         _config([*BASE, "--config", str(conf)])
     with pytest.raises(SystemExit):
         _config([*BASE, "--recipe", "magic"])
@@ -68,3 +68,24 @@ def test_threshold_fallback_choices_are_the_tuners():
 
     rule = TrainConfig._parameter_constraints["threshold_fallback"]
     assert tuple(rule) == FALLBACKS  # the CLI offers exactly what the tuner takes
+
+
+def test_default_recipe_is_repeat_factor_with_guarded_thresholds():
+    from mlbalance.train.config import TrainConfig
+
+    cfg = TrainConfig(train="t.parquet", val="v.parquet", out="o")
+    assert (cfg.recipe, cfg.sampler, cfg.rfs_threshold) == ("default", "repeat-factor", "auto")
+    assert (cfg.threshold_cv, cfg.threshold_guard) == (5, "group")
+    plain = TrainConfig(train="t.parquet", val="v.parquet", out="o", recipe="bce")
+    assert plain.sampler == "none" and plain.threshold_guard == "group"
+    # the default guard steps aside where it cannot apply; asked for there, it is an error
+    recall = TrainConfig(
+        train="t.parquet", val="v.parquet", out="o", threshold_mode="recall", target_recall=0.8
+    )
+    assert recall.threshold_guard == "off"
+    assert TrainConfig(train="t", val="v", out="o", threshold_cv=None).threshold_guard == "off"
+    with pytest.raises(ParameterError, match="threshold_guard 'label' compares F1 out of fold"):
+        TrainConfig(
+            train="t", val="v", out="o", threshold_guard="label", threshold_mode="recall",
+            target_recall=0.5,
+        )  # fmt: skip

@@ -48,7 +48,9 @@ from mlbalance.train.options import (
     THRESHOLD_MODES,
     UNSET,
     Registry,
+    check_combinations,
     column_names,
+    label_spec_of,
 )
 
 __all__ = [
@@ -222,10 +224,11 @@ class TrainConfig:
     # loss and sampling
     recipe: str = _f(
         "default",
-        "named recipe: default (BCE + prior bias + tuned thresholds), long-tail (class-aware "
-        "sampling + thresholds smoothed toward the global one; hundreds of labels with a long "
-        "tail) or single-threshold (bounded weighted BCE, for one 0.5 cut); options given "
-        "explicitly override it",
+        "named recipe: default (repeat-factor sampling with the threshold derived from the label "
+        "counts, BCE, prior bias, guarded per-label thresholds), bce (the same without a "
+        "sampler), long-tail (class-aware sampling + thresholds smoothed toward the global one: "
+        "tail recall first) or single-threshold (bounded weighted BCE, for one 0.5 cut); "
+        "options given explicitly override it",
         group="loss",
         rule=Options(tuple(RECIPES)),
     )
@@ -362,6 +365,21 @@ class TrainConfig:
         group="eval",
         rule=Interval(float, 0, None),
     )
+    threshold_cv: int | None = _f(
+        5,
+        "folds of the val rows for the out-of-fold check of the thresholds (cross-fitting: "
+        "tune on k-1 folds, score the held-out one); None = no check",
+        group="eval",
+        rule=Interval(int, 2, None, allow_none=True),
+    )
+    threshold_guard: str = _f(
+        "group",
+        "keep a label's own threshold only where it beats the single global cut out of fold: "
+        "group (judged by label-frequency group), label (each alone), all (all or none), or "
+        "off (every tuned threshold is kept); needs threshold_cv and threshold mode f1",
+        group="eval",
+        rule=Options(("off", "group", "label", "all")),
+    )
     log_every: int = _f(
         50, "optimizer steps between loss updates on the progress bar", group="eval",
         rule=Interval(int, 1, None),
@@ -387,9 +405,8 @@ class TrainConfig:
         False,
         "also write the val (and test) probabilities to the model folder (scores/val.npy, "
         "scores/test.npy; label order of thresholds.json), e.g. for mlbalance thresholds tune",
-        group="ckpt",
-        rule=BOOL,
-    )
+        group="ckpt", rule=BOOL,
+    )  # fmt: skip
 
     # what construction resolved from the recipe or the defaults (not an option): lets
     # dataclasses.replace() tell a value the caller gave from one it merely copied back
@@ -411,7 +428,7 @@ class TrainConfig:
                 setattr(self, f.name, value)
                 resolved[f.name] = copy.deepcopy(value)
         self._resolved = resolved
-        self._check()
+        self._check(given)
 
     def _given(self) -> set[str]:
         given = {f.name for f in option_fields() if getattr(self, f.name) is not UNSET}
@@ -420,20 +437,13 @@ class TrainConfig:
                 given.discard(name)
         return given
 
-    def _check(self) -> None:
+    def _check(self, given: set[str]) -> None:
         required = [f.name for f in option_fields() if f.metadata["required"]]
         missing = [n for n in required if getattr(self, n) in ("", None)]
         if missing:
             raise ParameterError(f"missing required option(s): {', '.join(missing)}", param=missing)
         validate_params(self._parameter_constraints, self.to_dict())
-        if self.threshold_mode == "recall" and self.target_recall is None:
-            raise ParameterError(
-                "threshold_mode 'recall' needs target_recall (a recall in (0, 1])",
-                param=("threshold_mode", "target_recall"),
-            )
-        if self.feature_columns is not None and self.feature_prefix is not None:
-            both = ("feature_columns", "feature_prefix")
-            raise ParameterError("give feature_columns or feature_prefix, not both", param=both)
+        check_combinations(self, given)
         for name in ("train", "val", "test", "out", "label_names", "checkpoint_dir"):
             value = getattr(self, name)
             if value is not None:
@@ -460,20 +470,7 @@ class TrainConfig:
 
     def label_spec(self) -> Any:
         """The :class:`mlbalance.io.LabelSpec` the options ask for; None = the stored one."""
-        from mlbalance.io import LabelSpec
-
-        keys = (self.label_column, self.label_sep, self.label_names, self.label_prefix)
-        if all(k is None for k in keys) and self.header_names is None and self.encoding is None:
-            return None
-        return LabelSpec(
-            column=self.label_column or "labels",
-            sep=self.label_sep,
-            names_file=self.label_names,
-            prefix=self.label_prefix,
-            text_column=self.text_column,
-            header_names=self.header_tuple(),
-            encoding=self.encoding,
-        )
+        return label_spec_of(self)
 
     def header_tuple(self) -> tuple[str, ...] | None:
         """:attr:`header_names` as a tuple of names (None when not given)."""
