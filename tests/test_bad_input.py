@@ -12,7 +12,10 @@ line must mention. Adding a case is one entry in ``CASES``. Every case checks:
 
 from __future__ import annotations
 
+import errno
 import os
+import pickle
+import shutil
 import subprocess
 import sys
 from collections.abc import Callable
@@ -99,6 +102,123 @@ def duplicate_columns() -> Builder:
     return build
 
 
+# --- trained artifacts (the train/evaluate/predict cases): built once per session ---------------
+
+_CACHE: dict[str, Path] = {}
+_ROOT: list[Path] = []  # the session's cache folder (set by the fixture below)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _artifact_root(tmp_path_factory: pytest.TempPathFactory) -> None:
+    _ROOT.append(tmp_path_factory.mktemp("trained"))
+
+
+def _emb_table(n: int = 120, dim: int = 8, names: tuple[str, ...] = ("a", "b", "c")) -> pa.Table:
+    """Embeddings that a head can learn: a noisy image of each row's labels."""
+    rng = np.random.default_rng(0)
+    y = rng.random((n, len(names))) < np.linspace(0.5, 0.2, len(names))
+    x = (y @ rng.normal(size=(len(names), dim)) + 0.3 * rng.normal(size=(n, dim))).astype("f4")
+    rows = [[names[j] for j in np.flatnonzero(r)] for r in y]
+    emb = pa.FixedSizeListArray.from_arrays(pa.array(x.ravel()), dim)
+    return pa.table({"id": np.arange(n), "embedding": emb, "labels": rows})
+
+
+def _train(out: Path, data: Path, **options: object) -> Path:
+    from mlbalance.train.config import TrainConfig
+    from mlbalance.train.trainer import train
+
+    cfg = TrainConfig(train=str(data), val=str(data), out=str(out), epochs=1, **options)
+    train(cfg, log=lambda line: None, progress=False)
+    return out
+
+
+def _artifact(name: str) -> Path:
+    """A trained artifact of the cache, made on first use: ``head`` (a model folder on
+    embeddings), ``text`` (a tiny BERT model folder), ``ckpt`` (the checkpoints of a run)."""
+    if name in _CACHE:
+        return _CACHE[name]
+    torch = pytest.importorskip("torch")
+    torch.set_num_threads(1)
+    root = _ROOT[0] / name
+    root.mkdir()
+    data = root / "emb.parquet"
+    pq.write_table(_emb_table(), data)
+    if name == "head":
+        _CACHE[name] = _train(root / "model", data)
+    elif name == "ckpt":
+        _train(root / "model", data, checkpoint_dir=str(root / "ckpt"), keep_checkpoints=True)
+        _CACHE[name] = root / "ckpt"
+    elif name == "text":
+        from mlbalance.train.tiny import make_tiny_model
+
+        table = _table(60)
+        pq.write_table(table, root / "text.parquet")
+        tiny = make_tiny_model(root / "tiny", table.column("text").to_pylist(), vocab_size=60,
+                               hidden_size=8, num_layers=1, num_heads=1)  # fmt: skip
+        _CACHE[name] = _train(root / "model", root / "text.parquet", model=str(tiny),
+                              max_length=8, batch_size=32)  # fmt: skip
+    return _CACHE[name]
+
+
+def trained(name: str, *, remove: tuple[str, ...] = (), replace: dict | None = None) -> Builder:
+    """A copy of a trained artifact, with some files removed or replaced (bytes or builder)."""
+
+    def build(p: Path) -> None:
+        shutil.copytree(_artifact(name), p)
+        for pattern in remove:
+            for f in p.glob(pattern):
+                f.unlink()
+        for rel, content in (replace or {}).items():
+            if callable(content):
+                (p / rel).unlink()
+                content(p / rel)
+            else:
+                (p / rel).write_bytes(content)
+
+    return build
+
+
+class _Payload:
+    """A pickle that would create a file if it were ever unpickled with code execution."""
+
+    def __reduce__(self) -> tuple:
+        return (os.system, ("touch PWNED",))
+
+
+HOSTILE = pickle.dumps(_Payload(), protocol=2)  # torch.save's protocol
+TOKENIZER_FILES = (
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "vocab.txt",
+    "special_tokens_map.json",
+)
+
+
+def full_disk(target: str) -> Callable[[pytest.MonkeyPatch], None]:
+    """Make the safetensors writer of *target* files ("model folder" or "checkpoint") fail as
+    a full disk does (ENOSPC)."""
+
+    def patch(monkeypatch: pytest.MonkeyPatch) -> None:
+        import safetensors.torch
+
+        real = safetensors.torch.save_file
+
+        def no_space(*args: object, **kwargs: object) -> None:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+        def no_space_in_folder(tensors: object, filename: str, *a: object, **kw: object) -> None:
+            if any(part.endswith(".ckpt") for part in Path(filename).parts):  # a checkpoint
+                return real(tensors, filename, *a, **kw)
+            no_space()
+
+        if target == "model folder":  # checkpoints are written; the folder's head is not
+            monkeypatch.setattr(safetensors.torch, "save_file", no_space_in_folder)
+        else:
+            monkeypatch.setattr(safetensors.torch, "save_model", no_space)
+
+    return patch
+
+
 # --- the corpus -------------------------------------------------------------------------------------
 
 
@@ -112,6 +232,10 @@ class Case:
     mention: tuple[str, ...]
     code: int = 2
     forbid: tuple[str, ...] = ()  # must not appear (e.g. a temporary path)
+    torch: bool = False  # needs the train extra (skipped on a core install)
+    patch: Callable[[pytest.MonkeyPatch], None] | None = None  # e.g. a full disk
+    logs: bool = False  # progress lines may precede the error line (train logs its steps)
+    kept: tuple[str, ...] = ()  # entries that may remain, complete, and that the line names
 
 
 DEEP = "[" * 5000 + "]" * 5000
@@ -177,6 +301,107 @@ CASES: list[Case] = [
 ]  # fmt: skip
 
 
+# the train / evaluate / predict cases
+EMB = {"emb.parquet": parquet(_emb_table())}
+TRAIN = ("train", "--train", "emb.parquet", "--val", "emb.parquet", "--out", "m", "--epochs", "1")
+RESUME = (*TRAIN[:-1], "2", "--checkpoint-dir", "ckpt", "--resume")
+NUMBERS = "text,labels\n" + "".join(f"{i},{'ab'[i % 2]}\n" for i in range(20))
+LATIN1_ROWS = "text,labels\n" + "ok,a\n" * 5 + "caf\xe9,b\n"
+
+ARFF = "@relation r\n@attribute x numeric\n@attribute a {0,1}\n@data\n1.5,1\n2.5,0\n"
+ARFF_XML = '<labels xmlns="http://mulan.sourceforge.net/labels"><label name="a"/></labels>'
+
+CASES += [
+    Case("train-full-disk-writing-the-model-folder", EMB, TRAIN,
+         ("cannot write", "head.safetensors", "No space left on device", "m.ckpt", "resume"),
+         torch=True, patch=full_disk("model folder"), logs=True, kept=("m.ckpt",)),
+    Case("train-full-disk-writing-a-checkpoint", EMB, TRAIN,
+         ("cannot write", "m.ckpt/best", "No space left on device"),
+         torch=True, patch=full_disk("checkpoint"), logs=True),
+    Case("train-resume-hostile-optimizer-pickle",
+         {**EMB, "ckpt": trained("ckpt", replace={"last/optimizer.pt": HOSTILE})}, RESUME,
+         ("ckpt/last/optimizer.pt", "refused to load", "GLOBAL posix.system"),
+         forbid=("weights_only=False",), torch=True, logs=True),
+    Case("train-resume-model-safetensors-not-safetensors",
+         {**EMB, "ckpt": trained("ckpt", replace={"last/model.safetensors": HOSTILE})}, RESUME,
+         ("ckpt/last/model.safetensors", "not a readable weight file"), torch=True, logs=True),
+    Case("train-resume-another-label-vocabulary",
+         {"emb.parquet": parquet(_emb_table(names=("a", "b", "d"))), "ckpt": trained("ckpt")},
+         RESUME, ("label vocabulary", "only in the checkpoint: c", "only in the data: d"),
+         torch=True, logs=True),
+    Case("predict-model-safetensors-not-safetensors",
+         {"m": trained("text", replace={"model.safetensors": HOSTILE}), "d.parquet": parquet()},
+         ("predict", "--model", "m", "--data", "d.parquet", "--out", "p.parquet"),
+         ("m/model.safetensors", "not a readable weight file"), torch=True),
+    Case("evaluate-corrupt-thresholds-json",
+         {**EMB, "m": trained("head", replace={"thresholds.json": b'{"labels": [0.5,'})},
+         ("evaluate", "--model", "m", "--data", "emb.parquet"),
+         ("m/thresholds.json", "cannot read thresholds"), torch=True),
+    Case("predict-corrupt-thresholds-json",
+         {**EMB, "m": trained("head", replace={"thresholds.json": b"[]"})},
+         ("predict", "--model", "m", "--data", "emb.parquet", "--out", "p.parquet"),
+         ("m/thresholds.json", "cannot read thresholds"), torch=True),
+    Case("evaluate-model-folder-without-tokenizer",
+         {"m": trained("text", remove=TOKENIZER_FILES), "d.parquet": parquet()},
+         ("evaluate", "--model", "m", "--data", "d.parquet"), ("m", "no tokenizer"), torch=True),
+    Case("train-model-folder-without-tokenizer",
+         {"tm": trained("text", remove=TOKENIZER_FILES), "d.parquet": parquet()},
+         ("train", "--train", "d.parquet", "--val", "d.parquet", "--model", "tm", "--out", "m"),
+         ("tm", "no tokenizer"), torch=True, logs=True),
+    Case("train-text-column-holding-numbers", {"tm": trained("text"), "d.csv": text(NUMBERS)},
+         ("train", "--train", "d.csv", "--val", "d.csv", "--model", "tm", "--out", "m"),
+         ("d.csv", "'text'", "int64", "--feature-columns"), torch=True, logs=True),
+    Case("predict-text-column-holding-numbers", {"m": trained("text"), "d.csv": text(NUMBERS)},
+         ("predict", "--model", "m", "--data", "d.csv", "--out", "p.parquet"),
+         ("d.csv", "'text'", "int64", "not strings"), torch=True),
+    Case("train-model-is-a-file", {"d.parquet": parquet(), "model.bin": text("weights")},
+         ("train", "--train", "d.parquet", "--val", "d.parquet", "--model", "model.bin",
+          "--out", "m"), ("model.bin", "a file"), torch=True, logs=True),
+    Case("evaluate-model-is-a-file", {"d.parquet": parquet(), "model.bin": text("weights")},
+         ("evaluate", "--model", "model.bin", "--data", "d.parquet"), ("model.bin", "a file"),
+         torch=True),
+    Case("predict-model-is-a-file", {"d.parquet": parquet(), "model.bin": text("weights")},
+         ("predict", "--model", "model.bin", "--data", "d.parquet", "--out", "p.parquet"),
+         ("model.bin", "a file"), torch=True),
+    Case("train-csv-not-utf8", {"tm": trained("text"), "d.csv": text(LATIN1_ROWS.encode("latin-1"))},
+         ("train", "--train", "d.csv", "--val", "d.csv", "--model", "tm", "--out", "m"),
+         ("d.csv", "line 7", "0xe9", "--encoding"), torch=True, logs=True),
+    Case("evaluate-csv-not-utf8", {"m": trained("text"), "d.csv": text(LATIN1_ROWS.encode("latin-1"))},
+         ("evaluate", "--model", "m", "--data", "d.csv"), ("d.csv", "line 7", "--encoding"),
+         torch=True),
+    Case("predict-csv-not-utf8", {"m": trained("text"), "d.csv": text(LATIN1_ROWS.encode("latin-1"))},
+         ("predict", "--model", "m", "--data", "d.csv", "--out", "p.parquet"),
+         ("d.csv", "line 7", "--encoding"), torch=True),
+    Case("train-number-column-as-embedding",
+         {"d.parquet": parquet(_table(40).append_column("x", pa.array(np.ones(40))))},
+         ("train", "--train", "d.parquet", "--val", "d.parquet", "--embedding-column", "x",
+          "--out", "m"), ("d.parquet", "'x'", "--feature-columns", "--feature-prefix"),
+         torch=True, logs=True),
+    Case("train-feature-column-missing",
+         {"d.parquet": parquet(_table(40).append_column("f1", pa.array(np.ones(40))))},
+         ("train", "--train", "d.parquet", "--val", "d.parquet", "--feature-columns", "f1,f2",
+          "--out", "m"), ("d.parquet", "'f2'"), torch=True, logs=True),
+    Case("predict-number-column-where-the-head-reads-an-embedding",
+         {"m": trained("head"), "d.parquet": parquet(
+             _table(40).append_column("embedding", pa.array(np.ones(40))))},
+         ("predict", "--model", "m", "--data", "d.parquet", "--out", "p.parquet"),
+         ("d.parquet", "'embedding'", "one number per row", "the model reads the embedding"),
+         forbid=("feature_columns", "--feature"), torch=True),
+    Case("evaluate-unknown-encoding", {"m": trained("head"), "d.csv": text("text,labels\na,b\n")},
+         ("evaluate", "--model", "m", "--data", "d.csv", "--encoding", "klingon"),
+         ("--encoding", "klingon"), torch=True),
+    Case("predict-arff-with-a-text-model",
+         {"m": trained("text"), "d.arff": text(ARFF), "d.xml": text(ARFF_XML)},
+         ("predict", "--model", "m", "--data", "d.arff", "--out", "p.parquet"),
+         ("d.arff", "no column 'text'", "the text column 'text'"), torch=True),
+    Case("predict-data-has-a-scores-column",
+         {"m": trained("head"), "emb.parquet": parquet(_emb_table().append_column(
+             "scores", pa.array(np.zeros(120))))},
+         ("predict", "--model", "m", "--data", "emb.parquet", "--out", "p.parquet"),
+         ("emb.parquet", "'scores'"), torch=True),
+]  # fmt: skip
+
+
 def _snapshot(root: Path) -> dict[str, tuple[str, int]]:
     """Every entry under *root* (hidden ones too) with its kind and size."""
     out = {}
@@ -194,22 +419,36 @@ def _snapshot(root: Path) -> dict[str, tuple[str, int]]:
 def test_bad_input_one_line_nothing_written(
     case: Case, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
 ) -> None:
+    if case.torch:
+        pytest.importorskip("torch")
+        pytest.importorskip("transformers")
     for name, build in case.files.items():
         build(tmp_path / name)
     before = _snapshot(tmp_path)
     monkeypatch.chdir(tmp_path)
+    if case.patch is not None:
+        case.patch(monkeypatch)
     code = cli.main(list(case.argv))
     captured = capsys.readouterr()
     lines = captured.err.strip().splitlines()
     assert code == case.code, captured.err
-    assert len(lines) == 1, captured.err
-    line = lines[0]
-    assert line.startswith("mlbalance: error: ") and "Traceback" not in line, line
+    if case.logs:  # the command's progress lines, then one error line, the last
+        errors = [x for x in lines if x.startswith("mlbalance: error: ")]
+        assert errors == lines[-1:], captured.err
+        assert not any(x.startswith("mlbalance: warning") for x in lines), captured.err
+    else:
+        assert len(lines) == 1, captured.err
+    line = lines[-1]
+    assert line.startswith("mlbalance: error: ") and "Traceback" not in captured.err, line
     for word in case.mention:
         assert word in line, f"{word!r} not in {line!r}"
     for word in case.forbid:
         assert word not in line, f"{word!r} in {line!r}"
-    assert _snapshot(tmp_path) == before  # nothing written, nothing left behind
+    after = _snapshot(tmp_path)
+    for entry in case.kept:  # complete results the line names (checkpoints to resume from)
+        assert entry in after, entry
+        after = {k: v for k, v in after.items() if k != entry and not k.startswith(entry + "/")}
+    assert after == before  # nothing written, nothing left behind
 
 
 def test_help_has_no_doubled_percent(capsys: pytest.CaptureFixture) -> None:

@@ -163,3 +163,21 @@ def test_in_memory_predictor_of_an_embedding_head(tmp_path):
     for bad in (x[:, :3], ["some text"]):
         with pytest.raises(ParameterError, match=r"give an array of shape \(n, 16\)"):
             predictor.predict(bad)
+
+
+def test_predict_writes_the_inputs_label_ids_as_names(go, tmp_path):
+    """GoEmotions' ``3,27`` ids, read with the model's recorded layout (separator and id ->
+    name list): the output holds names and the vocabulary, no ids and no path."""
+    from mlbalance.io import LabelSpec, read_labels
+
+    out = tmp_path / "p.parquet"
+    assert main(["predict", "--model", str(go["model"]), "--data", str(go["test"]),
+                 "--out", str(out)]) == 0  # fmt: skip
+    table = pq.read_table(out)
+    names = (go["labels"]).read_text().split()
+    assert table.schema.field("labels").type == table.schema.field("predicted_labels").type
+    assert all(label in names for row in table.column("labels").to_pylist() for label in row)
+    spec = LabelSpec(sep=",", names_file=str(go["labels"]), header_names=tuple(HEADER.split(",")))
+    assert read_labels(out).to_lists() == read_labels(go["test"], spec).to_lists()
+    meta = pq.read_schema(out).metadata
+    assert list(meta) == [b"mlbalance"] and str(tmp_path.parent) not in meta[b"mlbalance"].decode()

@@ -11,6 +11,7 @@ from mlbalance.errors import ParameterError
 from mlbalance.io import LabelSpec, write_json
 
 __all__ = [
+    "add_encoding_argument",
     "add_input_arguments",
     "add_json_argument",
     "add_label_arguments",
@@ -56,6 +57,16 @@ def add_table_arguments(
     )
 
 
+def add_encoding_argument(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
+    """``--encoding CODEC`` (of a CSV, TSV or JSONL input)."""
+    parser.add_argument(
+        "--encoding",
+        metavar="CODEC",
+        help="text encoding of a CSV, TSV or JSONL input, e.g. latin-1 or cp1252 (default "
+        "UTF-8; a file that is not UTF-8 is refused with the line and byte)",
+    )
+
+
 def add_label_arguments(parser: argparse.ArgumentParser) -> None:
     """``--label-column``, ``--label-sep``, ``--label-names``, ... (how labels are stored)."""
     g = parser.add_argument_group(
@@ -89,12 +100,7 @@ def add_label_arguments(parser: argparse.ArgumentParser) -> None:
         help="every column starting with PREFIX is a 0/1 label column",
     )
     add_table_arguments(g)
-    g.add_argument(
-        "--encoding",
-        metavar="CODEC",
-        help="text encoding of a CSV, TSV or JSONL input, e.g. latin-1 or cp1252 (default "
-        "UTF-8; a file that is not UTF-8 is refused with the line and byte)",
-    )
+    add_encoding_argument(g)
     g.add_argument(
         "--format",
         choices=("parquet", "csv", "tsv", "jsonl", "arff"),

@@ -27,7 +27,8 @@ def register(subparsers: Any) -> None:
         "recall, at the per-label thresholds tuned on val (thresholds.json) and "
         "at 0.5. Labels the model never saw in training are reported and left "
         "out. Without label flags the labels are read as the data's own metadata says, "
-        "else in the layout of the model's training data (recorded in the model folder).",
+        "else in the layout of the model's training data (recorded in the model folder). A "
+        "head on numeric features reads the columns it was trained on, with no flags.",
     )
     parser.add_argument(
         "--model", required=True, metavar="DIR", help="model folder written by `mlbalance train`"
@@ -36,7 +37,8 @@ def register(subparsers: Any) -> None:
         "--data",
         required=True,
         metavar="INPUT",
-        help="labelled data: Parquet file or folder, CSV, TSV or JSONL",
+        help="labelled data: Parquet file or folder, CSV, TSV or JSONL (MULAN ARFF for a "
+        "head on its features)",
     )
     add_model_arguments(parser)
     add_label_arguments(parser)
@@ -65,6 +67,7 @@ def run(args: argparse.Namespace) -> int:
                 spec=spec_from_args(args) if given else None,
                 header_names=args.header_names,
                 text_column=args.text_column,
+                encoding=args.encoding,
                 batch_size=args.batch_size,
                 threshold=args.threshold,
                 device=args.device,

@@ -30,6 +30,7 @@ from mlbalance.io.spec import LabelSpec
 __all__ = [
     "FeatureSpec",
     "embeddings_matrix",
+    "feature_columns",
     "feature_matrix",
     "feature_table",
     "read_features",
@@ -260,6 +261,24 @@ def read_feature_columns(
     cols = features.columns(names, exclude=data.spec.label_columns(names))
     _check_present(cols, names, features, str(path))
     return data.table.select(cols)
+
+
+def feature_columns(
+    names: Sequence[str], features: FeatureSpec, *, exclude: Sequence[str] = (), source: str = ""
+) -> list[str]:
+    """The columns of a table with columns *names* that hold *features*, checked present.
+
+    With no feature source named, every column not in *exclude* (a MULAN ARFF file's
+    attributes but its labels).
+
+    Raises
+    ------
+    InputError
+        A named column is missing, or no column starts with the feature prefix.
+    """
+    cols = features.columns(list(names), exclude=exclude)
+    _check_present(cols, list(names), features, source)
+    return cols
 
 
 def _check_present(cols: list[str], names: list[str], features: FeatureSpec, source: str) -> None:

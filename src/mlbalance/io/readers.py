@@ -250,7 +250,7 @@ def read_labels(
     p = _check_exists(path)
     fmt = detect_format(p, format)
     if fmt == "arff":
-        return _read_arff(p, spec).labels
+        return _read_arff(p, spec, vocabulary).labels
     spec, vocabulary = resolve_spec(p, spec, vocabulary)
     collector = _collector(p, spec, vocabulary)
     if fmt == "parquet":
@@ -348,7 +348,7 @@ def read_dataset(
     p = _check_exists(path)
     fmt = detect_format(p, format)
     if fmt == "arff":
-        return _read_arff(p, spec)
+        return _read_arff(p, spec, vocabulary)
     spec, vocabulary = resolve_spec(p, spec, vocabulary)
     collector = _collector(p, spec, vocabulary)
     stats: dict[str, int] = {}
@@ -418,15 +418,22 @@ def iter_batches(
             yield Dataset(batch, labels, spec, str(f))
 
 
-def _read_arff(path: Path, spec: LabelSpec | None) -> Dataset:
+def _read_arff(
+    path: Path, spec: LabelSpec | None, vocabulary: Sequence[str] | None = None
+) -> Dataset:
     """MULAN ARFF via :func:`mlbalance.io.arff.read_arff` (the XML label file beside it).
 
     The table holds the features plus the labels as a list column (``labels``, or ``_labels``
     if a feature has that name), so that whatever is written from it carries its labels.
+    With *vocabulary* the labels are in its order (labels it lacks appended), as for the
+    other formats.
     """
     from mlbalance.io.arff import read_arff
 
     features, labels = read_arff(path)
+    if vocabulary is not None:
+        known = set(vocabulary)
+        labels = labels.with_names([*vocabulary, *(n for n in labels.names if n not in known)])
     table = (
         features
         if isinstance(features, pa.Table)

@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from mlbalance.errors import InputError, ParameterError
+from mlbalance.io.features import FeatureSpec
 from mlbalance.train.batching import TokenBatches, TokenCache
 from mlbalance.train.config import TrainConfig
 from mlbalance.train.data import (
@@ -34,6 +35,7 @@ from mlbalance.train.model import (
     parameter_groups,
     resolve_model_path,
 )
+from mlbalance.train.options import column_names
 from mlbalance.train.runtime import Runtime
 
 __all__ = [
@@ -43,6 +45,7 @@ __all__ = [
     "build_sampler",
     "check_output",
     "epoch_order",
+    "input_features",
     "make_dataset",
     "pad_multiple",
     "read_run_data",
@@ -82,8 +85,18 @@ class RunData:
 
     @property
     def mode(self) -> str:
-        """``embedding`` (a head on an embedding column) or ``text`` (an encoder)."""
+        """``embedding`` (a head on numeric features) or ``text`` (an encoder)."""
         return "embedding" if self.embedding else "text"
+
+    def feature_record(self) -> dict[str, Any] | None:
+        """Where a head's inputs are, resolved (what ``evaluate``/``predict`` read again):
+        ``{"embedding_column": ...}`` or ``{"feature_columns": [...]}``; None for text."""
+        features = self.train.features
+        if features is None:
+            return None
+        if features.embedding_column:
+            return {"embedding_column": features.embedding_column}
+        return {"feature_columns": list(features.feature_columns or ())}
 
 
 def _unseen(split: SplitData, names: list[str], train_counts: np.ndarray) -> dict[str, int]:
@@ -95,22 +108,59 @@ def _unseen(split: SplitData, names: list[str], train_counts: np.ndarray) -> dic
     return unseen
 
 
+def input_features(cfg: TrainConfig) -> FeatureSpec | None:
+    """The numeric features a head is trained on, or None for text (an encoder).
+
+    ``feature_columns`` / ``feature_prefix`` when given; else a MULAN ARFF file's attributes;
+    else the embedding column when the training data has it.
+    """
+    from mlbalance.io import detect_format
+
+    named = FeatureSpec(
+        feature_columns=column_names(cfg.feature_columns), feature_prefix=cfg.feature_prefix
+    )
+    if not named.is_empty:
+        return named
+    if Path(cfg.train).exists() and detect_format(cfg.train) == "arff":
+        return FeatureSpec()
+    if detect_embedding(cfg.train, cfg.embedding_column):
+        return FeatureSpec(embedding_column=cfg.embedding_column)
+    return None
+
+
+def _describe_features(features: FeatureSpec | None) -> str:
+    if features is None:
+        return "no features"
+    if features.embedding_column:
+        return f"the embedding column {features.embedding_column!r}"
+    cols = list(features.feature_columns or ())
+    shown = ", ".join(cols[:3]) + (", ..." if len(cols) > 3 else "")
+    return f"the {len(cols)} feature column(s) {shown}"
+
+
 def read_run_data(cfg: TrainConfig, say: Log) -> RunData:
-    """Read train, val (and test); report the labels val/test have that train never saw."""
+    """Read train, val (and test); report the labels val/test have that train never saw.
+
+    Val and test are read with the feature columns train resolved (a prefix or an ARFF
+    file's attributes named one by one), so every split has the same features in one order.
+    """
     spec = cfg.label_spec()
-    use_embedding = detect_embedding(cfg.train, cfg.embedding_column)
-    columns: dict[str, Any] = {
-        "text_column": cfg.text_column,
-        "embedding_column": cfg.embedding_column if use_embedding else None,
-    }
+    features = input_features(cfg)
+    columns: dict[str, Any] = {"text_column": cfg.text_column, "training": True}
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        train = load_split(cfg.train, spec=spec, **columns)
+        train = load_split(cfg.train, spec=spec, features=features, **columns)
         names = list(train.labels.names)
+        columns["features"] = train.features
         val = load_split(cfg.val, spec=spec, vocabulary=names, **columns)
         test = load_split(cfg.test, spec=spec, vocabulary=names, **columns) if cfg.test else None
     for w in caught:
         say(f"warning: {w.message}")
+    if features is not None and cfg.model:
+        say(
+            f"warning: model {cfg.model} is not used: {_describe_features(train.features)} of "
+            f"{cfg.train} are the inputs, so only a head is trained"
+        )
     counts = train.labels.counts().astype(np.int64)
     val_y, _ = align_labels(val, names)
     unseen = {"val": _unseen(val, names, counts)}
@@ -123,7 +173,7 @@ def read_run_data(cfg: TrainConfig, say: Log) -> RunData:
                 f"of the metrics): " + ", ".join(f"{k} ({v})" for k, v in list(labels.items())[:8])
             )
     train_y = train.labels.matrix.tocsr()
-    return RunData(train, val, test, names, counts, train_y, val_y, unseen, use_embedding)
+    return RunData(train, val, test, names, counts, train_y, val_y, unseen, features is not None)
 
 
 def build_model(cfg: TrainConfig, data: RunData) -> tuple[torch.nn.Module, Any, str]:
@@ -134,7 +184,7 @@ def build_model(cfg: TrainConfig, data: RunData) -> tuple[torch.nn.Module, Any, 
         for s in (data.val, data.test):
             if s is not None and s.embeddings is not None and s.embeddings.shape[1] != dim:
                 raise InputError(
-                    f"{s.source}: embeddings of width {s.embeddings.shape[1]}, train has {dim}"
+                    f"{s.source}: {s.embeddings.shape[1]} features per row, train has {dim}"
                 )
         dropout = 0.1 if cfg.dropout is None else cfg.dropout
         head = EmbeddingHead(
@@ -144,12 +194,19 @@ def build_model(cfg: TrainConfig, data: RunData) -> tuple[torch.nn.Module, Any, 
             head.fit_standardizer(data.train.embeddings)
         shape = f"{dim} -> {cfg.head_hidden} -> " if cfg.head_hidden else f"{dim} -> "
         std = "standardised, " if cfg.standardize else ""
-        return head, None, f"embedding head ({std}{shape}{len(data.names)})"
+        per_column = data.train.features is not None and data.train.features.feature_columns
+        kind = "head on features" if per_column else "embedding head"
+        return head, None, f"{kind} ({std}{shape}{len(data.names)})"
     if not cfg.model:
         raise ParameterError(
-            f"model is required: {cfg.train} has no {cfg.embedding_column!r} column, so an "
-            f"encoder must read the {cfg.text_column!r} column",
+            f"model is required: {cfg.train} has no {cfg.embedding_column!r} column and no "
+            f"feature columns were named, so an encoder must read the {cfg.text_column!r} column",
             param="model",
+        )
+    if Path(cfg.model).expanduser().is_file():
+        raise InputError(
+            f"{cfg.model}: is a file, not a model folder (config.json, weights, tokenizer) or a "
+            "Hugging Face model name"
         )
     path = resolve_model_path(cfg.model)
     tokenizer = load_tokenizer(path, trust_remote_code=cfg.trust_remote_code)

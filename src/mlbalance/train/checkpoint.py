@@ -123,6 +123,7 @@ def save_checkpoint(
     from safetensors.torch import save_model
 
     tmp = folder / f".{name}.tmp"
+    created = not folder.exists()
     try:
         folder.mkdir(parents=True, exist_ok=True)
         shutil.rmtree(tmp, ignore_errors=True)
@@ -133,6 +134,9 @@ def save_checkpoint(
         (tmp / STATE).write_text(state.to_json(), encoding="utf-8")
         _replace_dir(tmp, folder / name)
     except WRITE_ERRORS as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if created and folder.is_dir() and not any(folder.iterdir()):
+            folder.rmdir()  # this save made the folder and left nothing in it
         raise write_failure(folder / name, exc) from None
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

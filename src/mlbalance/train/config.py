@@ -28,7 +28,9 @@ from typing import Any, ClassVar
 from mlbalance._params import BOOL, Interval, Options, validate_params
 from mlbalance.errors import ParameterError
 from mlbalance.train.options import (
+    COLUMN_NAMES,
     COMPILE_MODES,
+    ENCODING,
     HEADER_NAMES,
     LOSS_PARAMS,
     LOSSES,
@@ -47,6 +49,8 @@ from mlbalance.train.options import (
     UNSET,
     Registry,
     check_combinations,
+    column_names,
+    label_spec_of,
 )
 
 __all__ = [
@@ -82,12 +86,9 @@ class TrainConfig:
 
     # data
     train: str = _f(
-        "",
-        "training data: Parquet file or folder of shards (from split/resample), CSV, TSV or JSONL",
-        group="data",
-        rule=PATH,
-        required=True,
-    )
+        "", "training data: Parquet file or folder of shards (from split/resample), CSV, TSV, "
+        "JSONL or MULAN ARFF (a head on its attributes)", group="data", rule=PATH, required=True,
+    )  # fmt: skip
     val: str = _f(
         "",
         "validation data (early stopping, per-label thresholds)",
@@ -133,13 +134,22 @@ class TrainConfig:
         group="data",
         rule=HEADER_NAMES,
     )
+    encoding: str | None = _f(
+        None, "text encoding of CSV, TSV or JSONL inputs, e.g. latin-1 or cp1252 (default UTF-8; "
+        "a file that is not UTF-8 is refused with the line and byte)", group="data", rule=ENCODING,
+    )  # fmt: skip
     embedding_column: str = _f(
-        "embedding",
-        "when the data has this column (a fixed-length float list), no encoder runs: only a "
-        "head is trained",
-        group="data",
-        rule=NAME,
-    )
+        "embedding", "when the data has this column (a fixed-length float list), no encoder "
+        "runs: only a head is trained", group="data", rule=NAME,
+    )  # fmt: skip
+    feature_columns: str | None = _f(
+        None, "comma-separated numeric columns, one feature each: a head is trained on them (no "
+        "encoder); evaluate and predict reuse them", group="data", rule=COLUMN_NAMES,
+    )  # fmt: skip
+    feature_prefix: str | None = _f(
+        None, "every column whose name starts with PREFIX is a numeric feature of the head",
+        group="data", rule=OPTIONAL_NAME,
+    )  # fmt: skip
     max_length: int = _f(
         128, "tokens per text; longer texts are truncated (and counted)", group="data",
         rule=Interval(int, 8, None),
@@ -460,27 +470,11 @@ class TrainConfig:
 
     def label_spec(self) -> Any:
         """The :class:`mlbalance.io.LabelSpec` the options ask for; None = the stored one."""
-        from mlbalance.io import LabelSpec
-
-        keys = (self.label_column, self.label_sep, self.label_names, self.label_prefix)
-        if all(k is None for k in keys) and self.header_names is None:
-            return None
-        return LabelSpec(
-            column=self.label_column or "labels",
-            sep=self.label_sep,
-            names_file=self.label_names,
-            prefix=self.label_prefix,
-            text_column=self.text_column,
-            header_names=self.header_tuple(),
-        )
+        return label_spec_of(self)
 
     def header_tuple(self) -> tuple[str, ...] | None:
         """:attr:`header_names` as a tuple of names (None when not given)."""
-        if self.header_names is None:
-            return None
-        if isinstance(self.header_names, str):
-            return tuple(h.strip() for h in self.header_names.split(",") if h.strip())
-        return tuple(self.header_names)
+        return column_names(self.header_names)
 
     @property
     def checkpoint_path(self) -> Path:

@@ -8,8 +8,10 @@ fetched, with the model's fast (Rust) tokenizer and padding to the longest row o
 the behaviour of transformers' ``DataCollatorWithPadding``. With ``num_workers > 0`` the
 tokenising runs in DataLoader worker processes.
 
-With an ``embedding`` column (fixed-length float lists, e.g. from ``mlbalance embed`` or
-MLSMOTE on embeddings) there is no tokenising: a batch is rows of one float32 matrix.
+With numeric features there is no tokenising: a batch is rows of one float32 matrix. They are
+an ``embedding`` column (fixed-length float lists, e.g. from ``mlbalance embed`` or MLSMOTE on
+embeddings), or one numeric column per feature (``feature_columns`` / ``feature_prefix``, or a
+MULAN ARFF file's attributes), read by :mod:`mlbalance.io.features`.
 """
 
 from __future__ import annotations
@@ -26,8 +28,8 @@ import pyarrow.compute as pc
 import torch
 
 from mlbalance._threads import prefetch
-from mlbalance.errors import InputError
-from mlbalance.io.features import embeddings_matrix
+from mlbalance.errors import InputError, ParameterError
+from mlbalance.io.features import FeatureSpec, embeddings_matrix, feature_columns, feature_matrix
 from mlbalance.labels import LabelMatrix
 
 __all__ = [
@@ -41,6 +43,7 @@ __all__ = [
     "load_split",
     "loader",
     "read_table",
+    "text_array",
 ]
 
 
@@ -63,6 +66,9 @@ class SplitData:
         ``rows``, ``empty_text`` (empty or missing texts).
     spec : mlbalance.io.LabelSpec or None
         How the labels were read (None for unlabelled data).
+    features : mlbalance.io.FeatureSpec or None
+        Where *embeddings* came from, resolved: the embedding column, or the per-feature
+        columns in order (a prefix or an ARFF file's attributes named one by one).
     """
 
     labels: LabelMatrix
@@ -71,6 +77,7 @@ class SplitData:
     source: str
     stats: dict[str, int] = field(default_factory=dict)
     spec: Any = None
+    features: FeatureSpec | None = None
 
     @property
     def n_rows(self) -> int:
@@ -104,44 +111,53 @@ def load_split(
     vocabulary: Sequence[str] | None = None,
     text_column: str = "text",
     embedding_column: str | None = None,
+    features: FeatureSpec | None = None,
+    training: bool = False,
 ) -> SplitData:
     """Read one split for training or evaluation.
 
     Parameters
     ----------
     path : str
-        Parquet file or shard folder, CSV, TSV or JSONL.
+        Parquet file or shard folder, CSV, TSV, JSONL or MULAN ARFF.
     spec : mlbalance.io.LabelSpec, optional
         Label layout; default the one stored in mlbalance Parquet metadata.
     vocabulary : sequence of str, optional
         Label order (the training vocabulary for val/test). Labels it lacks are appended.
     text_column : str, default "text"
-        The text column (ignored with *embedding_column*).
+        The text column (ignored when features are read).
     embedding_column : str, optional
-        Read this embedding column instead of text.
+        Read this embedding column instead of text (``features=FeatureSpec(embedding_column=...)``).
+    features : mlbalance.io.FeatureSpec, optional
+        Read numeric features instead of text (:func:`mlbalance.io.features.feature_matrix`);
+        an empty spec means a MULAN ARFF file's attributes.
+    training : bool, default False
+        A text column of numbers is refused with the hint to train a head on them.
 
     Returns
     -------
     SplitData
     """
-    from mlbalance.io.readers import read_dataset
+    from mlbalance.io.readers import detect_format, read_dataset
 
-    column = embedding_column or text_column
     if not Path(path).exists():
         raise InputError(f"{path}: no such file or folder")
-    ds = read_dataset(path, spec, vocabulary=vocabulary, columns=[column])
-    if column not in ds.table.column_names:
+    if features is None and embedding_column:
+        features = FeatureSpec(embedding_column=embedding_column)
+    if features is not None:
+        return _feature_split(path, spec, vocabulary, features)
+    fmt = detect_format(path)
+    if fmt == "arff":
         raise InputError(
-            f"{path}: no column {column!r} (columns: {', '.join(ds.table.column_names[:12])})"
+            f"{path}: no text column {text_column!r}: a MULAN ARFF file holds numeric features, "
+            "which a head on features reads"
         )
+    ds = read_dataset(path, spec, vocabulary=vocabulary, columns=[text_column])
+    if text_column not in ds.table.column_names:
+        shown = ", ".join(ds.table.column_names[:12])
+        raise InputError(f"{path}: no column {text_column!r} (columns: {shown})")
+    texts = text_array(ds.table.column(text_column), str(path), text_column, training=training)
     stats = {"rows": ds.n_rows}
-    if embedding_column:
-        emb = embeddings_matrix(ds.table.column(column), str(path), column)
-        return SplitData(ds.labels, None, emb, str(path), stats, ds.spec)
-    col = ds.table.column(column)
-    if not (pa.types.is_string(col.type) or pa.types.is_large_string(col.type)):
-        raise InputError(f"{path}: text column {column!r} holds {col.type}, not strings")
-    texts = pc.fill_null(col, "").combine_chunks()
     stats["empty_text"] = int(
         pc.sum(pc.equal(pc.utf8_length(pc.utf8_trim_whitespace(texts)), 0)).as_py() or 0
     )
@@ -152,6 +168,70 @@ def load_split(
             stacklevel=2,
         )
     return SplitData(ds.labels, texts, None, str(path), stats, ds.spec)
+
+
+def text_array(
+    column: pa.ChunkedArray | pa.Array, source: str, name: str, *, training: bool = False
+) -> pa.Array:
+    """A string column as one chunk, nulls as ``""``.
+
+    Raises
+    ------
+    InputError
+        The column does not hold strings.
+    ParameterError
+        With *training*, the column holds numbers: the message says to name numeric columns as
+        features (``feature_columns``, ``feature_prefix``) or a list column as an embedding.
+    """
+    typ = column.type
+    if pa.types.is_string(typ) or pa.types.is_large_string(typ):
+        return pc.fill_null(column, "").combine_chunks()
+    problem = f"{source}: text column {name!r} holds {typ}, not strings"
+    numeric = pa.types.is_integer(typ) or pa.types.is_floating(typ) or pa.types.is_boolean(typ)
+    listed = (
+        pa.types.is_list(typ) or pa.types.is_fixed_size_list(typ) or pa.types.is_large_list(typ)
+    )
+    if training and numeric:
+        raise ParameterError(
+            f"{problem}; to train a head on numeric columns, name them with feature_columns "
+            f"(e.g. {name},...) or feature_prefix",
+            param=("feature_columns", "feature_prefix"),
+        )
+    if training and listed:
+        raise ParameterError(
+            f"{problem}; to train a head on a list column of numbers, name it with "
+            "embedding_column",
+            param="embedding_column",
+        )
+    raise InputError(problem)
+
+
+def _feature_split(
+    path: str, spec: Any, vocabulary: Sequence[str] | None, features: FeatureSpec
+) -> SplitData:
+    """A split whose inputs are numeric features (an embedding column or per-feature columns)."""
+    from mlbalance.io.readers import detect_format, read_dataset, resolve_spec
+
+    fmt = detect_format(path)
+    if features.is_empty and fmt != "arff":
+        raise ParameterError(
+            f"{path}: name the features: embedding_column, feature_columns or feature_prefix",
+            param=("embedding_column", "feature_columns", "feature_prefix"),
+        )
+    want: list[str] | None = None
+    names = _schema_names(path)
+    if names is not None:  # Parquet: read only the feature columns (and the labels)
+        use, _ = resolve_spec(path, spec, None)
+        want = feature_columns(names, features, exclude=use.label_columns(names), source=str(path))
+    ds = read_dataset(path, spec, vocabulary=vocabulary, columns=want)
+    names = ds.table.column_names
+    cols = want or feature_columns(
+        names, features, exclude=ds.spec.label_columns(names), source=str(path)
+    )
+    resolved = features if features.embedding_column else FeatureSpec(feature_columns=tuple(cols))
+    x = feature_matrix(ds.table, resolved, source=str(path))
+    stats = {"rows": ds.n_rows}
+    return SplitData(ds.labels, None, x, str(path), stats, ds.spec, resolved)
 
 
 def align_labels(split: SplitData, names: Sequence[str]) -> tuple[Any, dict[str, int]]:
@@ -183,7 +263,11 @@ def align_labels(split: SplitData, names: Sequence[str]) -> tuple[Any, dict[str,
 
 
 def read_table(
-    path: str, columns: Sequence[str] | None = None, *, header_names: Sequence[str] | None = None
+    path: str,
+    columns: Sequence[str] | None = None,
+    *,
+    header_names: Sequence[str] | None = None,
+    encoding: str | None = None,
 ) -> pa.Table:
     """Every column of a Parquet file/folder, CSV, TSV or JSONL, with no label parsing.
 
@@ -191,7 +275,7 @@ def read_table(
     """
     from mlbalance.io import read_table as io_read_table
 
-    return io_read_table(path, columns=columns, header_names=header_names)
+    return io_read_table(path, columns=columns, header_names=header_names, encoding=encoding)
 
 
 class TextBatches(torch.utils.data.Dataset):

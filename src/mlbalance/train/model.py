@@ -191,7 +191,9 @@ def build_encoder_model(
 def model_load_failure(path: str | Path, exc: BaseException) -> InputError:
     """One line for a model folder that cannot (or must not) be loaded."""
     if isinstance(exc, LOAD_ERRORS):
-        return read_failure(path, exc)
+        weights = [Path(path) / f for f in ("model.safetensors", "pytorch_model.bin")]
+        found = [f for f in weights if f.is_file()]
+        return read_failure(found[0] if len(found) == 1 else path, exc)
     return InputError(f"{path}: cannot load the model ({str(exc).splitlines()[0][:200]})")
 
 

@@ -317,6 +317,8 @@ def load_model(directory: str | Path, *, trust_remote_code: bool = False) -> tup
     safetensors or a weights-only pickle.
     """
     directory = Path(directory)
+    if directory.is_file():
+        raise InputError(f"{directory}: is a file, not a model folder (written by mlbalance train)")
     if not directory.is_dir():
         raise InputError(f"{directory}: no such model folder")
     if (directory / HEAD_CONFIG).is_file():

@@ -29,6 +29,8 @@ __all__ = [
     "UNSET",
     "Registry",
     "check_combinations",
+    "column_names",
+    "label_spec_of",
 ]
 
 
@@ -166,6 +168,39 @@ HEADER_NAMES = Predicate(
     bad=("", [], 3),
     good="text,labels,id",
 )
+COLUMN_NAMES = Predicate(
+    HEADER_NAMES.test,
+    "column names ('a,b,c' or a list of names) or None",
+    bad=("", [], 3),
+    good="f1,f2",
+)
+
+
+def column_names(value: str | list[str] | tuple[str, ...] | None) -> tuple[str, ...] | None:
+    """An option of column names, ``"a,b"`` or ``["a", "b"]``, as a tuple; None stays None."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return tuple(h.strip() for h in value.split(",") if h.strip())
+    return tuple(value)
+
+
+def _codec_known(name: object) -> bool:
+    import codecs
+
+    try:
+        codecs.lookup(str(name))
+    except LookupError:
+        return False
+    return isinstance(name, str)
+
+
+ENCODING = Predicate(
+    lambda v: v is None or _codec_known(v),
+    "a text codec Python knows (e.g. latin-1, cp1252) or None",
+    bad=("klingon", "", 3),
+    good="latin-1",
+)
 RFS_THRESHOLD = Predicate(
     lambda v: v == "auto" or Interval(float, 0, 1, closed="right").holds(v),
     "a label frequency in (0, 1] or 'auto'",
@@ -178,6 +213,29 @@ LOSS_PARAMS = Predicate(
     bad=(["gamma=2"], "gamma=2", None),
     good={},
 )
+
+
+def label_spec_of(cfg: Any) -> Any:
+    """The :class:`mlbalance.io.LabelSpec` the data options of *cfg* (a
+    :class:`~mlbalance.train.config.TrainConfig`) ask for; None = the layout stored in the file.
+
+    Table options alone (header names, encoding) are for CSV/TSV/JSONL inputs, which store no
+    layout: they give a spec with the default label column.
+    """
+    from mlbalance.io import LabelSpec
+
+    keys = (cfg.label_column, cfg.label_sep, cfg.label_names, cfg.label_prefix)
+    if all(k is None for k in keys) and cfg.header_names is None and cfg.encoding is None:
+        return None
+    return LabelSpec(
+        column=cfg.label_column or "labels",
+        sep=cfg.label_sep,
+        names_file=cfg.label_names,
+        prefix=cfg.label_prefix,
+        text_column=cfg.text_column,
+        header_names=column_names(cfg.header_names),
+        encoding=cfg.encoding,
+    )
 
 
 def check_combinations(cfg: Any, given: set[str]) -> None:
@@ -202,3 +260,6 @@ def check_combinations(cfg: Any, given: set[str]) -> None:
             "threshold_mode 'recall' needs target_recall (a recall in (0, 1])",
             param=("threshold_mode", "target_recall"),
         )
+    if cfg.feature_columns is not None and cfg.feature_prefix is not None:
+        both = ("feature_columns", "feature_prefix")
+        raise ParameterError("give feature_columns or feature_prefix, not both", param=both)

@@ -10,12 +10,13 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
 
 from mlbalance.errors import InputError, ParameterError
+from mlbalance.io.features import FeatureSpec, feature_matrix
 from mlbalance.train.data import EmbeddingBatches, TextBatches
 from mlbalance.train.inference import predict_logits, sigmoid
 from mlbalance.train.model import EmbeddingHead
@@ -46,8 +47,9 @@ class Predictor:
     """A loaded model folder: model, tokenizer, label names, thresholds, training record.
 
     ``predict(texts)`` gives label names per text at the tuned thresholds;
-    ``predict_proba(texts)`` the probabilities. A head on embeddings takes an
-    ``(n, dim)`` array instead of texts.
+    ``predict_proba(texts)`` the probabilities. A head on numeric features takes an
+    ``(n, dim)`` array instead of texts, or a table (pyarrow or pandas) holding the columns it
+    was trained on.
     """
 
     directory: Path
@@ -61,8 +63,41 @@ class Predictor:
 
     @property
     def is_embedding_head(self) -> bool:
-        """True for a head on embeddings (no tokenizer)."""
+        """True for a head on numeric features: an embedding column or feature columns."""
         return isinstance(self.model, EmbeddingHead)
+
+    @property
+    def features(self) -> FeatureSpec | None:
+        """Where a head's inputs are in a table, as trained (None for an encoder on text).
+
+        The feature columns the head was trained on, in order, as recorded in the model
+        folder; else its embedding column.
+        """
+        if not self.is_embedding_head:
+            return None
+        record = self.args.get("features")
+        if isinstance(record, dict) and record.get("feature_columns"):
+            return FeatureSpec(feature_columns=tuple(map(str, record["feature_columns"])))
+        return FeatureSpec(embedding_column=self.embedding_column)
+
+    @property
+    def input_columns(self) -> list[str]:
+        """The columns a head reads (its features), or the text column of an encoder."""
+        features = self.features
+        if features is None:
+            return [self.text_column]
+        return list(features.columns([]))
+
+    def describe_inputs(self) -> str:
+        """What the model reads, in words (for messages)."""
+        features = self.features
+        if features is None:
+            return f"the text column {self.text_column!r}"
+        if features.embedding_column:
+            return f"the embedding column {features.embedding_column!r}"
+        cols = list(features.feature_columns or ())
+        shown = ", ".join(repr(c) for c in cols[:3]) + (", ..." if len(cols) > 3 else "")
+        return f"{len(cols)} feature column(s) ({shown})"
 
     @property
     def text_column(self) -> str:
@@ -90,8 +125,14 @@ class Predictor:
         if self.is_embedding_head:
             if embeddings is None:
                 raise InputError(
-                    f"{self.directory}: this model is a head on embeddings; the data needs "
-                    f"the column {self.embedding_column!r}"
+                    f"{self.directory}: this model is a head on numeric features; the data "
+                    f"needs {self.describe_inputs()}"
+                )
+            dim = cast(EmbeddingHead, self.model).dim
+            if embeddings.ndim != 2 or embeddings.shape[1] != dim:
+                raise InputError(
+                    f"{self.directory}: the head takes {dim} features per row, the data has "
+                    f"{embeddings.shape[1] if embeddings.ndim == 2 else embeddings.shape}"
                 )
             return EmbeddingBatches(embeddings, None)
         return TextBatches(texts, None, self.tokenizer, self.max_length)
@@ -112,6 +153,13 @@ class Predictor:
         return sigmoid(logits), truncated
 
     def _inputs(self, inputs: Any) -> tuple[Any, int]:
+        if self.is_embedding_head and _is_table(inputs):
+            import pyarrow as pa
+
+            table = inputs if isinstance(inputs, pa.Table) else pa.Table.from_pandas(inputs)
+            assert self.features is not None
+            x = feature_matrix(table, self.features, source="inputs")
+            return self.dataset(embeddings=x), len(x)
         if self.is_embedding_head:
             dim = self.model.dim
             try:
@@ -120,8 +168,9 @@ class Predictor:
                 x = np.zeros((0,), dtype=np.float32)
             if x.ndim != 2 or x.shape[1] != dim:
                 raise ParameterError(
-                    f"inputs: this model is a head on {dim}-wide embeddings; give an array of "
-                    f"shape (n, {dim}), got {type(inputs).__name__} of shape {np.shape(inputs)}",
+                    f"inputs: this model is a head on {dim} numeric features; give an array of "
+                    f"shape (n, {dim}) or a table with {self.describe_inputs()}, got "
+                    f"{type(inputs).__name__} of shape {np.shape(inputs)}",
                     param="inputs",
                 )
             return self.dataset(embeddings=x), len(x)
@@ -139,8 +188,10 @@ class Predictor:
 
         Parameters
         ----------
-        inputs : list of str, or array of shape (n, dim)
-            Texts (cut at the training ``max_length``), or embeddings for a head.
+        inputs : list of str, array of shape (n, dim), or table
+            Texts (cut at the training ``max_length``); for a head on numeric features, an
+            array of them, or a pyarrow Table / pandas DataFrame with the columns it was
+            trained on.
         """
         dataset, n = self._inputs(inputs)
         return self.score(dataset, n, batch_size=batch_size)[0]
@@ -168,3 +219,15 @@ class Predictor:
         if not 0 < threshold < 1:
             raise ParameterError(f"threshold must be in (0, 1), got {threshold}", param="threshold")
         return float(threshold)
+
+
+def _is_table(inputs: Any) -> bool:
+    """A pyarrow Table or a pandas DataFrame (not imported here unless the caller did)."""
+    import sys
+
+    import pyarrow as pa
+
+    if isinstance(inputs, pa.Table):
+        return True
+    pd = sys.modules.get("pandas")
+    return pd is not None and isinstance(inputs, pd.DataFrame)

@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from mlbalance.errors import ParameterError
+from mlbalance.errors import MlbalanceError, ParameterError
 from mlbalance.metrics import evaluate_scores
 from mlbalance.train.build import (
     RunData,
@@ -338,14 +338,24 @@ def _finish(run: _Run, stopped_early: bool, started: float) -> TrainResult:
             "mode": data.mode,
             "labels": data.names,
             "label_layout": label_layout(data.train.spec, data.names),
+            "features": data.feature_record(),
             "recipe_presets": cfg.from_recipe(),
             "max_length": None if data.embedding else cfg.max_length,
         }
-        write_model_folder(
-            cfg.out, model=run.model, tokenizer=run.tokenizer, thresholds=tuned,
-            names=data.names, train_counts=data.counts, n_rows=data.train.n_rows, args=args,
-            result=result, overwrite=cfg.overwrite, scores=scores if cfg.save_scores else None,
-        )  # fmt: skip
+        try:
+            write_model_folder(
+                cfg.out, model=run.model, tokenizer=run.tokenizer, thresholds=tuned,
+                names=data.names, train_counts=data.counts, n_rows=data.train.n_rows,
+                args=args, result=result, overwrite=cfg.overwrite,
+                scores=scores if cfg.save_scores else None,
+            )  # fmt: skip
+        except MlbalanceError as exc:  # the trained weights are not lost: say where they are
+            if not (cfg.checkpoint_path / "last").is_dir():
+                raise
+            raise MlbalanceError(
+                f"{exc}; the run's checkpoints are kept in {cfg.checkpoint_path}: resume from "
+                "them to write the model folder without training again"
+            ) from None
         if not cfg.keep_checkpoints:
             shutil.rmtree(cfg.checkpoint_path, ignore_errors=True)
     run.rt.barrier()
