@@ -166,3 +166,16 @@ def test_help(action: str, capsys) -> None:
         main(["thresholds", action, "--help"])
     assert info.value.code == 0
     assert "--scores" in capsys.readouterr().out
+
+
+def test_tune_defaults_are_the_tuners_own():
+    """`thresholds tune` without options is ThresholdTuner() (a drifted default once made the
+    CLI keep a label's own cut that the trainer's tuner gave back to the global cut)."""
+    from mlbalance.cli import build_parser
+    from mlbalance.thresholds import ThresholdTuner
+
+    args = build_parser().parse_args(
+        ["thresholds", "tune", "--scores", "s.npy", "--labels", "y.parquet", "--out", "t.json"]
+    )
+    defaults = ThresholdTuner().get_params()
+    assert {k: getattr(args, k) for k in defaults} == defaults

@@ -38,43 +38,45 @@ def _add_scores(p: argparse.ArgumentParser) -> None:
 
 
 def _add_tuner(p: argparse.ArgumentParser) -> None:
-    from mlbalance.thresholds import AVERAGES, FALLBACKS, GUARDS, MODES
+    from mlbalance.thresholds import AVERAGES, FALLBACKS, GUARDS, MODES, ThresholdTuner
 
+    # the defaults are the tuner's own: one place, so the CLI and the library cannot drift
+    d = ThresholdTuner().get_params()
     g = p.add_argument_group("tuning (the ThresholdTuner parameters)")
-    g.add_argument("--mode", choices=MODES, default="f1",
+    g.add_argument("--mode", choices=MODES, default=d["mode"],
                    help="f1: each label's F1-best cut; recall: the highest cut reaching "
                    "--target-recall (default f1)")  # fmt: skip
     g.add_argument("--target-recall", type=float, metavar="R", help="for --mode recall")
-    g.add_argument("--min-positives", type=int, default=3, metavar="N",
+    g.add_argument("--min-positives", type=int, default=d["min_positives"], metavar="N",
                    help="labels with fewer positives fall back (default 3)")  # fmt: skip
-    g.add_argument("--fallback", choices=FALLBACKS, default="global",
+    g.add_argument("--fallback", choices=FALLBACKS, default=d["fallback"],
                    help="what too-rare labels get: the global cut, a blend (shrink) or the "
                    "median cut of the rarest tuned labels (rare); default global")  # fmt: skip
-    g.add_argument("--shrink", type=float, default=3.0, metavar="K",
+    g.add_argument("--shrink", type=float, default=d["shrink"], metavar="K",
                    help="pseudo-count of --fallback shrink (default 3)")  # fmt: skip
-    g.add_argument("--rare-k", type=int, default=10, metavar="K",
+    g.add_argument("--rare-k", type=int, default=d["rare_k"], metavar="K",
                    help="rarest tuned labels --fallback rare takes the median of (default 10)")  # fmt: skip
-    g.add_argument("--smoothing", type=float, default=0.0, metavar="K",
+    g.add_argument("--smoothing", type=float, default=d["smoothing"], metavar="K",
                    help="pull each cut toward the global one: (P t + K t_global) / (P + K) "
                    "(default 0: off)")  # fmt: skip
-    g.add_argument("--max-rate", type=_none_or_float, default=10.0, metavar="R",
+    g.add_argument("--max-rate", type=_none_or_float, default=d["max_rate"], metavar="R",
                    help="firing cap: no label fires on more than R x its positives (default "
                    "10; 'none' turns it off)")  # fmt: skip
-    g.add_argument("--per-label", action=argparse.BooleanOptionalAction, default=True,
+    g.add_argument("--per-label", action=argparse.BooleanOptionalAction, default=d["per_label"],
                    help="--no-per-label gives every label the global cut")  # fmt: skip
     g.add_argument("--cv", type=int, metavar="K",
                    help="cross-fit on K stratified folds of the rows: an out-of-sample estimate, "
                    "and what --average and --guard need (e.g. 5)")  # fmt: skip
-    g.add_argument("--average", choices=AVERAGES, default="refit",
+    g.add_argument("--average", choices=AVERAGES, default=d["average"],
                    help="with --cv: each label's cut from all rows (refit), or the median or "
                    "mean of its fold cuts (default refit)")  # fmt: skip
-    g.add_argument("--guard", choices=GUARDS, default="off",
+    g.add_argument("--guard", choices=GUARDS, default=d["guard"],
                    help="with --cv: keep a label's own cut only where it beats the global cut "
                    "out of fold (label), or all-or-nothing (all); default off")  # fmt: skip
-    g.add_argument("--micro-tolerance", type=_none_or_float, default=0.005, metavar="T",
+    g.add_argument("--micro-tolerance", type=_none_or_float, default=d["micro_tolerance"], metavar="T",
                    help="the guard keeps out-of-fold micro F1 within T of the global cut's "
-                   "(default 0.005; 'none': no check)")  # fmt: skip
-    g.add_argument("--confidence", type=float, default=0.9, metavar="C",
+                   f"(default {d['micro_tolerance']}; 'none': no check)")  # fmt: skip
+    g.add_argument("--confidence", type=float, default=d["confidence"], metavar="C",
                    help="the guard's one-sided confidence that a label's own cut is better "
                    "(default 0.9)")  # fmt: skip
     g.add_argument("--calibration", choices=("temperature",),
@@ -82,7 +84,7 @@ def _add_tuner(p: argparse.ArgumentParser) -> None:
                    "smoothing (own cuts and written thresholds stay raw)")  # fmt: skip
     g.add_argument("--logits", action="store_true",
                    help="the scores are logits (thresholds are written as logits)")  # fmt: skip
-    g.add_argument("--seed", dest="random_state", type=int, default=0,
+    g.add_argument("--seed", dest="random_state", type=int, default=d["random_state"],
                    help="seed of the folds (default 0)")  # fmt: skip
 
 
