@@ -11,8 +11,10 @@ import pyarrow.parquet as pq
 import pytest
 
 from mlbalance.cli import main
+from mlbalance.errors import InputError
 from mlbalance.io import read_metadata
 from mlbalance.thresholds import ThresholdTuner
+from mlbalance.thresholds.files import labels_for_scores, read_scores
 
 NAMES = ["anger", "joy", "fear", "awe"]
 
@@ -140,7 +142,12 @@ def test_npy_with_labels_of_no_fixed_order_needs_score_names(tmp_path: Path, cap
     base = ["thresholds", "tune", "--scores", str(tmp_path / "dev.npy"), "--labels",
             str(tmp_path / "dev.jsonl"), "--out", str(tmp_path / "t.json")]  # fmt: skip
     assert main(base) == 2
-    assert "give --score-names" in capsys.readouterr().err
+    assert "give --score-names (a file" in capsys.readouterr().err
+    with pytest.raises(InputError, match="give score_names") as caught:
+        labels_for_scores(
+            read_scores(tmp_path / "dev.npy"), str(tmp_path / "dev.jsonl"), None, None
+        )
+    assert caught.value.params == ("score_names", "label_names")  # the CLI shows them as flags
     assert main([*base, "--score-names", ",".join(NAMES)]) == 0
     doc = json.loads((tmp_path / "t.json").read_text())
     np.testing.assert_array_equal(doc["thresholds"], ThresholdTuner().fit(s, y).thresholds_)
@@ -179,3 +186,16 @@ def test_tune_defaults_are_the_tuners_own():
     )
     defaults = ThresholdTuner().get_params()
     assert {k: getattr(args, k) for k in defaults} == defaults
+
+
+def test_missing_scores_column_is_named_as_the_flag(files: dict, tmp_path: Path, capsys) -> None:
+    """The library names the parameter; the CLI's one line names the flag the user types."""
+    scores = tmp_path / "scores.parquet"
+    pq.write_table(pa.table({"probs": [[0.1, 0.2]]}), scores)
+    with pytest.raises(InputError, match="name the column with scores_column"):
+        read_scores(scores)
+    argv = ["thresholds", "tune", "--scores", str(scores), *label_flags(files),
+            "--out", str(tmp_path / "t.json")]  # fmt: skip
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "no column 'scores' (columns: probs); name the column with --scores-column" in err

@@ -280,7 +280,7 @@ def test_read_table_reads_every_column_without_labels(tmp_path):
     t = read_table(p, header_names=["text", "labels", "id"])
     assert t.column("text").to_pylist() == ['a "quoted" text', "plain"]
     assert t.column("id").to_pylist() == ["id1", "id2"]
-    with pytest.raises(InputError, match=r"no column 'body' .*use --text-column"):
+    with pytest.raises(InputError, match=r"no column .body. .*name the column with text_column"):
         read_table(p, header_names=["text", "labels", "id"], columns=["body"])
 
 

@@ -205,6 +205,7 @@ def embed_dataset(
 
     from mlbalance._progress import progress_bar
     from mlbalance.io import atomic_path, check_not_input, mlbalance_metadata, read_labels
+    from mlbalance.io._parquet import missing_column
     from mlbalance.io.canonical import canonical_table
     from mlbalance.io.readers import METADATA_KEY, detect_format, resolve_spec
     from mlbalance.io.shards import input_batches
@@ -238,10 +239,7 @@ def embed_dataset(
         try:
             for batch in batches:
                 if text_col not in batch.column_names:
-                    raise InputError(
-                        f"{source}: no text column {text_col!r} (columns: "
-                        f"{', '.join(batch.column_names[:12])}); use --text-column"
-                    )
+                    raise missing_column(source, text_col, batch.column_names, "text_column")
                 if column in batch.column_names:
                     raise InputError(f"{source}: already has a column {column!r}")
                 texts = batch.column(text_col)

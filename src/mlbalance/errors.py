@@ -11,24 +11,16 @@ class MlbalanceError(ValueError):
     The message must say what was wrong and where (file, column, row or value).
     The CLI prints ``mlbalance: error: <message>`` and exits with code 2; set
     ``MLBALANCE_DEBUG=1`` for the full traceback.
-    """
 
-
-class InputError(MlbalanceError):
-    """Malformed or missing input data (a file, column, row or cell)."""
-
-
-class ParameterError(MlbalanceError):
-    """A parameter outside its valid range or of the wrong type.
-
-    Library code names parameters by their Python names (``min_rows``, ``overwrite=True``)
-    and passes them as *param*; the CLI rewrites those names into the flags the user typed
-    (``--min-rows``, ``--overwrite``) in one place (:func:`mlbalance.cli.flag_message`).
+    Library code names parameters by their Python names (``min_rows``, ``overwrite=True``,
+    ``text_column``) and passes them as *param*; the CLI rewrites those names into the flags
+    the user typed (``--min-rows``, ``--overwrite``, ``--text-column``) in one place
+    (:func:`mlbalance.cli.flag_message`).
 
     Parameters
     ----------
     message : str
-        What was wrong, naming the parameter and the value.
+        What was wrong and where.
     param : str or sequence of str, optional
         The parameter(s) the message names.
     """
@@ -41,3 +33,11 @@ class ParameterError(MlbalanceError):
             self.params = (param,)
         else:
             self.params = tuple(param)
+
+
+class InputError(MlbalanceError):
+    """Malformed or missing input data (a file, column, row or cell)."""
+
+
+class ParameterError(MlbalanceError):
+    """A parameter outside its valid range or of the wrong type (named by *param*)."""

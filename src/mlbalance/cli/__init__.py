@@ -19,7 +19,7 @@ import warnings
 from collections.abc import Sequence
 
 from mlbalance._version import __version__
-from mlbalance.errors import MlbalanceError, ParameterError
+from mlbalance.errors import MlbalanceError
 
 # Order is the order of `mlbalance --help`. Each name is a module in this package.
 COMMANDS: tuple[str, ...] = (
@@ -63,13 +63,13 @@ def _command_parser(
 def flag_message(exc: MlbalanceError, parser: argparse.ArgumentParser | None) -> str:
     """The message of *exc* with the library's parameter names turned into the command's flags.
 
-    A :class:`~mlbalance.errors.ParameterError` names the parameters it is about
+    An error names the parameters it is about
     (``exc.params``); each mention ``name``, ``name=True`` or ``name=False`` in the message
     becomes ``--name``, ``--name`` or ``--no-name`` as the command spells it. This is the one
     place where library names meet flags.
     """
     message = str(exc)
-    if not isinstance(exc, ParameterError) or parser is None:
+    if not exc.params or parser is None:
         return message
     flags = {
         a.dest: a.option_strings

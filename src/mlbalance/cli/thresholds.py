@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from mlbalance.cli._options import add_json_argument, add_label_arguments, emit_json, spec_from_args
-from mlbalance.errors import ParameterError
+from mlbalance.errors import MlbalanceError, ParameterError
 
 DESCRIPTION = (
     "Tune one decision threshold per label on validation scores of any model (your own "
@@ -132,8 +132,10 @@ def _with_flags(args: argparse.Namespace, fn: Any) -> int:
 
     try:
         return int(fn(args))
-    except ParameterError as exc:
-        raise ParameterError(flag_message(exc, args.subparser)) from None
+    except MlbalanceError as exc:
+        if not exc.params:
+            raise
+        raise type(exc)(flag_message(exc, args.subparser)) from None
 
 
 def _check_out(args: argparse.Namespace, inputs: list[str]) -> None:

@@ -154,7 +154,8 @@ class LabelCollector:
         else:
             raise InputError(
                 f"{self._where()}: has type {typ}; expected a list of labels, a string column "
-                "(one label, a JSON list, or delimited with --label-sep), or integer label ids"
+                "(one label, a JSON list, or delimited with label_sep), or integer label ids",
+                param="label_sep",
             )
 
     def _add_strings(self, column: pa.Array) -> None:
@@ -385,9 +386,9 @@ def label_columns(path: str | os.PathLike[str], spec: LabelSpec, names: list[str
             raise InputError(f"{path}: no columns start with label prefix {spec.prefix!r}")
         for c in cols:
             if c not in names:
-                raise missing_column(path, c, names, "--label-columns")
+                raise missing_column(path, c, names, "label_columns")
     elif spec.column not in names:
-        raise missing_column(path, spec.column, names, "--label-column")
+        raise missing_column(path, spec.column, names, "label_column")
     return cols
 
 

@@ -96,11 +96,17 @@ def schema_of(path: Path) -> pa.Schema:
 
 
 def missing_column(
-    path: str | os.PathLike[str], column: str, have: Sequence[str], flag: str
+    path: str | os.PathLike[str], column: str, have: Sequence[str], param: str
 ) -> InputError:
-    """The error for a column that is not there, listing the columns that are."""
+    """The error for a column that is not there, listing the columns that are.
+
+    *param* is the parameter that names the column (``text_column``; the CLI shows its flag).
+    """
     shown = ", ".join(list(have)[:12]) + (" ..." if len(have) > 12 else "")
-    return InputError(f"{path}: no column {column!r} (columns: {shown}); use {flag}")
+    return InputError(
+        f"{path}: no column {column!r} (columns: {shown}); name the column with {param}",
+        param=param,
+    )
 
 
 def _string_leaves(pf: pq.ParquetFile, columns: Sequence[str]) -> list[str]:
@@ -120,7 +126,7 @@ def scan(
     columns: Sequence[str] | None = None,
     batch_rows: int | None = None,
     dictionary: Sequence[str] = (),
-    flag: str = "--label-column",
+    param: str = "label_column",
     memory_map: bool = False,
 ) -> Iterator[tuple[Path, pa.Table]]:
     """The rows of every Parquet file in order, as ``(file, table)`` parts.
@@ -130,15 +136,15 @@ def scan(
     path : path or list of Path
         A Parquet file, a folder of shards, or the files themselves.
     columns : sequence of str, optional
-        Columns to read (all by default); a missing one is an InputError naming *flag*.
+        Columns to read (all by default); a missing one is an InputError naming *param*.
     batch_rows : int, optional
         Parts of about this many rows; by default one part per row group.
     dictionary : sequence of str
         Columns to decode as Arrow dictionaries (string labels: no per-value hashing). Arrow
         cannot decode a nested dictionary column across row groups whose dictionaries differ,
         so a row group that fails is read again plainly.
-    flag : str
-        The option to name when a column is missing.
+    param : str
+        The parameter to name when a column is missing (the CLI shows its flag).
     memory_map : bool
         Memory-map the files (faster for whole-file streaming).
 
@@ -154,7 +160,7 @@ def scan(
             names = plain.schema_arrow.names
             for c in columns or ():
                 if c not in names:
-                    raise missing_column(f, c, names, flag)
+                    raise missing_column(f, c, names, param)
             want = list(columns) if columns is not None else None
             if batch_rows is not None:
                 for batch in plain.iter_batches(batch_size=batch_rows, columns=want):

@@ -135,7 +135,7 @@ def read_text_table(
     if columns:
         missing = [c for c in columns if c not in table.column_names]
         if missing:
-            raise missing_column(path, missing[0], table.column_names, "--label-column")
+            raise missing_column(path, missing[0], table.column_names, "label_column")
         table = table.select(list(columns))
     return table
 

@@ -302,7 +302,7 @@ def read_table(
         raise InputError(f"{path}: ARFF has no text to predict on; use Parquet, CSV, TSV or JSONL")
     if fmt == "parquet":
         want = list(columns) if columns else None
-        return _concat(list(_whole_files(p, want, "--text-column")), p)
+        return _concat(list(_whole_files(p, want, "text_column")), p)
     spec = LabelSpec(
         header_names=tuple(header_names) if header_names else None, column="\0", encoding=encoding
     )
@@ -310,13 +310,13 @@ def read_table(
     if columns:
         missing = [c for c in columns if c not in table.column_names]
         if missing:
-            raise missing_column(p, missing[0], table.column_names, "--text-column")
+            raise missing_column(p, missing[0], table.column_names, "text_column")
         table = table.select(list(columns))
     return table
 
 
 def _whole_files(
-    path: Path, columns: list[str] | None, flag: str
+    path: Path, columns: list[str] | None, param: str
 ) -> Iterator[tuple[Path, pa.Table]]:
     """Each Parquet file of *path* read whole (pyarrow's threaded reader), metadata dropped."""
     for f in parquet_files(path):
@@ -324,7 +324,7 @@ def _whole_files(
             names = schema_of(f).names
             missing = [c for c in columns or () if c not in names]
             if missing:
-                raise missing_column(f, missing[0], names, flag)
+                raise missing_column(f, missing[0], names, param)
             yield f, pq.read_table(f, columns=columns).replace_schema_metadata(None)
 
 
@@ -357,7 +357,7 @@ def read_dataset(
         parts = []
         for f, cols in zip(files, label_cols):
             want = None if columns is None else list(dict.fromkeys([*columns, *cols]))
-            _, t = next(_whole_files(f, want, "--text-column"))
+            _, t = next(_whole_files(f, want, "text_column"))
             collector.source = str(f)
             add_table(collector, spec, t, cols)
             parts.append((f, t))
@@ -369,7 +369,7 @@ def read_dataset(
         if columns is not None:
             missing = [c for c in columns if c not in table.column_names]
             if missing:
-                raise missing_column(p, missing[0], table.column_names, "--text-column")
+                raise missing_column(p, missing[0], table.column_names, "text_column")
             table = table.select(list(dict.fromkeys([*columns, *cols])))
     labels = _finish(collector, p, stats)
     return Dataset(table=table, labels=labels, spec=spec, source=str(p), stats=stats)
@@ -408,7 +408,7 @@ def iter_batches(
     files, label_cols = _parquet_label_columns(p, spec)
     for f, cols in zip(files, label_cols):
         want = None if columns is None else list(dict.fromkeys([*columns, *cols]))
-        for _, batch in scan([f], columns=want, batch_rows=batch_rows, flag="--text-column"):
+        for _, batch in scan([f], columns=want, batch_rows=batch_rows, param="text_column"):
             collector = LabelCollector(spec, str(f), vocabulary, names)
             add_table(collector, spec, batch, cols)
             labels = collector.finish()

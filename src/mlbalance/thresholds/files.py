@@ -70,13 +70,11 @@ def read_scores(path: str | Path, *, column: str = "scores") -> Scores:
     import pyarrow as pa
 
     from mlbalance.io import read_table
+    from mlbalance.io._parquet import missing_column
 
     table = read_table(path)
     if column not in table.column_names:
-        raise InputError(
-            f"{path}: no column {column!r} (columns: {', '.join(table.column_names[:12])}); "
-            "use --scores-column"
-        )
+        raise missing_column(path, column, table.column_names, "scores_column")
     col = table.column(column).combine_chunks()
     if not (pa.types.is_list(col.type) or pa.types.is_fixed_size_list(col.type)
             or pa.types.is_large_list(col.type)):  # fmt: skip
@@ -164,8 +162,9 @@ def labels_for_scores(
         if not fixed:
             raise InputError(
                 f"{scores.source}: the scores do not say which label each column is, and the "
-                f"labels of {labels_path} have no fixed order; give --score-names (a file with "
-                "one name per line, or a,b,c) or --label-names"
+                f"labels of {labels_path} have no fixed order; give score_names (a file with "
+                "one name per line, or a,b,c) or label_names",
+                param=("score_names", "label_names"),
             )
     y = read_labels(labels_path, spec, vocabulary=names)
     if names is None:
