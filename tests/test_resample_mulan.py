@@ -9,6 +9,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
+from conftest import MULAN_SETS
 from mlbalance.errors import InputError
 from mlbalance.io import read_dataset
 from mlbalance.resample import MLROS, MLSMOTE, REMEDIAL
@@ -16,18 +17,7 @@ from mlbalance.resample.base import imbalance_measures
 
 pytestmark = pytest.mark.mulan
 
-SETS = (
-    "bibtex",
-    "birds",
-    "cal500",
-    "emotions",
-    "enron",
-    "flags",
-    "genbase",
-    "medical",
-    "scene",
-    "yeast",
-)
+SETS = MULAN_SETS
 # MLSMOTE doubles each minority bag (every row of the label seeds one synthetic row). On the
 # two sets below that *raises* MeanIR: scene is nearly balanced (MeanIR 1.33), so a doubled
 # minority label becomes the new head label; cal500 has 26 labels per row, so synthetic rows
