@@ -173,7 +173,7 @@ def _tune(args: argparse.Namespace) -> int:
     stream = sys.stderr if args.json == "-" else sys.stdout
     print(report.pop("summary"), file=stream)
     print(f"wrote {args.out}", file=stream)
-    emit_json({**report, "out": str(args.out), "thresholds": doc}, args.json)
+    emit_json({**report, "out": Path(args.out).name, "thresholds": doc}, args.json)
     return 0
 
 
@@ -239,7 +239,7 @@ def _apply(args: argparse.Namespace) -> int:
         "mean_labels_per_row": float(per_row.mean()) if hits.shape[0] else 0.0,
         "rows_without_labels": int((per_row == 0).sum()),
         "labels_never_predicted": never,
-        "out": str(args.out),
+        "out": Path(args.out).name,
     }
     stream = sys.stderr if args.json == "-" else sys.stdout
     print(f"mlbalance thresholds apply — {report['rows']:,} rows x {len(names)} labels of "

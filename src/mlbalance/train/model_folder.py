@@ -105,7 +105,7 @@ class TrainResult:
         """JSON-ready form (what ``--json`` and ``metrics.json`` hold)."""
         return jsonable(
             {
-                "out": str(self.out),
+                "out": Path(str(self.out)).name,  # the folder's name: no machine-local path
                 "labels": len(self.names),
                 "best_epoch": self.best_epoch,
                 "best_value": self.best_value,
