@@ -27,11 +27,11 @@ from typing import Any, ClassVar
 from mlbalance._params import BOOL, Interval, Options, validate_params
 from mlbalance.errors import ParameterError
 from mlbalance.train.options import (
-    BUCKET_BOUND,
     COLUMN_NAMES,
     COMPILE_MODES,
     ENCODING,
     HEAD_MIN,
+    HEAD_MIN_RULE,
     HEADER_NAMES,
     LOSS_PARAMS,
     LOSSES,
@@ -46,6 +46,7 @@ from mlbalance.train.options import (
     RFS_THRESHOLD,
     SAMPLERS,
     TAIL_MAX,
+    TAIL_MAX_RULE,
     THRESHOLD_FALLBACKS,
     THRESHOLD_MODES,
     TRAIN_PATHS,
@@ -379,8 +380,8 @@ class TrainConfig:
         group="eval",
         rule=Options(("off", "group", "label", "all")),
     )
-    head_min: int = _f(*HEAD_MIN, group="eval", rule=BUCKET_BOUND)
-    tail_max: int = _f(*TAIL_MAX, group="eval", rule=BUCKET_BOUND)
+    head_min: int = _f(*HEAD_MIN, group="eval", rule=HEAD_MIN_RULE)
+    tail_max: int = _f(*TAIL_MAX, group="eval", rule=TAIL_MAX_RULE)
     log_every: int = _f(
         50, "optimizer steps between loss updates on the progress bar", group="eval",
         rule=Interval(int, 1, None),

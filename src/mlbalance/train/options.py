@@ -167,7 +167,12 @@ TRAIN_PATHS = Predicate(
 #: the same as ``analyse``'s; they bucket the labels of the reported metrics.
 HEAD_MIN = (DEFAULT_HEAD_MIN, HEAD_MIN_HELP + " (the bucket metrics of the report)")
 TAIL_MAX = (DEFAULT_TAIL_MAX, TAIL_MAX_HELP + " (the bucket metrics of the report)")
-BUCKET_BOUND = Interval(int, 0, None)
+HEAD_MIN_RULE = Predicate(
+    Interval(int, 0, None).holds, "an integer >= 0", bad=(-1, 1.5, None), good=DEFAULT_HEAD_MIN
+)
+TAIL_MAX_RULE = Predicate(
+    Interval(int, 0, None).holds, "an integer >= 0", bad=(-1, 1.5, None), good=DEFAULT_TAIL_MAX
+)
 
 
 def paths_of(value: Any) -> Any:
