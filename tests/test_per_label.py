@@ -81,7 +81,7 @@ def test_train_per_label_table_json_and_plot(model):
     assert (args["head_min"], args["tail_max"]) == (50, 20)
     png = (root / "train.png").read_bytes()
     assert png.startswith(PNG_MAGIC) and len(png) > 5000
-    assert "wrote per-label F1 plot" in text
+    assert "wrote the per-label F1 plot" in text
 
 
 def test_evaluate_per_label_bounds_change_buckets(model, data, tmp_path, monkeypatch, capsys):

@@ -114,7 +114,7 @@ def plot_per_label(
     ax.set_xscale("log")
     ax.set_ylim(-0.03, 1.03)
     ax.set_xlabel("training rows with the label (log)")
-    ax.set_ylabel("F1 at the tuned threshold")
+    ax.set_ylabel("F1 at the threshold(s) of the report")
     macro = metrics.get("macro_f1")
     ax.set_title(
         title or f"Per-label F1 vs train frequency: {len(rows)} labels, macro F1 {_num(macro)}"

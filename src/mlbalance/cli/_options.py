@@ -106,7 +106,7 @@ def per_label_lines(metrics: dict[str, Any], args: argparse.Namespace, *, title:
         lines.append(format_per_label(metrics, title=title))
     if args.plot:
         plot_per_label(metrics, args.plot)
-        lines.append(f"  wrote per-label F1 plot ({title}) {args.plot}")
+        lines.append(f"  wrote the per-label F1 plot {args.plot}")
     return lines
 
 
