@@ -172,3 +172,25 @@ def test_errors(folds_dir, tmp_path, trained, capsys):
     with pytest.raises(ParameterError, match="not empty"):
         train_folds(folds_dir, trained.out, OPTIONS)
     assert not (tmp_path / "o").exists()
+
+
+def test_options_as_a_train_config(trained, folds_dir, tmp_path):
+    from mlbalance.train.config import TrainConfig
+    from mlbalance.train.folds import train_folds
+
+    cfg = TrainConfig(train="x.parquet", val="y.parquet", out="z", **OPTIONS)
+    result = train_folds(folds_dir, tmp_path / "out", cfg, log=lambda s: None, progress=False)
+    assert result.summary == trained.summary  # the data paths are replaced, the rest kept
+
+
+def test_several_train_files_read_as_one_split(tmp_path):
+    from mlbalance.train.data import load_split
+    from test_train import write_text_splits
+
+    paths = write_text_splits(tmp_path, n_rows=100)
+    one = [load_split(str(paths[s])) for s in ("train", "val")]
+    both = load_split([str(paths["train"]), str(paths["val"])])
+    assert both.n_rows == one[0].n_rows + one[1].n_rows == 80
+    assert both.texts.to_pylist() == one[0].texts.to_pylist() + one[1].texts.to_pylist()
+    assert both.labels.to_lists() == one[0].labels.to_lists() + one[1].labels.to_lists()
+    assert both.source == f"{paths['train']} + {paths['val']}"
