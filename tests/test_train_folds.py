@@ -123,11 +123,14 @@ def test_same_seed_same_bytes(folds_dir, tmp_path):
     from mlbalance.train.folds import train_folds
 
     docs = []
-    for name in ("a", "b"):
-        train_folds(folds_dir, tmp_path / name, OPTIONS, log=lambda s: None, progress=False)
-        docs.append(_without_timings(json.loads((tmp_path / name / "folds.json").read_text())))
-    docs[0].pop("out"), docs[1].pop("out")
+    for overwrite in (False, True):  # the second run replaces the first one's folder
+        train_folds(
+            folds_dir, tmp_path / "a", OPTIONS, overwrite=overwrite, log=lambda s: None,
+            progress=False,
+        )  # fmt: skip
+        docs.append(_without_timings(json.loads((tmp_path / "a" / "folds.json").read_text())))
     assert json.dumps(docs[0]) == json.dumps(docs[1])
+    assert sorted(p.name for p in (tmp_path / "a").iterdir())[:4] == [f"fold-{k}" for k in range(4)]
 
 
 def test_errors(folds_dir, tmp_path, trained, capsys):

@@ -25,8 +25,8 @@ DEFAULT_HEAD_MIN = 100
 DEFAULT_TAIL_MAX = 20
 #: What the bounds mean, in the words of every command that takes them (``analyse``, ``train``,
 #: ``evaluate``: the counts are the training rows of a model's labels).
-HEAD_MIN_HELP = "head labels have more than N rows (train rows, for a model)"
-TAIL_MAX_HELP = "tail labels have fewer than N rows (train rows, for a model)"
+HEAD_MIN_HELP = "a label with more than this many rows is head (a model's: training rows)"
+TAIL_MAX_HELP = "a label with fewer than this many rows is tail (a model's: training rows)"
 
 
 def label_buckets(

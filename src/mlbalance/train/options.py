@@ -165,8 +165,8 @@ TRAIN_PATHS = Predicate(
 )
 #: ``head_min`` / ``tail_max``: (default, help) of the bucket bounds of :mod:`mlbalance.buckets`,
 #: the same as ``analyse``'s; they bucket the labels of the reported metrics.
-HEAD_MIN = (DEFAULT_HEAD_MIN, HEAD_MIN_HELP + " (the bucket metrics of the report)")
-TAIL_MAX = (DEFAULT_TAIL_MAX, TAIL_MAX_HELP + " (the bucket metrics of the report)")
+HEAD_MIN = (DEFAULT_HEAD_MIN, HEAD_MIN_HELP + "; buckets the head/medium/tail metrics")
+TAIL_MAX = (DEFAULT_TAIL_MAX, TAIL_MAX_HELP + "; buckets the head/medium/tail metrics")
 HEAD_MIN_RULE = Predicate(
     Interval(int, 0, None).holds, "an integer >= 0", bad=(-1, 1.5, None), good=DEFAULT_HEAD_MIN
 )
