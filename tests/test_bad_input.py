@@ -311,7 +311,19 @@ LATIN1_ROWS = "text,labels\n" + "ok,a\n" * 5 + "caf\xe9,b\n"
 ARFF = "@relation r\n@attribute x numeric\n@attribute a {0,1}\n@data\n1.5,1\n2.5,0\n"
 ARFF_XML = '<labels xmlns="http://mulan.sourceforge.net/labels"><label name="a"/></labels>'
 
+FOLDS = {
+    "folds": folder(**{f"fold-{k}_dot_parquet": parquet(_emb_table()) for k in range(2)}),
+    "emb.parquet": parquet(_emb_table()),
+}
+
 CASES += [
+    Case("train-folds-with-train", FOLDS,
+         ("train", "--folds", "folds", "--train", "emb.parquet", "--out", "m"),
+         ("--folds cannot be combined with --train",), torch=True),
+    Case("train-folds-too-few", FOLDS, ("train", "--folds", "folds", "--out", "m"),
+         ("folds holds 2 fold(s)", "at least 3"), torch=True),
+    Case("train-folds-not-a-folder", EMB, ("train", "--folds", "nope", "--out", "m"),
+         ("nope: no such folder",), torch=True),
     Case("train-full-disk-writing-the-model-folder", EMB, TRAIN,
          ("cannot write", "head.safetensors", "No space left on device", "m.ckpt", "resume"),
          torch=True, patch=full_disk("model folder"), logs=True, kept=("m.ckpt",)),

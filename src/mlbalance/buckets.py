@@ -11,11 +11,22 @@ import numpy as np
 
 from mlbalance.errors import ParameterError
 
-__all__ = ["BUCKETS", "DEFAULT_HEAD_MIN", "DEFAULT_TAIL_MAX", "label_buckets"]
+__all__ = [
+    "BUCKETS",
+    "DEFAULT_HEAD_MIN",
+    "DEFAULT_TAIL_MAX",
+    "HEAD_MIN_HELP",
+    "TAIL_MAX_HELP",
+    "label_buckets",
+]
 
 BUCKETS: tuple[str, str, str] = ("head", "medium", "tail")
 DEFAULT_HEAD_MIN = 100
 DEFAULT_TAIL_MAX = 20
+#: What the bounds mean, in the words of every command that takes them (``analyse``, ``train``,
+#: ``evaluate``: the counts are the training rows of a model's labels).
+HEAD_MIN_HELP = "a label with more than this many rows is head (a model's: training rows)"
+TAIL_MAX_HELP = "a label with fewer than this many rows is tail (a model's: training rows)"
 
 
 def label_buckets(

@@ -431,6 +431,8 @@ def evaluate_scores(
     names: Sequence[str],
     train_counts: np.ndarray,
     per_label: bool = True,
+    head_min: int = DEFAULT_HEAD_MIN,
+    tail_max: int = DEFAULT_TAIL_MAX,
 ) -> dict[str, Any]:
     """:func:`multilabel_metrics` of a trained model, on the labels its training data had.
 
@@ -451,6 +453,8 @@ def evaluate_scores(
         Training rows per label (the head/medium/tail buckets).
     per_label : bool, default True
         Include the per-label table.
+    head_min, tail_max : int
+        Bucket bounds on the training counts (:func:`mlbalance.buckets.label_buckets`).
     """
     seen = np.asarray(train_counts) > 0
     y = y_true[:, seen].toarray() if sp.issparse(y_true) else np.asarray(y_true)[:, seen]
@@ -463,6 +467,8 @@ def evaluate_scores(
             train_counts=np.asarray(train_counts)[seen],
             label_names=[n for n, s in zip(names, seen, strict=True) if s],
             per_label=per_label,
+            head_min=head_min,
+            tail_max=tail_max,
         )
     )
     left_out = [n for n, s in zip(names, seen, strict=True) if not s]

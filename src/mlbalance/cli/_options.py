@@ -11,17 +11,22 @@ from mlbalance.errors import ParameterError
 from mlbalance.io import LabelSpec, write_json
 
 __all__ = [
+    "add_bucket_arguments",
     "add_encoding_argument",
     "add_input_arguments",
     "add_json_argument",
     "add_label_arguments",
     "add_model_arguments",
     "add_output_arguments",
+    "add_per_label_arguments",
     "add_seed_argument",
     "add_table_arguments",
     "check_batch_size",
+    "check_bucket_bounds",
     "comma_list",
     "emit_json",
+    "non_negative_int",
+    "per_label_lines",
     "ratio_list",
     "spec_from_args",
 ]
@@ -40,6 +45,69 @@ def ratio_list(value: str) -> list[float]:
         raise argparse.ArgumentTypeError(
             f"ratios must be numbers like 0.8,0.1,0.1, got {value!r}"
         ) from None
+
+
+def non_negative_int(value: str) -> int:
+    """A whole number >= 0 (argparse ``type=``)."""
+    try:
+        n = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {value!r}") from None
+    if n < 0:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {value!r}")
+    return n
+
+
+def add_bucket_arguments(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
+    """``--head-min`` and ``--tail-max``: the head/medium/tail bounds of :mod:`mlbalance.buckets`.
+
+    ``train`` has the same flags from its :class:`~mlbalance.train.config.TrainConfig` fields,
+    with the same defaults and help (:data:`mlbalance.buckets.HEAD_MIN_HELP`).
+    """
+    from mlbalance.buckets import DEFAULT_HEAD_MIN, DEFAULT_TAIL_MAX, HEAD_MIN_HELP, TAIL_MAX_HELP
+
+    parser.add_argument(
+        "--head-min", type=non_negative_int, default=DEFAULT_HEAD_MIN, metavar="N",
+        help=f"{HEAD_MIN_HELP} (default {DEFAULT_HEAD_MIN})",
+    )  # fmt: skip
+    parser.add_argument(
+        "--tail-max", type=non_negative_int, default=DEFAULT_TAIL_MAX, metavar="N",
+        help=f"{TAIL_MAX_HELP} (default {DEFAULT_TAIL_MAX})",
+    )  # fmt: skip
+
+
+def check_bucket_bounds(args: argparse.Namespace) -> None:
+    """Refuse ``--tail-max`` above ``--head-min`` (one line)."""
+    if args.tail_max > args.head_min:
+        raise ParameterError(
+            f"--tail-max ({args.tail_max}) must not exceed --head-min ({args.head_min})"
+        )
+
+
+def add_per_label_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--per-label`` (print the per-label table) and ``--plot PNG`` of ``train``/``evaluate``."""
+    parser.add_argument(
+        "--per-label", action="store_true",
+        help="print a per-label table (train count, bucket, support, precision, recall, F1, "
+        "threshold), most frequent in training first; the rows are in the --json report anyway",
+    )  # fmt: skip
+    parser.add_argument(
+        "--plot", metavar="PNG",
+        help="save per-label F1 against train frequency (log scale, coloured by bucket) as PNG",
+    )  # fmt: skip
+
+
+def per_label_lines(metrics: dict[str, Any], args: argparse.Namespace, *, title: str) -> list[str]:
+    """``--per-label``: the table's lines; ``--plot``: write the PNG and say so."""
+    from mlbalance.per_label import format_per_label, plot_per_label
+
+    lines = []
+    if args.per_label:
+        lines.append(format_per_label(metrics, title=title))
+    if args.plot:
+        plot_per_label(metrics, args.plot)
+        lines.append(f"  wrote the per-label F1 plot {args.plot}")
+    return lines
 
 
 def add_table_arguments(

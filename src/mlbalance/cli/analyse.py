@@ -29,8 +29,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from mlbalance.buckets import DEFAULT_HEAD_MIN, DEFAULT_TAIL_MAX
-from mlbalance.cli._options import add_input_arguments, add_json_argument, emit_json, spec_from_args
+from mlbalance.cli._options import (
+    add_bucket_arguments,
+    add_input_arguments,
+    add_json_argument,
+    check_bucket_bounds,
+    emit_json,
+    spec_from_args,
+)
 from mlbalance.errors import ParameterError
 
 __all__ = ["EXTENSIONS", "register", "run"]
@@ -93,20 +99,7 @@ def register(subparsers: Any) -> None:
         "--plot", metavar="PNG", help="save the long-tail curve and co-occurrence heatmap as PNG"
     )
     g = p.add_argument_group("thresholds")
-    g.add_argument(
-        "--head-min",
-        type=_positive_int,
-        default=DEFAULT_HEAD_MIN,
-        metavar="N",
-        help=f"head labels have more than N rows (default {DEFAULT_HEAD_MIN})",
-    )
-    g.add_argument(
-        "--tail-max",
-        type=_positive_int,
-        default=DEFAULT_TAIL_MAX,
-        metavar="N",
-        help=f"tail labels have fewer than N rows (default {DEFAULT_TAIL_MAX})",
-    )
+    add_bucket_arguments(g)
     g.add_argument(
         "--folds",
         type=_positive_int,
@@ -160,10 +153,7 @@ def run(args: argparse.Namespace) -> int:
     from mlbalance.analyse import analyse, format_summary, plot_report, write_per_label_csv
     from mlbalance.io import check_not_input
 
-    if args.tail_max > args.head_min:
-        raise ParameterError(
-            f"--tail-max ({args.tail_max}) must not exceed --head-min ({args.head_min})"
-        )
+    check_bucket_bounds(args)
     if args.folds < 2:
         raise ParameterError(f"--folds must be at least 2, got {args.folds}")
     outputs = [o for o in (args.per_label, args.plot, args.json) if o and o != "-"]

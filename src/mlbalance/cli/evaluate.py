@@ -8,11 +8,15 @@ from typing import Any
 
 from mlbalance.cli._extras import needs_train_extras
 from mlbalance.cli._options import (
+    add_bucket_arguments,
     add_json_argument,
     add_label_arguments,
     add_model_arguments,
+    add_per_label_arguments,
     check_batch_size,
+    check_bucket_bounds,
     emit_json,
+    per_label_lines,
     spec_from_args,
 )
 
@@ -42,6 +46,8 @@ def register(subparsers: Any) -> None:
     )
     add_model_arguments(parser)
     add_label_arguments(parser)
+    add_per_label_arguments(parser)
+    add_bucket_arguments(parser.add_argument_group("head/medium/tail buckets"))
     add_json_argument(parser)
     parser.set_defaults(func=run)
 
@@ -55,6 +61,11 @@ def run(args: argparse.Namespace) -> int:
     from mlbalance.metrics import format_metrics
 
     check_batch_size(args)
+    check_bucket_bounds(args)
+    if args.plot:
+        from mlbalance.io import check_not_input
+
+        check_not_input(args.plot, [args.data, args.model])
     # no label flag: the data's own stored layout, else the one the model was trained on
     given = any(getattr(args, k, None) is not None for k in _LABEL_FLAGS)
     with needs_train_extras("evaluate"):
@@ -73,6 +84,8 @@ def run(args: argparse.Namespace) -> int:
                 device=args.device,
                 trust_remote_code=args.trust_remote_code,
                 progress=bar.update,
+                head_min=args.head_min,
+                tail_max=args.tail_max,
             )
     which = "tuned thresholds" if args.threshold is None else f"threshold {args.threshold}"
     lines = [f"mlbalance evaluate: {report['rows']:,} rows of {args.data} with {args.model}"]
@@ -85,6 +98,12 @@ def run(args: argparse.Namespace) -> int:
         )
     lines.append(format_metrics(report["metrics_at_0.5"], title="threshold 0.5"))
     lines.append(format_metrics(report["metrics"], title=which))
+    if report["train_counts_from"] == "data":
+        lines.append(
+            "  note: the model folder records no train label counts: buckets and train counts "
+            "are the evaluated data's"
+        )
+    lines += per_label_lines(report["metrics"], args, title=f"per label ({which})")
     print("\n".join(lines), file=sys.stderr if args.json == "-" else sys.stdout)
     emit_json(report, args.json)
     return 0

@@ -15,7 +15,13 @@ import sys
 from typing import Any
 
 from mlbalance.cli._extras import needs_train_extras
-from mlbalance.cli._options import add_json_argument, emit_json
+from mlbalance.cli._options import (
+    add_json_argument,
+    add_per_label_arguments,
+    emit_json,
+    per_label_lines,
+)
+from mlbalance.errors import ParameterError
 
 __all__ = ["add_config_arguments", "config_from_args", "format_summary", "register", "run"]
 
@@ -33,6 +39,11 @@ unchanged under `torchrun --nproc_per_node N -m mlbalance train ...` (DDP).
 example:
   mlbalance train --train splits/train --val splits/val --test splits/test \\
       --model all-MiniLM-L6-v2 --loss asl --sampler repeat-factor --out model/
+
+k-fold: --folds DIR (the output of `mlbalance split --folds K`, K >= 3) instead of
+--train/--val/--test trains one model per fold (test = fold k, val = fold k+1, train = the
+others) into OUT/fold-k and writes OUT/folds.json: each test metric's mean ± std over folds.
+  mlbalance train --folds folds/ --model all-MiniLM-L6-v2 --out cv/
 """
 
 _GROUPS = {
@@ -114,7 +125,7 @@ def config_from_args(args: argparse.Namespace | dict[str, Any]) -> Any:
     from mlbalance.train.config_file import parse_loss_params
 
     given = dict(vars(args)) if isinstance(args, argparse.Namespace) else dict(args)
-    for key in ("func", "command", "json"):
+    for key in ("func", "command", "json", *_RUN_FLAGS):
         given.pop(key, None)
     config_path = given.pop("config", None)
     if isinstance(given.get("loss_params"), list):
@@ -133,8 +144,18 @@ def register(subparsers: Any) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_config_arguments(parser)
+    parser.add_argument(
+        "--folds", metavar="DIR",
+        help="k-fold training on the folds of `mlbalance split --folds K` (K >= 3) instead of "
+        "--train/--val/--test: one model per fold in OUT/fold-k, mean ± std in OUT/folds.json",
+    )  # fmt: skip
+    add_per_label_arguments(parser)
     add_json_argument(parser)
     parser.set_defaults(func=run)
+
+
+#: Flags of the command that are not training options (not fields of TrainConfig).
+_RUN_FLAGS = ("folds", "per_label", "plot")
 
 
 def _sampler_lines(data: dict[str, Any]) -> list[str]:
@@ -211,8 +232,58 @@ def format_summary(result: Any, cfg: Any) -> str:
     return "\n".join(lines)
 
 
+def _per_label_block(result: Any) -> tuple[str, dict[str, Any]]:
+    """Which metrics the per-label results show: test when there is one, else val."""
+    which = "test" if "test" in result.metrics else "val"
+    return which, result.metrics[which]
+
+
+def _run_folds(args: argparse.Namespace) -> int:
+    """``--folds DIR``: :func:`mlbalance.train.folds.train_folds` with the other options."""
+    given = dict(vars(args))
+    clash = [k for k in ("train", "val", "test") if given.get(k) is not None]
+    if clash:
+        raise ParameterError(
+            f"folds cannot be combined with {', '.join(clash)} (each fold is test, val and "
+            "train in turn)",
+            param=("folds", *clash),
+        )
+    if args.per_label or args.plot:
+        raise ParameterError(
+            "per_label and plot show one model; with folds, run evaluate with them on a fold's "
+            "model folder (OUT/fold-k)",
+            param=("per_label", "plot", "folds"),
+        )
+    with needs_train_extras("train"):
+        from mlbalance.train.config_file import load_config_file, parse_loss_params
+        from mlbalance.train.folds import format_folds, train_folds
+
+        for key in ("func", "command", "json", *_RUN_FLAGS):
+            given.pop(key, None)
+        config_path = given.pop("config", None)
+        options = load_config_file(config_path) if config_path else {}
+        if isinstance(given.get("loss_params"), list):
+            given["loss_params"] = parse_loss_params(given["loss_params"])
+        options.update(given)
+        for key in ("train", "val", "test"):
+            if options.get(key) is not None:  # from the --config file
+                raise ParameterError(
+                    f"folds replaces train, val and test; {config_path} gives {key}",
+                    param=("folds",),
+                )
+        out = options.pop("out", None)
+        if not out:
+            raise ParameterError("missing required option(s): out", param="out")
+        result = train_folds(args.folds, out, options, overwrite=bool(options.get("overwrite")))
+    print(format_folds(result), file=sys.stderr if args.json == "-" else sys.stdout)
+    emit_json(result.to_dict(), args.json)
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
     """Run ``mlbalance train``."""
+    if args.folds is not None:
+        return _run_folds(args)
     with needs_train_extras("train"):
         from mlbalance.train.runtime import process_rank
         from mlbalance.train.trainer import train
@@ -220,6 +291,9 @@ def run(args: argparse.Namespace) -> int:
         cfg = config_from_args(args)
         result = train(cfg)
     if process_rank() == 0:  # under torchrun every rank returns; one prints
-        print(format_summary(result, cfg), file=sys.stderr if args.json == "-" else sys.stdout)
+        which, metrics = _per_label_block(result)
+        lines = [format_summary(result, cfg)]
+        lines += per_label_lines(metrics, args, title=f"{which}, tuned thresholds, per label")
+        print("\n".join(lines), file=sys.stderr if args.json == "-" else sys.stdout)
         emit_json(result.to_dict(), args.json)
     return 0

@@ -24,7 +24,7 @@ from mlbalance.io.writers import SIDE_DIR, side_file
 from mlbalance.split._iterative import check_ratios, encode_groups, stratified_split
 from mlbalance.split._quality import SplitReport, split_report
 
-__all__ = ["REPORT_NAME", "default_split_names", "split_to_folder"]
+__all__ = ["REPORT_NAME", "default_split_names", "fold_files", "split_to_folder"]
 
 REPORT_NAME = f"{SIDE_DIR}/split_report.json"
 #: The report's name in folders written by mlbalance 0.1.
@@ -55,6 +55,42 @@ def _check_names(names: Sequence[str], n_splits: int) -> list[str]:
     if len(set(out)) != len(out):
         raise ParameterError(f"split names must be distinct, got {','.join(out)}")
     return out
+
+
+def fold_files(folder: str | os.PathLike[str]) -> list[Path]:
+    """The fold files of a ``split --folds`` folder, in fold order.
+
+    The report's list of files when it records folds (names given with ``names=`` included),
+    else the files ``fold-0.parquet``, ``fold-1.parquet``, ... found in the folder.
+
+    Raises
+    ------
+    InputError
+        *folder* is not a folder, or a file its report names is missing.
+    """
+    import json
+
+    root = Path(folder)
+    if not root.is_dir():
+        raise InputError(f"{folder}: no such folder (the output of split with folds)")
+    report = root / REPORT_NAME
+    if report.is_file():
+        try:
+            doc = json.loads(report.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise InputError(f"{report}: cannot read the split report: {exc}") from None
+        if isinstance(doc, dict) and doc.get("folds") and isinstance(doc.get("files"), dict):
+            files = [root / str(name) for name in doc["files"].values()]
+            missing = [f.name for f in files if not f.is_file()]
+            if missing:
+                raise InputError(f"{folder}: fold file(s) {', '.join(missing)} missing")
+            return files
+    found = [
+        (int(m.group(1)), f)
+        for f in root.glob("fold-*.parquet")
+        if (m := re.fullmatch(r"fold-(\d+)\.parquet", f.name))
+    ]
+    return [f for _, f in sorted(found)]
 
 
 def split_to_folder(

@@ -15,6 +15,7 @@ checkpoint  :class:`TrainState` and checkpoint save/load (exact resume).
 build       the parts of a run (splits, model, sampler, optimizer) from a TrainConfig.
 loop        :class:`Loop` — fit / train one epoch / validate.
 trainer     :func:`train` — the whole run, then thresholds and the model folder.
+folds       :func:`train_folds` — k-fold training on a ``split --folds`` folder.
 inference   scoring rows (shared by validation and prediction).
 model_folder
             the model folder: written and read here only; :func:`load_predictor`.
@@ -40,11 +41,13 @@ __all__ = [
     "predict_file",
     "resolve_model_path",
     "train",
+    "train_folds",
 ]
 
 _LAZY = {
     "TrainConfig": "mlbalance.train.config",
     "train": "mlbalance.train.trainer",
+    "train_folds": "mlbalance.train.folds",
     "TrainResult": "mlbalance.train.model_folder",
     "Predictor": "mlbalance.train.predictor",
     "load_predictor": "mlbalance.train.model_folder",

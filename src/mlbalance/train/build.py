@@ -25,6 +25,7 @@ from mlbalance.train.data import (
     EmbeddingBatches,
     SplitData,
     align_labels,
+    describe_paths,
     detect_embedding,
     load_split,
 )
@@ -35,7 +36,7 @@ from mlbalance.train.model import (
     parameter_groups,
     resolve_model_path,
 )
-from mlbalance.train.options import column_names
+from mlbalance.train.options import column_names, path_list
 from mlbalance.train.runtime import Runtime
 
 __all__ = [
@@ -59,7 +60,7 @@ def check_output(cfg: TrainConfig) -> None:
     from mlbalance.io import check_not_input
 
     out = Path(cfg.out)
-    check_not_input(out, [p for p in (cfg.train, cfg.val, cfg.test) if p])
+    check_not_input(out, [*path_list(cfg.train), *(p for p in (cfg.val, cfg.test) if p)])
     if out.is_file():
         raise ParameterError(f"output folder {out} is a file, not a folder")
     if out.is_dir() and any(out.iterdir()) and not cfg.overwrite:
@@ -121,9 +122,10 @@ def input_features(cfg: TrainConfig) -> FeatureSpec | None:
     )
     if not named.is_empty:
         return named
-    if Path(cfg.train).exists() and detect_format(cfg.train) == "arff":
+    first = path_list(cfg.train)[0]  # several train files: the first one's layout
+    if Path(first).exists() and detect_format(first) == "arff":
         return FeatureSpec()
-    if detect_embedding(cfg.train, cfg.embedding_column):
+    if detect_embedding(first, cfg.embedding_column):
         return FeatureSpec(embedding_column=cfg.embedding_column)
     return None
 
@@ -159,7 +161,7 @@ def read_run_data(cfg: TrainConfig, say: Log) -> RunData:
     if features is not None and cfg.model:
         say(
             f"warning: model {cfg.model} is not used: {_describe_features(train.features)} of "
-            f"{cfg.train} are the inputs, so only a head is trained"
+            f"{describe_paths(cfg.train)} are the inputs, so only a head is trained"
         )
     counts = train.labels.counts().astype(np.int64)
     val_y, _ = align_labels(val, names)
@@ -199,7 +201,7 @@ def build_model(cfg: TrainConfig, data: RunData) -> tuple[torch.nn.Module, Any, 
         return head, None, f"{kind} ({std}{shape}{len(data.names)})"
     if not cfg.model:
         raise ParameterError(
-            f"model is required: {cfg.train} has no {cfg.embedding_column!r} column and no "
+            f"model is required: {describe_paths(cfg.train)} has no {cfg.embedding_column!r} column and no "
             f"feature columns were named, so an encoder must read the {cfg.text_column!r} column",
             param="model",
         )

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -31,6 +30,8 @@ from mlbalance.train.options import (
     COLUMN_NAMES,
     COMPILE_MODES,
     ENCODING,
+    HEAD_MIN,
+    HEAD_MIN_RULE,
     HEADER_NAMES,
     LOSS_PARAMS,
     LOSSES,
@@ -44,13 +45,17 @@ from mlbalance.train.options import (
     RECIPES,
     RFS_THRESHOLD,
     SAMPLERS,
+    TAIL_MAX,
+    TAIL_MAX_RULE,
     THRESHOLD_FALLBACKS,
     THRESHOLD_MODES,
+    TRAIN_PATHS,
     UNSET,
     Registry,
     check_combinations,
     column_names,
     label_spec_of,
+    paths_of,
 )
 
 __all__ = [
@@ -85,28 +90,23 @@ class TrainConfig:
     """
 
     # data
-    train: str = _f(
+    train: str | list[str] = _f(  # noqa: RUF009  (_f returns the immutable UNSET)
         "", "training data: Parquet file or folder of shards (from split/resample), CSV, TSV, "
-        "JSONL or MULAN ARFF (a head on its attributes)", group="data", rule=PATH, required=True,
+        "JSONL or MULAN ARFF (a head on its attributes); in Python also a list of files, read "
+        "as one split", group="data", rule=TRAIN_PATHS, required=True,
     )  # fmt: skip
     val: str = _f(
-        "",
-        "validation data (early stopping, per-label thresholds)",
-        group="data",
-        rule=PATH,
+        "", "validation data (early stopping, per-label thresholds)", group="data", rule=PATH,
         required=True,
-    )
+    )  # fmt: skip
     test: str | None = _f(
         None, "optional test data, evaluated once with the best model", group="data",
         rule=OPTIONAL_PATH,
     )  # fmt: skip
     out: str = _f(
-        "",
-        "output folder (model, tokenizer, thresholds.json, metrics.json)",
-        group="data",
-        rule=PATH,
-        required=True,
-    )
+        "", "output folder (model, tokenizer, thresholds.json, metrics.json)", group="data",
+        rule=PATH, required=True,
+    )  # fmt: skip
     overwrite: bool = _f(False, "replace a non-empty output folder", group="data", rule=BOOL)
     text_column: str = _f("text", "column holding the text", group="data", rule=NAME)
     label_column: str | None = _f(
@@ -380,6 +380,8 @@ class TrainConfig:
         group="eval",
         rule=Options(("off", "group", "label", "all")),
     )
+    head_min: int = _f(*HEAD_MIN, group="eval", rule=HEAD_MIN_RULE)
+    tail_max: int = _f(*TAIL_MAX, group="eval", rule=TAIL_MAX_RULE)
     log_every: int = _f(
         50, "optimizer steps between loss updates on the progress bar", group="eval",
         rule=Interval(int, 1, None),
@@ -447,7 +449,7 @@ class TrainConfig:
         for name in ("train", "val", "test", "out", "label_names", "checkpoint_dir"):
             value = getattr(self, name)
             if value is not None:
-                setattr(self, name, os.fspath(value))
+                setattr(self, name, paths_of(value))
 
     @classmethod
     def from_file(cls, path: str | Path, **overrides: Any) -> TrainConfig:

@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+import scipy.sparse as sp
 import torch
 
 from mlbalance._threads import prefetch
@@ -38,6 +39,7 @@ __all__ = [
     "TextBatches",
     "align_labels",
     "batch_indices",
+    "describe_paths",
     "detect_embedding",
     "embeddings_matrix",
     "load_split",
@@ -104,8 +106,13 @@ def detect_embedding(path: str, embedding_column: str) -> bool:
     return names is not None and embedding_column in names
 
 
+def describe_paths(path: str | Sequence[str]) -> str:
+    """A split's source for messages: the path, or ``a + b + c`` for several files."""
+    return path if isinstance(path, str) else " + ".join(str(p) for p in path)
+
+
 def load_split(
-    path: str,
+    path: str | Sequence[str],
     *,
     spec: Any = None,
     vocabulary: Sequence[str] | None = None,
@@ -118,8 +125,11 @@ def load_split(
 
     Parameters
     ----------
-    path : str
-        Parquet file or shard folder, CSV, TSV, JSONL or MULAN ARFF.
+    path : str or sequence of str
+        Parquet file or shard folder, CSV, TSV, JSONL or MULAN ARFF; several of them are read
+        in order as one split (e.g. the training folds of a k-fold run), with one label
+        vocabulary (the first file's, extended by labels the others add) and, for features,
+        the columns the first file resolved.
     spec : mlbalance.io.LabelSpec, optional
         Label layout; default the one stored in mlbalance Parquet metadata.
     vocabulary : sequence of str, optional
@@ -140,6 +150,11 @@ def load_split(
     """
     from mlbalance.io.readers import detect_format, read_dataset
 
+    if not isinstance(path, (str, Path)):
+        return _concat_splits(
+            list(path), spec=spec, vocabulary=vocabulary, text_column=text_column,
+            embedding_column=embedding_column, features=features, training=training,
+        )  # fmt: skip
     if not Path(path).exists():
         raise InputError(f"{path}: no such file or folder")
     if features is None and embedding_column:
@@ -168,6 +183,36 @@ def load_split(
             stacklevel=2,
         )
     return SplitData(ds.labels, texts, None, str(path), stats, ds.spec)
+
+
+def _concat_splits(paths: list[str], *, vocabulary: Any, **kw: Any) -> SplitData:
+    """Several files read as one split (see :func:`load_split`)."""
+    if not paths:
+        raise ParameterError("no files to read as a split", param="train")
+    parts: list[SplitData] = []
+    for p in paths:
+        part = load_split(p, vocabulary=vocabulary, **kw)
+        vocabulary = list(part.labels.names)  # the labels a part adds come after the others'
+        if part.features is not None:
+            kw["features"] = part.features  # every part reads the first one's columns
+        parts.append(part)
+    names = tuple(vocabulary)
+    matrix = sp.vstack([p.labels.with_names(names).matrix for p in parts], format="csr")
+    first = parts[0]
+    texts = None
+    if first.texts is not None:
+        texts = pa.concat_arrays([p.texts for p in parts if p.texts is not None])
+    embeddings = None
+    if first.embeddings is not None:
+        dims = {p.embeddings.shape[1] for p in parts if p.embeddings is not None}
+        if len(dims) > 1:
+            raise InputError(f"{describe_paths(paths)}: the files have {sorted(dims)} features")
+        embeddings = np.concatenate([p.embeddings for p in parts if p.embeddings is not None])
+    stats = {k: sum(p.stats.get(k, 0) for p in parts) for k in first.stats}
+    return SplitData(
+        LabelMatrix(matrix, names), texts, embeddings, describe_paths(paths), stats,
+        first.spec, first.features,
+    )  # fmt: skip
 
 
 def text_array(

@@ -347,7 +347,7 @@ class Loop:
         val_loss = self.host_loss(logits, self.val_y)
         metrics = evaluate_scores(
             self.val_y, sigmoid(logits), 0.5, names=names, train_counts=self.train_counts,
-            per_label=False,
+            per_label=False, head_min=self.cfg.head_min, tail_max=self.cfg.tail_max,
         )  # fmt: skip
         return val_loss, metrics
 

@@ -194,8 +194,11 @@ def public_args(options: dict[str, Any]) -> dict[str, Any]:
     """*options* with every path reduced to its last component (no machine-local path)."""
     out = dict(options)
     for key in PATH_OPTIONS:
-        if out.get(key):
-            out[key] = Path(str(out[key])).name
+        value = out.get(key)
+        if isinstance(value, (list, tuple)):  # train read from several files
+            out[key] = [Path(str(v)).name for v in value]
+        elif value:
+            out[key] = Path(str(value)).name
     model = out.get("model")
     if model and (os.path.isabs(model) or Path(model).expanduser().exists()):
         out["model"] = Path(model).expanduser().name

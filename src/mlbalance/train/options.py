@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from mlbalance._params import Interval, Options, Predicate
+from mlbalance.buckets import DEFAULT_HEAD_MIN, DEFAULT_TAIL_MAX, HEAD_MIN_HELP, TAIL_MAX_HELP
 
 __all__ = [
     "COMPILE_MODES",
@@ -31,6 +32,8 @@ __all__ = [
     "check_combinations",
     "column_names",
     "label_spec_of",
+    "path_list",
+    "paths_of",
 ]
 
 
@@ -152,6 +155,38 @@ PATH = Predicate(
 OPTIONAL_PATH = Predicate(
     lambda v: v is None or PATH.holds(v), "a path or None", bad=("", 3), good=None
 )
+TRAIN_PATHS = Predicate(
+    lambda v: (
+        PATH.holds(v) or (isinstance(v, (list, tuple)) and len(v) > 0 and all(map(PATH.holds, v)))
+    ),
+    "a file or folder path, or a list of them (read as one split)",
+    bad=("", None, 3, []),
+    good="data.parquet",
+)
+#: ``head_min`` / ``tail_max``: (default, help) of the bucket bounds of :mod:`mlbalance.buckets`,
+#: the same as ``analyse``'s; they bucket the labels of the reported metrics.
+HEAD_MIN = (DEFAULT_HEAD_MIN, HEAD_MIN_HELP + "; buckets the head/medium/tail metrics")
+TAIL_MAX = (DEFAULT_TAIL_MAX, TAIL_MAX_HELP + "; buckets the head/medium/tail metrics")
+HEAD_MIN_RULE = Predicate(
+    Interval(int, 0, None).holds, "an integer >= 0", bad=(-1, 1.5, None), good=DEFAULT_HEAD_MIN
+)
+TAIL_MAX_RULE = Predicate(
+    Interval(int, 0, None).holds, "an integer >= 0", bad=(-1, 1.5, None), good=DEFAULT_TAIL_MAX
+)
+
+
+def paths_of(value: Any) -> Any:
+    """A path option as given back by ``os.fspath``: one path, or a list of paths (``train``)."""
+    if isinstance(value, (list, tuple)):
+        return [os.fspath(v) for v in value]
+    return os.fspath(value)
+
+
+def path_list(value: str | list[str]) -> list[str]:
+    """The ``train`` option as a list of paths (one split read from several files)."""
+    return list(value) if isinstance(value, (list, tuple)) else [value]
+
+
 NAME = Predicate(
     lambda v: isinstance(v, str) and v != "", "a non-empty string", bad=("", None, 3), good="x"
 )
@@ -259,6 +294,11 @@ def check_combinations(cfg: Any, given: set[str]) -> None:
         raise ParameterError(
             "threshold_mode 'recall' needs target_recall (a recall in (0, 1])",
             param=("threshold_mode", "target_recall"),
+        )
+    if cfg.tail_max > cfg.head_min:
+        raise ParameterError(
+            f"tail_max ({cfg.tail_max}) must not exceed head_min ({cfg.head_min})",
+            param=("tail_max", "head_min"),
         )
     if cfg.feature_columns is not None and cfg.feature_prefix is not None:
         both = ("feature_columns", "feature_prefix")

@@ -17,11 +17,12 @@ from typing import Any
 
 import numpy as np
 
+from mlbalance.buckets import DEFAULT_HEAD_MIN, DEFAULT_TAIL_MAX
 from mlbalance.errors import InputError, ParameterError
 from mlbalance.io.features import feature_matrix
 from mlbalance.metrics import evaluate_scores
 from mlbalance.train.data import SplitData, align_labels, load_split, read_table, text_array
-from mlbalance.train.model_folder import layout_spec, load_predictor
+from mlbalance.train.model_folder import LABEL_COUNTS, layout_spec, load_predictor
 from mlbalance.train.predictor import Predictor, decide
 
 __all__ = ["evaluate_file", "load_predictor", "predict_file"]
@@ -111,6 +112,8 @@ def evaluate_file(
     device: str = "auto",
     trust_remote_code: bool = False,
     progress: Callable[[int], None] | None = None,
+    head_min: int = DEFAULT_HEAD_MIN,
+    tail_max: int = DEFAULT_TAIL_MAX,
 ) -> dict[str, Any]:
     """Metrics of a trained model on a labelled file, at its tuned thresholds and at 0.5.
 
@@ -134,14 +137,18 @@ def evaluate_file(
         Text encoding of a CSV, TSV or JSONL file (default UTF-8, checked).
     threshold : float, optional
         One global threshold instead of the tuned ones.
+    head_min, tail_max : int
+        Bounds of the head/medium/tail buckets on the training counts (as ``analyse``).
 
     Returns
     -------
     dict
         ``model`` and ``data`` (their names, no path), ``metrics`` (at the tuned thresholds,
-        or *threshold*), ``metrics_at_0.5``, ``rows``, ``truncated``, ``unseen_labels``
-        (labels of the data the model does not know, or that had no training row: left out
-        of the metrics).
+        or *threshold*; with the ``per_label`` rows), ``metrics_at_0.5``, ``rows``,
+        ``truncated``, ``unseen_labels`` (labels of the data the model does not know, or that
+        had no training row: left out of the metrics), ``train_counts_from`` (``"model"``: the
+        folder's ``label_counts.json``; ``"data"``: a folder without it, bucketed by the
+        evaluated data's own counts, with a warning).
 
     Raises
     ------
@@ -161,8 +168,17 @@ def evaluate_file(
         _check_some_label(split, y_true, extra, len(pred.names), use)
     dataset = pred.dataset(split.texts, split.embeddings)
     scores, truncated = pred.score(dataset, split.n_rows, batch_size=batch_size, progress=progress)
+    counts, counts_from = pred.train_counts, "model"
+    if not (Path(model_dir) / LABEL_COUNTS).is_file():
+        counts = np.maximum(np.asarray(y_true.sum(axis=0)).ravel().astype(np.int64), 1)
+        counts_from = "data"
+        warnings.warn(
+            f"{model_dir}: no {LABEL_COUNTS} (train label counts): the head/medium/tail "
+            f"buckets use the counts of {_name(data)} instead",
+            stacklevel=2,
+        )
     unseen = dict(extra)
-    for j in np.flatnonzero(pred.train_counts == 0):
+    for j in np.flatnonzero(counts == 0):
         rows = int(y_true[:, j].sum())
         if rows:
             unseen[pred.names[j]] = rows
@@ -172,7 +188,9 @@ def evaluate_file(
             f"the metrics: {', '.join(list(unseen)[:5])}",
             stacklevel=2,
         )
-    kw: dict[str, Any] = {"names": pred.names, "train_counts": pred.train_counts}
+    kw: dict[str, Any] = {
+        "names": pred.names, "train_counts": counts, "head_min": head_min, "tail_max": tail_max,
+    }  # fmt: skip
     return {
         "model": _name(model_dir),
         "data": _name(data),
@@ -183,6 +201,7 @@ def evaluate_file(
         "metrics": evaluate_scores(y_true, scores, pred.cut(threshold), **kw),
         "metrics_at_0.5": evaluate_scores(y_true, scores, 0.5, **kw),
         "unseen_labels": unseen,
+        "train_counts_from": counts_from,
     }
 
 

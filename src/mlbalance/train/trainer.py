@@ -42,7 +42,7 @@ from mlbalance.train.build import (
 )
 from mlbalance.train.checkpoint import STATE, TrainState, load_checkpoint
 from mlbalance.train.config import TrainConfig
-from mlbalance.train.data import align_labels
+from mlbalance.train.data import align_labels, describe_paths
 from mlbalance.train.inference import sigmoid
 from mlbalance.train.loop import Loop
 from mlbalance.train.model import freeze_encoder_layers, init_prior_bias
@@ -173,7 +173,7 @@ def _train(cfg: TrainConfig, rt: Runtime, log: Log | None, progress: bool | None
         state = load_checkpoint(
             cfg.checkpoint_path / "last", model, optimizer=optimizer, scheduler=scheduler,
             scaler=scaler, labels=data.names, mode=data.mode, options=cfg.to_dict(),
-            data=cfg.train,
+            data=describe_paths(cfg.train),
         )  # fmt: skip
         say(
             f"resumed from {cfg.checkpoint_path / 'last'}: epoch {state.epoch + 1}, step {state.step}"
@@ -215,7 +215,7 @@ def _retrain_classifier(run: _Run, train_ds: Any, loss_fn: torch.nn.Module) -> d
         logits, _ = loop.score(loop.val_ds, data.val.n_rows)
         m = evaluate_scores(
             data.val_y, sigmoid(logits), 0.5, names=data.names, train_counts=data.counts,
-            per_label=False,
+            per_label=False, head_min=cfg.head_min, tail_max=cfg.tail_max,
         )  # fmt: skip
         return float(m.get("macro_f1") or 0.0), float(m.get("micro_f1") or 0.0)
 
@@ -289,7 +289,12 @@ def _final_metrics(
 ) -> tuple[dict[str, Any], int, dict[str, np.ndarray]]:
     """Val and test metrics at the tuned thresholds and at 0.5; test rows truncated; scores."""
     data, loop = run.data, run.loop
-    kw: dict[str, Any] = {"names": data.names, "train_counts": data.counts}
+    kw: dict[str, Any] = {
+        "names": data.names,
+        "train_counts": data.counts,
+        "head_min": run.cfg.head_min,
+        "tail_max": run.cfg.tail_max,
+    }
     val_scores = sigmoid(val_logits)
     scores = {"val": val_scores}
     metrics: dict[str, Any] = {
