@@ -16,7 +16,7 @@ from typing import Any
 __all__ = ["STAGES", "TORCH_STAGES", "DemoContext", "run_demo"]
 
 #: Stages that need the optional training packages (torch): ``pip install "mlbalance[train]"``.
-TORCH_STAGES = ("sample", "train")
+TORCH_STAGES = ("sample", "train", "folds")
 
 
 @dataclass
@@ -175,6 +175,44 @@ def stage_sample(ctx: DemoContext) -> None:
     print(f"-> {out} (the same table: mlbalance analyse {source.name} --repeat-threshold auto)")
 
 
+#: The linear head of the train and folds stages (hashed 0/1 features: no standardising).
+_HEAD_OPTIONS: dict[str, Any] = dict(
+    epochs=6,
+    batch_size=256,
+    head_lr=0.1,
+    standardize=False,  # sparse 0/1 features: scaling would blow up rare buckets
+    warmup_ratio=0.0,
+    eval_batch_size=1024,
+)
+
+
+def _hashed_features(sources: dict[str, Path], folder: Path) -> dict[str, Path]:
+    """Copies of *sources* with an ``embedding`` column of hashed bag-of-words features."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    from sklearn.feature_extraction.text import HashingVectorizer
+
+    from mlbalance.io import LabelSpec, read_metadata, write_parquet
+
+    features = HashingVectorizer(n_features=1024, alternate_sign=False, norm=None, binary=True)
+    folder.mkdir(exist_ok=True)
+    paths = {}
+    for name, source in sources.items():
+        table = pq.read_table(source)
+        meta = read_metadata(source) or {}
+        x = features.transform(table.column("text").to_pylist()).astype(np.float32).toarray()
+        emb = pa.FixedSizeListArray.from_arrays(pa.array(x.reshape(-1)), x.shape[1])
+        paths[name] = folder / Path(source).name
+        write_parquet(
+            table.append_column("embedding", emb),
+            paths[name],
+            labels=meta.get("labels", []),
+            spec=LabelSpec.from_dict(meta.get("label_spec", {})),
+        )
+    return paths
+
+
 def stage_train(ctx: DemoContext) -> None:
     """Train a classifier head twice: as our user does (BCE, 0.5), then with the remedies.
 
@@ -190,42 +228,19 @@ def stage_train(ctx: DemoContext) -> None:
     the head does not standardise them (``--no-standardize``): dividing a rare bucket by its
     small standard deviation would amplify it into noise (measured: test micro F1 0.58 -> 0.49).
     """
-    import numpy as np
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-    from sklearn.feature_extraction.text import HashingVectorizer
-
-    from mlbalance.io import LabelSpec, read_metadata, write_parquet
+    from mlbalance.per_label import plot_per_label
     from mlbalance.train import TrainConfig, train
 
-    features = HashingVectorizer(n_features=1024, alternate_sign=False, norm=None, binary=True)
-    folder = ctx.path("train-features")
-    folder.mkdir(exist_ok=True)
-    paths = {}
-    for split in ("train", "val", "test"):
-        table = pq.read_table(ctx.paths[split])
-        meta = read_metadata(ctx.paths[split]) or {}
-        x = features.transform(table.column("text").to_pylist()).astype(np.float32).toarray()
-        emb = pa.FixedSizeListArray.from_arrays(pa.array(x.reshape(-1)), x.shape[1])
-        paths[split] = folder / f"{split}.parquet"
-        write_parquet(
-            table.append_column("embedding", emb),
-            paths[split],
-            labels=meta.get("labels", []),
-            spec=LabelSpec.from_dict(meta.get("label_spec", {})),
-        )
+    paths = _hashed_features(
+        {split: ctx.paths[split] for split in ("train", "val", "test")}, ctx.path("train-features")
+    )
     common = dict(
         train=str(paths["train"]),
         val=str(paths["val"]),
         test=str(paths["test"]),
-        epochs=6,
-        batch_size=256,
-        head_lr=0.1,
-        standardize=False,  # sparse 0/1 features: scaling would blow up rare buckets
-        warmup_ratio=0.0,
+        **_HEAD_OPTIONS,
         seed=ctx.seed,
         overwrite=True,
-        eval_batch_size=1024,
     )
     plain = train(
         TrainConfig(
@@ -272,6 +287,8 @@ def stage_train(ctx: DemoContext) -> None:
     )
     for reason, labels in groups[:3]:
         print(f"    {len(labels):>4} × {reason}")
+    plot_per_label(remedies.metrics["test"], ctx.path("train_per_label.png"))
+    print(f"-> {ctx.path('train_per_label.png')} (per-label test F1 against train rows, by bucket)")
 
 
 def stage_thresholds(ctx: DemoContext) -> None:
@@ -307,6 +324,30 @@ def stage_thresholds(ctx: DemoContext) -> None:
     ctx.results["thresholds"] = {"reproduced": bool(same), "modes": table}
 
 
+def stage_folds(ctx: DemoContext) -> None:
+    """k-fold training: 4 iterative-stratified folds, one model each, mean ± std of the metrics.
+
+    The same head and recipe as the train stage, on folds of the whole data set: fold k is the
+    test split, fold k+1 the validation split (thresholds and best epoch), the other two train.
+    """
+    from mlbalance.split.files import fold_files, split_to_folder
+    from mlbalance.train import train_folds
+    from mlbalance.train.folds import format_folds
+
+    folder = ctx.path("folds")
+    split_to_folder(ctx.paths["data"], folder, folds=4, seed=ctx.seed, overwrite=True)
+    features = _hashed_features({f.stem: f for f in fold_files(folder)}, ctx.path("folds-features"))
+    result = train_folds(
+        features["fold-0"].parent,
+        ctx.path("model-folds"),
+        {**_HEAD_OPTIONS, "seed": ctx.seed},
+        overwrite=True,
+        log=lambda line: None,
+    )
+    ctx.results["folds"] = result.summary["test"]
+    print(format_folds(result, metrics=("micro_f1", "macro_f1", "macro_recall")))
+
+
 STAGES: list[tuple[str, Callable[[DemoContext], None]]] = [
     ("synth", stage_synth),
     ("analyse", stage_analyse),
@@ -315,6 +356,7 @@ STAGES: list[tuple[str, Callable[[DemoContext], None]]] = [
     ("sample", stage_sample),
     ("train", stage_train),
     ("thresholds", stage_thresholds),
+    ("folds", stage_folds),
 ]
 
 
