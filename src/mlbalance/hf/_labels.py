@@ -125,7 +125,7 @@ def coding_of(
     dtype = getattr(inner, "dtype", None)
     if dtype in ("string", "large_string"):
         if given is None:
-            seen = {v for row in dataset[label_column] for v in (row or ())}
+            seen = {v for row in list(dataset[label_column]) for v in (row or ())}
             given = sorted(seen)
         return LabelCoding("names", tuple(given))
     if dtype is not None and (dtype.startswith(("int", "uint", "float")) or dtype == "bool"):
@@ -151,7 +151,7 @@ def label_matrix(
 ) -> LabelMatrix:
     """The labels of *dataset* as a :class:`~mlbalance.labels.LabelMatrix` (see :func:`coding_of`)."""
     coding = coding or coding_of(dataset, label_column, label_names)
-    rows = dataset[label_column]
+    rows = list(dataset[label_column])
     if coding.kind == "multi-hot":
         return LabelMatrix.from_dense(np.asarray(rows), coding.names)
     names = coding.names
