@@ -235,3 +235,24 @@ def test_bad_option_is_one_parameter_error(setup, tmp_path, kw, param):
     with pytest.raises(ParameterError) as err:
         _trainer(setup, tmp_path, **kw)
     assert param in err.value.params, str(err.value)
+
+
+def test_example_script_trains_and_saves_a_predictor_folder(setup, tmp_path):
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[1] / "examples" / "hf_trainer.py"
+    spec = importlib.util.spec_from_file_location("hf_trainer_example", path)
+    assert spec is not None and spec.loader is not None
+    example = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(example)
+    out = tmp_path / "model"
+    metrics = example.main(
+        ["--data", str(setup["root"] / "splits"), "--model", str(setup["tiny"]), "--out",
+         str(out), "--max-steps", "2", "--batch-size", "16", "--loss", "asl"]
+    )  # fmt: skip
+    assert "eval_macro_f1" in metrics and "eval_macro_recall_tail" in metrics
+    from mlbalance.train import load_predictor
+
+    predictor = load_predictor(out, device="cpu")
+    assert len(predictor.predict(["some text"])) == 1
+    assert (out / "thresholds.json").is_file()
