@@ -153,3 +153,21 @@ def test_import_is_light_and_a_missing_package_is_one_line(monkeypatch):
     monkeypatch.setitem(sys.modules, "datasets", None)
     with pytest.raises(MlbalanceError, match=r"pip install \"mlbalance\[hf\]\""):
         require("datasets")
+
+
+def test_a_legacy_manifest_beside_the_shards_needs_the_data_files_glob(outputs, tmp_path):
+    """mlbalance 0.1 wrote manifest.json beside the shards: data_dir= reads it as Parquet and
+    fails, the documented data_files= glob and load_split read the folder."""
+    import shutil
+
+    legacy = tmp_path / "legacy"
+    shutil.copytree(outputs["shards"], legacy)
+    (legacy / "__mlbalance__" / "manifest.json").rename(legacy / "manifest.json")
+    (legacy / "__mlbalance__").rmdir()
+    n_rows = read_labels(outputs["shards"]).n_rows
+    cache = str(tmp_path / "cache")
+    with pytest.raises(Exception, match=r"manifest\.json|Parquet"):
+        datasets.load_dataset("parquet", data_dir=str(legacy), cache_dir=cache)
+    got = datasets.load_dataset("parquet", data_files=str(legacy / "*.parquet"), cache_dir=cache)
+    assert got["train"].num_rows == n_rows
+    assert load_split(legacy)["train"].num_rows == n_rows

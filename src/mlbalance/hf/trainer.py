@@ -39,6 +39,7 @@ from mlbalance.hf._require import require
 from mlbalance.labels import LabelMatrix, as_label_matrix
 from mlbalance.train.options import UNSET
 
+require("torch")
 require("transformers")
 import torch  # noqa: E402
 import transformers  # noqa: E402
