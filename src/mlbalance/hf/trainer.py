@@ -328,6 +328,7 @@ threshold_cv, threshold_guard
             guard=o.threshold_guard, random_state=int(self.args.seed),
         ).fit(scores, y)  # fmt: skip
         self.threshold_tuner_, self.thresholds_ = tuner, tuner.result_
+        logger.info("thresholds tuned on %d rows: %s", len(scores), tuner.result_.summary())
         return tuner.result_
 
     def label_metrics(self, y: Any, scores: np.ndarray) -> dict[str, float]:
@@ -338,6 +339,11 @@ threshold_cv, threshold_guard
         cuts: list[tuple[str, Any]] = [("_at_0.5", 0.5)]
         if self.thresholds_ is not None:
             cuts.insert(0, ("", np.asarray(self.thresholds_.thresholds, dtype=np.float64)))
+        else:
+            logger.warning(
+                "no tuned thresholds yet (no evaluation with the eval prefix): only the "
+                "metrics at 0.5 are reported"
+            )
         for suffix, cut in cuts:
             for key, value in self._scores(y, scores, cut).items():
                 if not (suffix and key == "macro_map"):  # mAP does not depend on the cut
