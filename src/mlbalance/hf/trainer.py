@@ -256,6 +256,8 @@ threshold_cv, threshold_guard
             if wrapper is not None and hasattr(wrapper, "num_processes"):
                 wrapper.num_processes = 1
                 wrapper.process_index = 0
+                # the sampler pads every rank to one length: no batch needs completing
+                wrapper.even_batches = False
         return loader
 
     # ------------------------------------------------------------------ loss
