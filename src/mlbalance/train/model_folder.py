@@ -68,6 +68,7 @@ __all__ = [
     "read_head",
     "read_thresholds",
     "write_head",
+    "write_label_files",
     "write_model_folder",
 ]
 
@@ -231,6 +232,27 @@ def _write_json(path: Path, obj: Any) -> None:
     writing(path, lambda: path.write_text(text, encoding="utf-8"))
 
 
+def write_label_files(
+    directory: str | Path,
+    *,
+    thresholds: Any,
+    names: Sequence[str],
+    train_counts: np.ndarray,
+    n_rows: int,
+) -> list[str]:
+    """``thresholds.json`` (a :class:`~mlbalance.thresholds.ThresholdResult`; skipped when
+    None) and ``label_counts.json`` in *directory*: what makes any saved multilabel
+    classifier folder a :func:`load_predictor` folder. Returns the names written."""
+    directory = Path(directory)
+    written = []
+    if thresholds is not None:
+        _write_json(directory / THRESHOLDS, thresholds.to_json(list(names)))
+        written.append(THRESHOLDS)
+    counts = {n: int(c) for n, c in zip(names, train_counts, strict=True)}
+    _write_json(directory / LABEL_COUNTS, {"n_rows": int(n_rows), "counts": counts})
+    return [*written, LABEL_COUNTS]
+
+
 def write_model_folder(
     out: str | Path,
     *,
@@ -265,9 +287,9 @@ def write_model_folder(
             with quiet_transformers():
                 writing(tmp, lambda: module.save_pretrained(tmp))  # type: ignore[operator]
                 writing(tmp, lambda: tokenizer.save_pretrained(tmp))
-        _write_json(tmp / THRESHOLDS, thresholds.to_json(names))
-        counts = {n: int(c) for n, c in zip(names, train_counts, strict=True)}
-        _write_json(tmp / LABEL_COUNTS, {"n_rows": int(n_rows), "counts": counts})
+        write_label_files(
+            tmp, thresholds=thresholds, names=names, train_counts=train_counts, n_rows=n_rows
+        )
         _write_json(tmp / TRAINING_ARGS, public_args(args))
         for split, values in (scores or {}).items():
             target = tmp / SCORES / f"{split}.npy"
