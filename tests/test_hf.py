@@ -226,6 +226,8 @@ def test_names_column_from_load_dataset(setup, tmp_path):
         ({"threshold_cv": 1}, "threshold_cv"),
         ({"loss": "bce", "loss_params": {"gamma": 2}}, "loss_params"),
         ({"label_names": ["a", "b"]}, "label_names"),
+        ({"head_min": 10, "tail_max": 20}, "tail_max"),
+        ({"head_min": 0}, "head_min"),
         ({"model": "wrong-size"}, "model"),
     ],
 )
@@ -235,6 +237,13 @@ def test_bad_option_is_one_parameter_error(setup, tmp_path, kw, param):
     with pytest.raises(ParameterError) as err:
         _trainer(setup, tmp_path, **kw)
     assert param in err.value.params, str(err.value)
+
+
+def test_bucket_bounds_reach_the_metrics(setup, tmp_path):
+    """head_min/tail_max as in `mlbalance train`: every label a tail label -> only tail keys."""
+    everything_tail = _trainer(setup, tmp_path, head_min=10**9, tail_max=10**9).evaluate()
+    assert "eval_macro_f1_tail" in everything_tail
+    assert not [k for k in everything_tail if k.endswith(("_head", "_medium"))]
 
 
 def test_example_script_trains_and_saves_a_predictor_folder(setup, tmp_path):

@@ -39,6 +39,8 @@ class HFOptions:
     threshold_smoothing: float
     threshold_cv: int | None
     threshold_guard: str
+    head_min: int
+    tail_max: int
 
     def to_dict(self) -> dict[str, Any]:
         """The options as a JSON-able dict."""

@@ -81,6 +81,8 @@ class MultilabelTrainer(transformers.Trainer):
     threshold_mode, target_recall, min_positives, threshold_fallback, threshold_smoothing, \
 threshold_cv, threshold_guard
         The per-label threshold tuning of ``mlbalance train``.
+    head_min, tail_max
+        Bucket bounds of the head/medium/tail metrics (train rows), as ``mlbalance train``'s.
 
     Attributes
     ----------
@@ -123,6 +125,8 @@ threshold_cv, threshold_guard
         threshold_smoothing: float = UNSET,
         threshold_cv: int | None = UNSET,
         threshold_guard: str = UNSET,
+        head_min: int = UNSET,
+        tail_max: int = UNSET,
         **kwargs: Any,
     ) -> None:
         self.options: HFOptions = resolve_options(
@@ -131,7 +135,7 @@ threshold_cv, threshold_guard
             threshold_mode=threshold_mode, target_recall=target_recall,
             min_positives=min_positives, threshold_fallback=threshold_fallback,
             threshold_smoothing=threshold_smoothing, threshold_cv=threshold_cv,
-            threshold_guard=threshold_guard,
+            threshold_guard=threshold_guard, head_min=head_min, tail_max=tail_max,
         )  # fmt: skip
         if not isinstance(label_column, str) or not label_column:
             raise ParameterError(
@@ -356,8 +360,9 @@ threshold_cv, threshold_guard
         from mlbalance.metrics import evaluate_scores
 
         m = evaluate_scores(
-            y, scores, cut, names=self.label_names_, train_counts=self.train_counts_
-        )
+            y, scores, cut, names=self.label_names_, train_counts=self.train_counts_,
+            head_min=self.options.head_min, tail_max=self.options.tail_max,
+        )  # fmt: skip
         out = {k: float(m[k]) for k in _REPORTED if m.get(k) is not None}
         for b in _BUCKETS:
             if m.get(f"macro_recall_{b}") is not None:
