@@ -150,7 +150,18 @@ def main() -> None:
     wide = f"-w{args.wide_row}" if args.wide_row else ""
     path = args.cache / f"analyse-{args.rows}x{args.labels}-s{args.seed}{wide}.parquet"
     if not path.exists():
-        generate(path, args.rows, args.labels, args.seed, args.wide_row)
+        # in a child process: on Linux a forked child's peak RSS starts at its parent's, so
+        # generating here (4 GB for 10M rows) would show up as the command's peak memory
+        import multiprocessing
+
+        ctx = multiprocessing.get_context("spawn")
+        child = ctx.Process(
+            target=generate, args=(path, args.rows, args.labels, args.seed, args.wide_row)
+        )
+        child.start()
+        child.join()
+        if child.exitcode != 0:
+            raise SystemExit(f"generating {path} failed (exit {child.exitcode})")
     size = path.stat().st_size / 2**20
     json_out = args.cache / "analyse-bench.json"
     runs = [run_command(path, json_out) for _ in range(args.repeat)]
