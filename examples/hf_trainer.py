@@ -106,6 +106,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         eval_dataset=encoded["val"],
         processing_class=tokenizer,
         recipe=args.recipe,
+        max_length=args.max_length,  # saved with the model: predict cuts texts the same way
         **options,
     )
     trainer.train()

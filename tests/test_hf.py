@@ -100,7 +100,7 @@ def test_trainer_uses_mlbalance_sampler_loss_prior_and_saves_thresholds(setup, t
     from mlbalance.train.model_folder import read_thresholds
 
     trainer = _trainer(setup, tmp_path / "run", loss="focal", loss_params={"gamma": 1.5},
-                       rfs_threshold=0.3)  # fmt: skip
+                       rfs_threshold=0.3, max_length=24)  # fmt: skip
     y = label_matrix(setup["data"]["train"])
     counts = y.counts()
     # prior bias: the untrained output layer predicts each label's base rate
@@ -156,6 +156,10 @@ def test_trainer_uses_mlbalance_sampler_loss_prior_and_saves_thresholds(setup, t
     predictor = load_predictor(out, device="cpu")
     np.testing.assert_allclose(predictor.thresholds, tuner.result_.thresholds)
     assert predictor.names == setup["names"]
+    # how the texts were read and cut travels with the model (no machine-local path)
+    saved_args = json.loads((out / "training_args.json").read_text())
+    assert saved_args["max_length"] == 24 and saved_args["loss"] == "focal"
+    assert predictor.max_length == 24 and predictor.text_column == "text"
 
 
 def test_checkpoints_carry_thresholds_and_the_best_one_is_restored(setup, tmp_path):
@@ -228,6 +232,8 @@ def test_names_column_from_load_dataset(setup, tmp_path):
         ({"label_names": ["a", "b"]}, "label_names"),
         ({"head_min": 10, "tail_max": 20}, "tail_max"),
         ({"head_min": 0}, "head_min"),
+        ({"max_length": 0}, "max_length"),
+        ({"text_column": ""}, "text_column"),
         ({"model": "wrong-size"}, "model"),
     ],
 )

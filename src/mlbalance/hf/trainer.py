@@ -73,6 +73,11 @@ class MultilabelTrainer(transformers.Trainer):
         column, else the sorted names of the train set.
     label_column : str, default "labels"
         The label column of the datasets.
+    text_column : str, default "text"
+        The text column the datasets were tokenised from, and ``max_length`` : int, optional,
+        the tokens each text was cut to: both are saved in ``training_args.json`` so that
+        ``load_predictor`` and ``mlbalance predict`` read and cut texts the same way (without
+        ``max_length`` they cut at 128 tokens, and saving says so).
     recipe, loss, loss_params, sampler, rfs_threshold, rfs_power, prior_bias
         As in :class:`mlbalance.train.TrainConfig`: ``loss`` is one of ``bce``,
         ``weighted-bce``, ``focal``, ``asl``, ``db``, ``logit-adjusted`` with its
@@ -111,6 +116,8 @@ threshold_cv, threshold_guard
         train_labels: Any = None,
         label_names: Sequence[str] | None = None,
         label_column: str = "labels",
+        text_column: str = "text",
+        max_length: int | None = None,
         recipe: str = UNSET,
         loss: str = UNSET,
         loss_params: dict[str, Any] = UNSET,
@@ -141,8 +148,19 @@ threshold_cv, threshold_guard
             raise ParameterError(
                 f"label_column must be a column name, got {label_column!r}", param="label_column"
             )
+        if not isinstance(text_column, str) or not text_column:
+            raise ParameterError(
+                f"text_column must be a column name, got {text_column!r}", param="text_column"
+            )
+        if max_length is not None and (not isinstance(max_length, int) or max_length < 1):
+            raise ParameterError(
+                f"max_length must be a positive number of tokens, got {max_length!r}",
+                param="max_length",
+            )
         super().__init__(*args, **kwargs)
         self.label_column = label_column
+        self.text_column = text_column
+        self.max_length = max_length
         self.coding, self.train_labels_ = self._read_labels(train_labels, label_names)
         self.label_names_ = list(self.coding.names)
         counts = self.train_labels_.counts().astype(np.int64)
@@ -387,6 +405,11 @@ threshold_cv, threshold_guard
         from mlbalance.train.model_folder import write_label_files
 
         directory = str(output_dir if output_dir is not None else self.args.output_dir)
+        if self.max_length is None:
+            logger.warning(
+                "%s: max_length not given to MultilabelTrainer: load_predictor and mlbalance "
+                "predict will cut texts at 128 tokens", directory,
+            )  # fmt: skip
         if self.thresholds_ is None:
             logger.warning(
                 "%s: no thresholds.json written: no evaluation has tuned thresholds yet "
@@ -395,6 +418,9 @@ threshold_cv, threshold_guard
         write_label_files(
             directory, thresholds=self.thresholds_, names=self.label_names_,
             train_counts=self.train_counts_, n_rows=self.train_labels_.n_rows,
+            args={"trainer": "mlbalance.hf.MultilabelTrainer", "text_column": self.text_column,
+                  "label_column": self.label_column, "max_length": self.max_length,
+                  **self.options.to_dict()},
         )  # fmt: skip
 
     def _load_best_model(self) -> None:

@@ -239,10 +239,12 @@ def write_label_files(
     names: Sequence[str],
     train_counts: np.ndarray,
     n_rows: int,
+    args: dict[str, Any] | None = None,
 ) -> list[str]:
     """``thresholds.json`` (a :class:`~mlbalance.thresholds.ThresholdResult`; skipped when
-    None) and ``label_counts.json`` in *directory*: what makes any saved multilabel
-    classifier folder a :func:`load_predictor` folder. Returns the names written."""
+    None), ``label_counts.json`` and, given *args* (``text_column``, ``max_length``, ...),
+    ``training_args.json`` in *directory*: what makes any saved multilabel classifier folder
+    a :func:`load_predictor` folder. Returns the names written."""
     directory = Path(directory)
     written = []
     if thresholds is not None:
@@ -250,7 +252,11 @@ def write_label_files(
         written.append(THRESHOLDS)
     counts = {n: int(c) for n, c in zip(names, train_counts, strict=True)}
     _write_json(directory / LABEL_COUNTS, {"n_rows": int(n_rows), "counts": counts})
-    return [*written, LABEL_COUNTS]
+    written.append(LABEL_COUNTS)
+    if args is not None:
+        _write_json(directory / TRAINING_ARGS, public_args(args))
+        written.append(TRAINING_ARGS)
+    return written
 
 
 def write_model_folder(
