@@ -25,6 +25,17 @@ MULAN_SETS = (
 os.environ.setdefault("MLBALANCE_NO_PROGRESS", "1")
 
 
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """One intra-op torch thread for a module's tests (``pytestmark = usefixtures(...)``): fast
+    and stable on a shared 2-core machine; the caller's count comes back afterwards."""
+    torch = pytest.importorskip("torch")
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="session")
 def shared_datasets() -> Path:
     """``../shared/datasets``; skips the test with a reason when it is absent."""

@@ -24,13 +24,8 @@ from mlbalance.io import LabelSpec, write_parquet  # noqa: E402
 N_LABELS = 12
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    """One intra-op thread: fast and stable on a shared 2-core machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+# one intra-op torch thread per module: fast and stable on a shared 2-core machine
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 # ------------------------------------------------------------------------------ data helpers

@@ -23,13 +23,8 @@ from mlbalance.cli import main  # noqa: E402
 from mlbalance.errors import MlbalanceError  # noqa: E402
 from test_train import emb_config, run_train, write_embedding_splits  # noqa: E402
 
-
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+# one intra-op torch thread per module: fast and stable on a shared 2-core machine
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

@@ -14,8 +14,8 @@ pytest.importorskip("transformers")
 import test_train  # noqa: E402
 from mlbalance.train.trainer import train  # noqa: E402
 
-# the tiny text model, the synthetic splits and one torch thread, as test_train has them
-_one_thread = test_train._one_thread
+# the tiny text model and the synthetic splits, as test_train has them; one torch thread
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 text_data = test_train.text_data
 emb_data = test_train.emb_data
 text_config = test_train.text_config

@@ -25,12 +25,8 @@ HEADER = "text,labels,id"
 MAX_LENGTH = 16
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+# one intra-op torch thread per module: fast and stable on a shared 2-core machine
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _write_goemotions_like(folder: Path, n_rows: int = 300, n_labels: int = 6) -> dict[str, Path]:

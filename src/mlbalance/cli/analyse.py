@@ -35,6 +35,7 @@ from mlbalance.cli._options import (
     add_json_argument,
     check_bucket_bounds,
     emit_json,
+    non_negative_int,
     spec_from_args,
 )
 from mlbalance.errors import ParameterError
@@ -45,16 +46,6 @@ AddFlags = Callable[[argparse.ArgumentParser], None]
 Extend = Callable[[argparse.Namespace, Any, dict[str, Any]], "list[str] | None"]
 #: (add_flags, extend) pairs registered by other stages (e.g. the samplers' repeat factors).
 EXTENSIONS: list[tuple[AddFlags, Extend]] = []
-
-
-def _positive_int(value: str) -> int:
-    try:
-        n = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {value!r}") from None
-    if n < 0:
-        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {value!r}")
-    return n
 
 
 def _fraction(value: str) -> float:
@@ -102,7 +93,7 @@ def register(subparsers: Any) -> None:
     add_bucket_arguments(g)
     g.add_argument(
         "--folds",
-        type=_positive_int,
+        type=non_negative_int,
         default=5,
         metavar="K",
         help="flag labels with fewer than K rows (missing from some of K folds; default 5)",
@@ -116,7 +107,7 @@ def register(subparsers: Any) -> None:
     )
     g.add_argument(
         "--top-pairs",
-        type=_positive_int,
+        type=non_negative_int,
         default=20,
         metavar="N",
         help="co-occurring label pairs to report (default 20)",
