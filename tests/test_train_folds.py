@@ -142,12 +142,12 @@ def test_errors(folds_dir, tmp_path, trained, capsys):
     empty.mkdir()
     assert main(["train", "--folds", str(empty), "--out", str(tmp_path / "o")]) == 2
     err = capsys.readouterr().err.strip()
-    assert err.count("\n") == 0 and "holds no fold files" in err and "--folds" in err
+    assert err.count("\n") == 0 and "holds no fold files" in err and "mlbalance split" in err
     two = tmp_path / "two"
     two.mkdir()
     for k in range(2):
         (two / f"fold-{k}.parquet").write_bytes((folds_dir / f"fold-{k}.parquet").read_bytes())
-    with pytest.raises(ParameterError, match="holds 2 fold"):
+    with pytest.raises(InputError, match="holds 2 fold"):
         train_folds(two, tmp_path / "o", OPTIONS)
     # a fold with another vocabulary
     mixed = tmp_path / "mixed"
@@ -173,6 +173,51 @@ def test_errors(folds_dir, tmp_path, trained, capsys):
     assert not (tmp_path / "o").exists()
 
 
+def test_bad_option_is_refused_before_anything_is_written(folds_dir, tmp_path, capsys):
+    from mlbalance.cli import main
+    from mlbalance.train.folds import train_folds
+
+    with pytest.raises(ParameterError, match="epochs"):
+        train_folds(folds_dir, tmp_path / "o", {**OPTIONS, "epochs": 0})
+    assert not (tmp_path / "o").exists()
+    assert main(["train", "--folds", str(folds_dir), "--out", str(tmp_path / "o"),
+                 "--epochs", "0"]) == 2  # fmt: skip
+    captured = capsys.readouterr()
+    assert captured.err.count("\n") == 1 and "--epochs" in captured.err  # no "fold 1/4" line
+    assert not (tmp_path / "o").exists()
+
+
+def test_overwrite_replaces_the_whole_output(trained, folds_dir, tmp_path):
+    """A 3-fold run over a 4-fold output leaves no fold-3 behind; results point at out."""
+    from mlbalance.train.folds import train_folds
+
+    three = tmp_path / "three"
+    three.mkdir()
+    for k in range(3):
+        (three / f"fold-{k}.parquet").write_bytes((folds_dir / f"fold-{k}.parquet").read_bytes())
+    out = tmp_path / "cv"
+    train_folds(folds_dir, out, OPTIONS, log=lambda s: None, progress=False)
+    assert (out / "fold-3").is_dir()
+    result = train_folds(three, out, OPTIONS, overwrite=True, log=lambda s: None, progress=False)
+    assert sorted(p.name for p in out.iterdir()) == ["fold-0", "fold-1", "fold-2", "folds.json"]
+    assert [r.out for r in result.results] == [out / f"fold-{k}" for k in range(3)]
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no leftovers
+
+
+def test_config_file_and_flags_merge_as_in_plain_train(folds_dir, tmp_path):
+    """--loss-params keys join the --config file's, as TrainConfig.from_file merges them."""
+    from mlbalance.cli import main
+
+    conf = tmp_path / "conf.json"
+    conf.write_text(json.dumps({**OPTIONS, "loss": "focal", "loss_params": {"gamma": 3}}))
+    out = tmp_path / "cv"
+    argv = ["train", "--folds", str(folds_dir), "--config", str(conf), "--out", str(out),
+            "--loss-params", "alpha=0.5"]  # fmt: skip
+    assert main(argv) == 0
+    args = json.loads((out / "fold-0" / "training_args.json").read_text())
+    assert args["loss_params"] == {"gamma": 3, "alpha": 0.5}
+
+
 def test_options_as_a_train_config(trained, folds_dir, tmp_path):
     from mlbalance.train.config import TrainConfig
     from mlbalance.train.folds import train_folds
@@ -193,3 +238,50 @@ def test_several_train_files_read_as_one_split(tmp_path):
     assert both.texts.to_pylist() == one[0].texts.to_pylist() + one[1].texts.to_pylist()
     assert both.labels.to_lists() == one[0].labels.to_lists() + one[1].labels.to_lists()
     assert both.source == f"{paths['train']} + {paths['val']}"
+    # a file with large_string texts (as polars writes them) joins one with plain strings
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from mlbalance.io import read_metadata
+
+    big = tmp_path / "large.parquet"
+    table = pq.read_table(paths["val"])
+    large = table.set_column(
+        table.schema.get_field_index("text"), "text", table.column("text").cast(pa.large_string())
+    )
+    write_parquet(large, big, labels=read_metadata(paths["val"])["labels"], spec=LabelSpec())
+    mixed = load_split([str(paths["train"]), str(big)])
+    assert mixed.texts.to_pylist() == both.texts.to_pylist()
+
+
+def test_train_refuses_a_plot_path_before_training(tmp_path, capsys):
+    """--plot onto an input, or into a missing folder: one line, nothing trained or touched."""
+    from mlbalance.cli import main
+    from test_train import write_embedding_splits
+
+    data = write_embedding_splits(tmp_path, n_rows=60)
+    before = data["train"].read_bytes()
+    base = ["train", "--train", str(data["train"]), "--val", str(data["val"]),
+            "--out", str(tmp_path / "m"), "--epochs", "1"]  # fmt: skip
+    assert main([*base, "--plot", str(data["train"])]) == 2
+    assert "would overwrite the input" in capsys.readouterr().err
+    assert data["train"].read_bytes() == before and not (tmp_path / "m").exists()
+    assert main([*base, "--plot", str(tmp_path / "nowhere" / "p.png")]) == 2
+    assert "--plot" in (err := capsys.readouterr().err) and "does not exist" in err
+    assert not (tmp_path / "m").exists()
+
+
+def test_a_split_report_naming_a_path_outside_the_folder_is_refused(folds_dir, tmp_path):
+    """fold_files reads only plain file names from the split report, as manifests are read."""
+    import shutil
+
+    from mlbalance.split.files import REPORT_NAME, fold_files
+
+    copy = tmp_path / "folds"
+    shutil.copytree(folds_dir, copy)
+    report = copy / REPORT_NAME
+    doc = json.loads(report.read_text())
+    doc["files"]["fold-0"] = "../../secret.parquet"
+    report.write_text(json.dumps(doc))
+    with pytest.raises(InputError, match=r"fold file '\.\./\.\./secret\.parquet' is not a plain"):
+        fold_files(copy)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Sequence
 from typing import Any
 
 from mlbalance.errors import ParameterError
@@ -95,6 +96,23 @@ def add_per_label_arguments(parser: argparse.ArgumentParser) -> None:
         "--plot", metavar="PNG",
         help="save per-label F1 against train frequency (log scale, coloured by bucket) as PNG",
     )  # fmt: skip
+
+
+def check_plot_path(
+    args: argparse.Namespace, inputs: Sequence[Any], *, out: str | None = None
+) -> None:
+    """Refuse a ``--plot`` path before the work starts: one that is an input, or whose folder
+    does not exist (the output folder *out* aside: it exists by the time the plot is drawn)."""
+    if not args.plot:
+        return
+    from pathlib import Path
+
+    from mlbalance.io import check_not_input
+
+    check_not_input(args.plot, [p for p in inputs if p])
+    parent = Path(args.plot).parent
+    if not parent.is_dir() and not (out and parent.resolve() == Path(out).resolve()):
+        raise ParameterError(f"plot {args.plot}: folder {parent} does not exist", param="plot")
 
 
 def per_label_lines(metrics: dict[str, Any], args: argparse.Namespace, *, title: str) -> list[str]:

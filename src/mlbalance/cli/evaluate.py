@@ -15,6 +15,7 @@ from mlbalance.cli._options import (
     add_per_label_arguments,
     check_batch_size,
     check_bucket_bounds,
+    check_plot_path,
     emit_json,
     per_label_lines,
     spec_from_args,
@@ -62,10 +63,7 @@ def run(args: argparse.Namespace) -> int:
 
     check_batch_size(args)
     check_bucket_bounds(args)
-    if args.plot:
-        from mlbalance.io import check_not_input
-
-        check_not_input(args.plot, [args.data, args.model])
+    check_plot_path(args, [args.data, args.model])
     # no label flag: the data's own stored layout, else the one the model was trained on
     given = any(getattr(args, k, None) is not None for k in _LABEL_FLAGS)
     with needs_train_extras("evaluate"):

@@ -18,6 +18,7 @@ from mlbalance.cli._extras import needs_train_extras
 from mlbalance.cli._options import (
     add_json_argument,
     add_per_label_arguments,
+    check_plot_path,
     emit_json,
     per_label_lines,
 )
@@ -255,16 +256,16 @@ def _run_folds(args: argparse.Namespace) -> int:
             param=("per_label", "plot", "folds"),
         )
     with needs_train_extras("train"):
-        from mlbalance.train.config_file import load_config_file, parse_loss_params
+        from mlbalance.train.config_file import merge_config_file, parse_loss_params
         from mlbalance.train.folds import format_folds, train_folds
+        from mlbalance.train.runtime import process_rank
 
         for key in ("func", "command", "json", *_RUN_FLAGS):
             given.pop(key, None)
         config_path = given.pop("config", None)
-        options = load_config_file(config_path) if config_path else {}
         if isinstance(given.get("loss_params"), list):
             given["loss_params"] = parse_loss_params(given["loss_params"])
-        options.update(given)
+        options = merge_config_file(config_path, given) if config_path else given
         for key in ("train", "val", "test"):
             if options.get(key) is not None:  # from the --config file
                 raise ParameterError(
@@ -275,8 +276,9 @@ def _run_folds(args: argparse.Namespace) -> int:
         if not out:
             raise ParameterError("missing required option(s): out", param="out")
         result = train_folds(args.folds, out, options, overwrite=bool(options.get("overwrite")))
-    print(format_folds(result), file=sys.stderr if args.json == "-" else sys.stdout)
-    emit_json(result.to_dict(), args.json)
+    if process_rank() == 0:  # under torchrun every rank returns; one prints
+        print(format_folds(result), file=sys.stderr if args.json == "-" else sys.stdout)
+        emit_json(result.to_dict(), args.json)
     return 0
 
 
@@ -285,10 +287,12 @@ def run(args: argparse.Namespace) -> int:
     if args.folds is not None:
         return _run_folds(args)
     with needs_train_extras("train"):
+        from mlbalance.train.options import path_list
         from mlbalance.train.runtime import process_rank
         from mlbalance.train.trainer import train
 
         cfg = config_from_args(args)
+        check_plot_path(args, [*path_list(cfg.train), cfg.val, cfg.test], out=cfg.out)
         result = train(cfg)
     if process_rank() == 0:  # under torchrun every rank returns; one prints
         which, metrics = _per_label_block(result)

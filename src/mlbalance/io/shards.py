@@ -58,6 +58,7 @@ __all__ = [
     "LEGACY_MANIFEST",
     "MANIFEST",
     "SHARD_PATTERN",
+    "check_file_name",
     "input_batches",
     "manifest_path",
     "read_manifest",
@@ -250,8 +251,10 @@ def manifest_path(folder: str | os.PathLike[str]) -> Path:
     raise InputError(f"{folder}: no {MANIFEST} (not a mlbalance shard folder)")
 
 
-def _check_shard_name(name: object, where: Path) -> str:
-    """A shard entry must be a plain ``.parquet`` file name inside the folder."""
+def check_file_name(name: object, where: str | os.PathLike[str], what: str = "shard") -> str:
+    """*name* as listed by a file mlbalance reads (a manifest, a split report): it must be a
+    plain ``.parquet`` file name inside the folder (no separator, no ``..``, not absolute, not
+    hidden), else one :class:`InputError` naming *where*."""
     if (
         not isinstance(name, str)
         or not name.endswith(".parquet")
@@ -263,7 +266,7 @@ def _check_shard_name(name: object, where: Path) -> str:
         or os.path.isabs(name)
     ):
         raise InputError(
-            f"{where}: shard {str(name)[:80]!r} is not a plain .parquet file name inside the "
+            f"{where}: {what} {str(name)[:80]!r} is not a plain .parquet file name inside the "
             "folder; refusing to read it"
         )
     return name
@@ -281,7 +284,7 @@ def _check_manifest(manifest: Any, where: Path) -> None:
     for s in shards:
         if not isinstance(s, dict):
             raise InputError(f"{where}: not a valid manifest (a shard entry is not an object)")
-        name = _check_shard_name(s.get("file"), where)
+        name = check_file_name(s.get("file"), where)
         if name in seen:
             raise InputError(f"{where}: shard {name!r} is listed twice")
         seen.add(name)

@@ -80,7 +80,9 @@ def fold_files(folder: str | os.PathLike[str]) -> list[Path]:
         except (OSError, ValueError) as exc:
             raise InputError(f"{report}: cannot read the split report: {exc}") from None
         if isinstance(doc, dict) and doc.get("folds") and isinstance(doc.get("files"), dict):
-            files = [root / str(name) for name in doc["files"].values()]
+            from mlbalance.io.shards import check_file_name
+
+            files = [root / check_file_name(n, report, "fold file") for n in doc["files"].values()]
             missing = [f.name for f in files if not f.is_file()]
             if missing:
                 raise InputError(f"{folder}: fold file(s) {', '.join(missing)} missing")

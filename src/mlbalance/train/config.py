@@ -454,12 +454,9 @@ class TrainConfig:
     @classmethod
     def from_file(cls, path: str | Path, **overrides: Any) -> TrainConfig:
         """Options from a YAML or JSON file (keys as the fields, ``-`` or ``_``); *overrides* win."""
-        from mlbalance.train.config_file import load_config_file
+        from mlbalance.train.config_file import merge_config_file
 
-        values = load_config_file(path)
-        if "loss_params" in overrides and isinstance(values.get("loss_params"), dict):
-            overrides["loss_params"] = {**values["loss_params"], **overrides["loss_params"]}
-        return cls(**{**values, **overrides})
+        return cls(**merge_config_file(path, overrides))
 
     def to_dict(self) -> dict[str, Any]:
         """The resolved options as a JSON-able dict (what :meth:`from_file` accepts)."""

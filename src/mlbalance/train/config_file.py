@@ -14,7 +14,7 @@ from typing import Any
 from mlbalance.errors import ParameterError
 from mlbalance.train.config import option_fields
 
-__all__ = ["field_type", "load_config_file", "parse_loss_params"]
+__all__ = ["field_type", "load_config_file", "merge_config_file", "parse_loss_params"]
 
 
 def _fields() -> dict[str, Any]:
@@ -94,6 +94,22 @@ def load_config_file(path: str | Path) -> dict[str, Any]:
             value = _number(value, name, path)
         out[name] = value
     return out
+
+
+def merge_config_file(path: str | Path, overrides: dict[str, Any]) -> dict[str, Any]:
+    """The options of the file at *path* with *overrides* on top.
+
+    ``loss_params`` merge key by key (the file's ``gamma`` and a flag's ``alpha`` both stay);
+    every other override replaces the file's value. What :meth:`TrainConfig.from_file` and
+    ``train --folds --config`` both do.
+    """
+    values = load_config_file(path)
+    merged = {**values, **overrides}
+    if isinstance(values.get("loss_params"), dict) and isinstance(
+        overrides.get("loss_params"), dict
+    ):
+        merged["loss_params"] = {**values["loss_params"], **overrides["loss_params"]}
+    return merged
 
 
 def _number(value: str, name: str, path: Path) -> Any:

@@ -201,7 +201,10 @@ def _concat_splits(paths: list[str], *, vocabulary: Any, **kw: Any) -> SplitData
     first = parts[0]
     texts = None
     if first.texts is not None:
-        texts = pa.concat_arrays([p.texts for p in parts if p.texts is not None])
+        chunks = [p.texts for p in parts if p.texts is not None]
+        if len({c.type for c in chunks}) > 1:  # string in one file, large_string in another
+            chunks = [c.cast(pa.large_string()) for c in chunks]
+        texts = pa.concat_arrays(chunks)
     embeddings = None
     if first.embeddings is not None:
         dims = {p.embeddings.shape[1] for p in parts if p.embeddings is not None}

@@ -117,16 +117,15 @@ def _fold_files(folds: str | Path) -> list[Path]:
 
     files = fold_files(folds)
     if not files:
-        raise ParameterError(
+        # no param=: the message is about the folder (whose name may be "folds" itself)
+        raise InputError(
             f"{folds} holds no fold files (fold-0.parquet, ...): give the output folder of "
-            "split with folds",
-            param="folds",
+            "`mlbalance split` with K folds"
         )
     if len(files) < MIN_FOLDS:
-        raise ParameterError(
+        raise InputError(
             f"{folds} holds {len(files)} fold(s); k-fold training needs at least {MIN_FOLDS} "
-            "(test, val and train folds)",
-            param="folds",
+            "(a test, a val and a train fold)"
         )
     _check_vocabularies(files)
     return files
@@ -148,19 +147,6 @@ def _base_options(options: TrainConfig | Mapping[str, Any] | None) -> dict[str, 
             param=("folds", *clash),
         )
     return given
-
-
-def _check_out(out: Path, folds: str | Path, overwrite: bool) -> None:
-    from mlbalance.io import check_not_input
-
-    check_not_input(out, [folds])
-    if out.is_file():
-        raise ParameterError(f"output folder {out} is a file, not a folder")
-    if out.is_dir() and any(out.iterdir()) and not overwrite:
-        raise ParameterError(
-            f"output folder {out} is not empty; pass overwrite=True to replace it",
-            param="overwrite",
-        )
 
 
 def train_folds(
@@ -185,7 +171,9 @@ def train_folds(
         ``test`` and ``out``; a TrainConfig's data paths are replaced). Every fold uses them,
         seed included, so the run is deterministic for a seed.
     overwrite : bool, default False
-        Replace a non-empty output folder (each fold's folder is replaced atomically).
+        Replace a non-empty output folder. The whole output is built in a temporary folder
+        beside it and swapped in at the end (locked meanwhile): a failed or killed run leaves
+        the old output as it was, and an overwrite leaves no fold folder of an earlier run.
     log : callable, optional
         Receives the progress lines (``fold k/K ...``) and each run's lines. Default: stderr.
     progress : bool, optional
@@ -195,41 +183,77 @@ def train_folds(
     -------
     FoldsResult
     """
-    from mlbalance.io import write_json
-    from mlbalance.train.trainer import train
+    from mlbalance.io import output_dir, write_json
+    from mlbalance.train.runtime import process_rank
 
     say = log or (lambda line: print(line, file=sys.stderr))
     base = _base_options(options)
     files = _fold_files(folds)
     out = Path(out)
-    _check_out(out, folds, overwrite or bool(base.get("overwrite")))
-    out.mkdir(parents=True, exist_ok=True)
-    k_total = len(files)
+    overwrite = overwrite or bool(base.get("overwrite"))
+    plan = [_fold_plan(k, files) for k in range(len(files))]
+    for k, (test, val, train_files) in enumerate(plan):  # every option checked before any write
+        _fold_config(base, k, test, val, train_files, out)
+    if process_rank() != 0:  # under torchrun: rank 0 owns the output; the others train along
+        return _run_folds(plan, base, out, out, say, log, progress)
+    with output_dir(out, overwrite=overwrite, inputs=[folds]) as tmp:
+        result = _run_folds(plan, base, out, tmp, say, log, progress)
+        write_json(result.to_dict(), tmp / FOLDS_JSON)
+    for k, run in enumerate(result.results):  # the folders now live in out, not in tmp
+        run.out = out / f"fold-{k}"
+    return result
+
+
+def _fold_plan(k: int, files: list[Path]) -> tuple[Path, Path, list[Path]]:
+    """Fold *k*'s test, val and train files."""
+    test, val = files[k], files[(k + 1) % len(files)]
+    return test, val, [f for f in files if f not in (test, val)]
+
+
+def _fold_config(
+    base: dict[str, Any], k: int, test: Path, val: Path, train_files: list[Path], out: Path
+) -> TrainConfig:
+    """The :class:`TrainConfig` of fold *k*, its model folder ``out/fold-k``."""
     ckpt = base.get("checkpoint_dir")  # one checkpoint folder per fold inside it
+    name = f"fold-{k}"
+    return TrainConfig(
+        **{
+            **base,
+            "train": [str(f) for f in train_files],
+            "val": str(val),
+            "test": str(test),
+            "out": str(out / name),
+            "overwrite": False,  # a fresh folder inside the output being built
+            **({"checkpoint_dir": str(Path(ckpt) / name)} if ckpt else {}),
+        }
+    )
+
+
+def _run_folds(
+    plan: list[tuple[Path, Path, list[Path]]],
+    base: dict[str, Any],
+    out: Path,
+    into: Path,
+    say: Log,
+    log: Log | None,
+    progress: bool | None,
+) -> FoldsResult:
+    """Train every fold into *into* (the output being built); the result names *out*."""
+    from mlbalance.train.trainer import train
+
     records: list[dict[str, Any]] = []
     results: list[TrainResult] = []
     seconds: list[float] = []
-    for k, test in enumerate(files):
-        val = files[(k + 1) % k_total]
-        train_files = [f for f in files if f not in (test, val)]
+    for k, (test, val, train_files) in enumerate(plan):
         name = f"fold-{k}"
         say(
-            f"fold {k + 1}/{k_total}: test {test.name}, val {val.name}, train "
+            f"fold {k + 1}/{len(plan)}: test {test.name}, val {val.name}, train "
             + ", ".join(f.name for f in train_files)
         )
-        cfg = TrainConfig(
-            **{
-                **base,
-                "train": [str(f) for f in train_files],
-                "val": str(val),
-                "test": str(test),
-                "out": str(out / name),
-                "overwrite": True if overwrite else base.get("overwrite", False),
-                **({"checkpoint_dir": str(Path(ckpt) / name)} if ckpt else {}),
-            }
-        )
         started = time.perf_counter()
-        result = train(cfg, log=log, progress=progress)
+        result = train(
+            _fold_config(base, k, test, val, train_files, into), log=log, progress=progress
+        )
         seconds.append(time.perf_counter() - started)
         results.append(result)
         m = result.metrics
@@ -251,9 +275,7 @@ def train_folds(
         }
         for block in SUMMARISED
     }
-    result_all = FoldsResult(out, records, summary, results, seconds)
-    write_json(result_all.to_dict(), out / FOLDS_JSON)
-    return result_all
+    return FoldsResult(out, records, summary, results, seconds)
 
 
 def format_folds(result: FoldsResult, *, metrics: tuple[str, ...] | None = None) -> str:
