@@ -79,3 +79,27 @@ def test_torchrun_two_cpu_processes(tmp_path):
     assert steps < train_rows / 16  # a single process would take >= 14 steps per epoch
     assert len(summary["history"]) == 1
     assert not (tmp_path / "model.ckpt").exists()
+
+
+@pytest.mark.slow
+def test_torchrun_k_fold(tmp_path):
+    """train --folds under torchrun: one process group for all folds (re-joining per fold
+    raced), rank 0 alone logs, prints and writes the output."""
+    from mlbalance.io import LabelSpec, write_parquet
+    from mlbalance.split.files import split_to_folder
+    from test_train import embedding_table
+
+    table, names = embedding_table(320, 6, 8, 0)
+    write_parquet(table, tmp_path / "all.parquet", labels=names, spec=LabelSpec())
+    split_to_folder(tmp_path / "all.parquet", tmp_path / "folds", folds=3, seed=0)
+    env = dict(os.environ, OMP_NUM_THREADS="1", MLBALANCE_NO_PROGRESS="1")
+    out = tmp_path / "cv"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node",
+           "2", "-m", "mlbalance", "train", "--folds", str(tmp_path / "folds"), "--out",
+           str(out), "--epochs", "1", "--threshold-cv", "2", "--json", "-"]  # fmt: skip
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert json.loads(proc.stdout)["n_folds"] == 3  # one JSON document: rank 0's
+    assert proc.stderr.count("fold 3/3:") == 1
+    assert sorted(p.name for p in out.iterdir()) == ["fold-0", "fold-1", "fold-2", "folds.json"]
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []

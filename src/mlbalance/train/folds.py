@@ -184,7 +184,7 @@ def train_folds(
     FoldsResult
     """
     from mlbalance.io import output_dir, write_json
-    from mlbalance.train.runtime import process_rank
+    from mlbalance.train.runtime import process_rank, running
 
     say = log or (lambda line: print(line, file=sys.stderr))
     base = _base_options(options)
@@ -194,11 +194,14 @@ def train_folds(
     plan = [_fold_plan(k, files) for k in range(len(files))]
     for k, (test, val, train_files) in enumerate(plan):  # every option checked before any write
         _fold_config(base, k, test, val, train_files, out)
-    if process_rank() != 0:  # under torchrun: rank 0 owns the output; the others train along
-        return _run_folds(plan, base, out, out, say, log, progress)
-    with output_dir(out, overwrite=overwrite, inputs=[folds]) as tmp:
-        result = _run_folds(plan, base, out, tmp, say, log, progress)
-        write_json(result.to_dict(), tmp / FOLDS_JSON)
+    # under torchrun one process group serves every fold (joining and leaving it per run
+    # races: a new group can read the last one's addresses from the store)
+    with running(str(base.get("device") or "auto")):
+        if process_rank() != 0:  # rank 0 owns the output and the log; the others train along
+            return _run_folds(plan, base, out, out, lambda line: None, log, progress)
+        with output_dir(out, overwrite=overwrite, inputs=[folds]) as tmp:
+            result = _run_folds(plan, base, out, tmp, say, log, progress)
+            write_json(result.to_dict(), tmp / FOLDS_JSON)
     for k, run in enumerate(result.results):  # the folders now live in out, not in tmp
         run.out = out / f"fold-{k}"
     return result
