@@ -96,6 +96,21 @@ def test_load_split_of_a_shard_folder_is_one_train_split(outputs):
     assert list(got["train"]["labels"]) == want.to_lists()
 
 
+def test_load_split_gives_every_split_the_union_vocabulary(tmp_path):
+    """A label only a later split has: every split is cast to the same (union) vocabulary."""
+    import pyarrow as pa
+
+    rows = {"train": (["a"], ["b"]), "val": (["a"], ["c"]), "test": (["b"], ["d"])}
+    stored = {"train": ["b", "a"], "val": ["a", "b", "c"], "test": ["d", "b"]}
+    for split, labels in rows.items():
+        table = pa.table({"text": ["x", "y"], "labels": list(labels)})
+        write_parquet(table, tmp_path / f"{split}.parquet", labels=stored[split], spec=LabelSpec())
+    got = load_split(tmp_path)
+    for split in rows:
+        assert got[split].features["labels"].feature.names == ["b", "a", "c", "d"], split
+        assert label_matrix(got[split]).to_lists() == [list(r) for r in rows[split]]
+
+
 def test_load_split_refuses_a_missing_folder(tmp_path):
     with pytest.raises(MlbalanceError, match="no such"):
         load_split(tmp_path / "nope")
