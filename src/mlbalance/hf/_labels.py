@@ -29,8 +29,6 @@ from mlbalance.labels import LabelMatrix
 
 __all__ = ["LabelCoding", "MultiHotCollator", "coding_of", "label_matrix", "label_vocabulary"]
 
-KINDS = ("ids", "names", "multi-hot")
-
 
 def _feature(dataset: Any, column: str) -> Any:
     features = getattr(dataset, "features", None)
@@ -83,9 +81,10 @@ class LabelCoding:
                 ) from None
             return out
         ids = np.asarray(values, dtype=np.int64)
-        if ids.size and (ids.min() < 0 or ids.max() >= len(self.names)):
+        bad = ids[(ids < 0) | (ids >= len(self.names))]
+        if bad.size:
             raise InputError(
-                f"{where}label id {int(ids.max())} is outside the {len(self.names)} labels"
+                f"{where}label id {int(bad[0])} is outside the {len(self.names)} labels"
             )
         out[ids] = 1.0
         return out
@@ -153,6 +152,14 @@ def label_matrix(
     coding = coding or coding_of(dataset, label_column, label_names)
     rows = list(dataset[label_column])
     if coding.kind == "multi-hot":
+        width = len(coding.names)
+        for i, row in enumerate(rows):
+            length = len(row) if row is not None else 0
+            if length != width:
+                raise InputError(
+                    f"row {i}: multi-hot labels of length {length}, expected {width} (one per "
+                    "label name)"
+                )
         return LabelMatrix.from_dense(np.asarray(rows), coding.names)
     names = coding.names
     if coding.kind == "ids":
