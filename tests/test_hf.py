@@ -252,6 +252,44 @@ def test_bucket_bounds_reach_the_metrics(setup, tmp_path):
     assert not [k for k in everything_tail if k.endswith(("_head", "_medium"))]
 
 
+def test_label_files_are_written_atomically(tmp_path, monkeypatch):
+    """A write that fails half-way leaves the file a checkpoint already had, and no temporary."""
+    from mlbalance.errors import MlbalanceError
+    from mlbalance.train.model_folder import write_label_files
+
+    def files():
+        return sorted(p.name for p in tmp_path.iterdir())
+
+    write_label_files(tmp_path, thresholds=None, names=["a", "b"], train_counts=np.array([3, 1]),
+                      n_rows=4, args={"max_length": 8})  # fmt: skip
+    before = {name: (tmp_path / name).read_text() for name in files()}
+    assert json.loads(before["label_counts.json"]) == {"n_rows": 4, "counts": {"a": 3, "b": 1}}
+    write_text = Path.write_text
+
+    def half_then_fail(self, text, *a, **kw):
+        write_text(self, text[: len(text) // 2], *a, **kw)
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(Path, "write_text", half_then_fail)
+    with pytest.raises(MlbalanceError):
+        write_label_files(tmp_path, thresholds=None, names=["a", "b"],
+                          train_counts=np.array([5, 5]), n_rows=9, args={"max_length": 8})  # fmt: skip
+    monkeypatch.undo()
+    assert files() == sorted(before)
+    assert {name: (tmp_path / name).read_text() for name in files()} == before
+
+
+def test_missing_max_length_is_warned_once_per_trainer(setup, tmp_path, caplog):
+    trainer = _trainer(setup, tmp_path / "run", prior_bias=False)
+    with caplog.at_level("WARNING", logger="mlbalance.hf.trainer"):
+        trainer.save_model(str(tmp_path / "a"))
+        trainer.save_model(str(tmp_path / "b"))
+    said = [r.getMessage() for r in caplog.records if "max_length not given" in r.getMessage()]
+    assert len(said) == 1, said
+    saved = json.loads((tmp_path / "b" / "training_args.json").read_text())
+    assert saved["max_length"] is None
+
+
 def test_example_script_trains_and_saves_a_predictor_folder(setup, tmp_path):
     import importlib.util
 

@@ -172,6 +172,7 @@ threshold_cv, threshold_guard
         self.sampler_info_: dict[str, Any] | None = None
         self.thresholds_: Any = None
         self.threshold_tuner_: Any = None
+        self._warned_max_length = False
 
     # ------------------------------------------------------------------ set-up
     def _read_labels(
@@ -405,7 +406,8 @@ threshold_cv, threshold_guard
         from mlbalance.train.model_folder import write_label_files
 
         directory = str(output_dir if output_dir is not None else self.args.output_dir)
-        if self.max_length is None:
+        if self.max_length is None and not self._warned_max_length:
+            self._warned_max_length = True  # once per trainer, not at every checkpoint
             logger.warning(
                 "%s: max_length not given to MultilabelTrainer: load_predictor and mlbalance "
                 "predict will cut texts at 128 tokens", directory,
