@@ -21,11 +21,15 @@ in seconds with a tiny model, no downloads::
 
 With a real encoder (``--model sentence-transformers/all-MiniLM-L6-v2``) and a GPU, add
 ``--bf16``. ``--loss``, ``--sampler`` and ``--recipe`` take the values of ``mlbalance train``.
+
+Needs transformers >= 4.46 (``processing_class=``, ``eval_strategy=``); tested with
+transformers 5.25 / datasets 5.2 and transformers 4.57.6 / datasets 3.6.0.
 """
 
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import sys
 from collections.abc import Sequence
@@ -78,6 +82,9 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         return tokenizer(batch["text"], truncation=True, max_length=args.max_length)
 
     encoded = splits.map(tokenize, batched=True)
+    # 6% of the steps warm up: a float warmup_steps in transformers 5, warmup_ratio in 4.x
+    fraction = "warmup_ratio" in inspect.signature(TrainingArguments).parameters
+    warmup = {"warmup_ratio" if fraction else "warmup_steps": 0.06}
     training_args = TrainingArguments(
         output_dir=args.out,
         num_train_epochs=args.epochs,
@@ -85,7 +92,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         per_device_train_batch_size=args.batch_size,
         per_device_eval_batch_size=4 * args.batch_size,
         learning_rate=args.lr,
-        warmup_steps=0.06,  # a fraction of the steps (transformers 5; 4.x: warmup_ratio)
+        **warmup,
         weight_decay=0.01,
         eval_strategy="epoch" if args.max_steps < 0 else "steps",
         eval_steps=max(args.max_steps, 1),

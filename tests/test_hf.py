@@ -220,6 +220,57 @@ def test_names_column_from_load_dataset(setup, tmp_path):
     assert trainer.state.global_step == 4
 
 
+def _with_unseen_label(dataset, names, rows=(0, 1), column="labels"):
+    """*dataset* with the labels as names, and ``zz`` (a label train lacks) on *rows*."""
+    decode = dataset.features["labels"].feature.int2str
+
+    def to_names(batch, idx):
+        return {"names": [[decode(i) for i in r] + (["zz"] if j in rows else [])
+                          for r, j in zip(batch["labels"], idx, strict=True)]}  # fmt: skip
+
+    out = dataset.map(to_names, batched=True, with_indices=True, remove_columns=["labels"])
+    out = out.cast_column("names", datasets.Sequence(datasets.Value("string")))
+    return out.rename_column("names", column)
+
+
+def test_eval_labels_train_never_saw_are_left_out_with_one_warning(setup, tmp_path, caplog):
+    """As mlbalance evaluate: one warning naming them and their rows, the batches without them
+    (was an InputError from the collator at the first evaluation)."""
+    names = setup["names"]
+    val = setup["data"]["val"]
+    truth = label_matrix(val).matrix.toarray()
+    as_names = _with_unseen_label(val, names)
+    with caplog.at_level("WARNING", logger="mlbalance.hf.trainer"):
+        trainer = MultilabelTrainer(
+            model=_model(setup), args=_args(tmp_path), train_dataset=setup["data"]["train"],
+            eval_dataset={"val": as_names}, processing_class=setup["tokenizer"],
+        )  # fmt: skip
+        metrics = trainer.evaluate()
+        got = trainer.predict(as_names)
+    said = [r.getMessage() for r in caplog.records if "train never saw" in r.getMessage()]
+    assert said == [
+        "eval_dataset['val'] has 1 label(s) that train never saw, on 2 row(s) (left out of its "
+        "batches and metrics): zz (2)"
+    ]
+    assert "eval_val_macro_f1" in metrics
+    np.testing.assert_array_equal(got.label_ids, truth)  # names in the model's order
+    # a ClassLabel column of another vocabulary is read through its names, not by position
+    other = [*reversed(names), "zz"]
+    relabelled = as_names.cast_column("labels", datasets.Sequence(datasets.ClassLabel(names=other)))
+    np.testing.assert_array_equal(trainer.predict(relabelled).label_ids, truth)
+
+
+def test_train_labels_outside_label_names_are_refused_at_construction(setup, tmp_path):
+    from mlbalance.errors import InputError
+
+    train = _with_unseen_label(setup["data"]["train"], setup["names"], rows=(3,))
+    with pytest.raises(InputError, match=r"^train_dataset has 1 label\(s\).*'zz' \(1 rows\)"):
+        MultilabelTrainer(
+            model=_model(setup), args=_args(tmp_path), train_dataset=train,
+            processing_class=setup["tokenizer"], label_names=setup["names"],
+        )  # fmt: skip
+
+
 @pytest.mark.parametrize(
     ("kw", "param"),
     [
@@ -250,6 +301,44 @@ def test_bucket_bounds_reach_the_metrics(setup, tmp_path):
     everything_tail = _trainer(setup, tmp_path, head_min=10**9, tail_max=10**9).evaluate()
     assert "eval_macro_f1_tail" in everything_tail
     assert not [k for k in everything_tail if k.endswith(("_head", "_medium"))]
+
+
+def test_label_files_are_written_atomically(tmp_path, monkeypatch):
+    """A write that fails half-way leaves the file a checkpoint already had, and no temporary."""
+    from mlbalance.errors import MlbalanceError
+    from mlbalance.train.model_folder import write_label_files
+
+    def files():
+        return sorted(p.name for p in tmp_path.iterdir())
+
+    write_label_files(tmp_path, thresholds=None, names=["a", "b"], train_counts=np.array([3, 1]),
+                      n_rows=4, args={"max_length": 8})  # fmt: skip
+    before = {name: (tmp_path / name).read_text() for name in files()}
+    assert json.loads(before["label_counts.json"]) == {"n_rows": 4, "counts": {"a": 3, "b": 1}}
+    write_text = Path.write_text
+
+    def half_then_fail(self, text, *a, **kw):
+        write_text(self, text[: len(text) // 2], *a, **kw)
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(Path, "write_text", half_then_fail)
+    with pytest.raises(MlbalanceError):
+        write_label_files(tmp_path, thresholds=None, names=["a", "b"],
+                          train_counts=np.array([5, 5]), n_rows=9, args={"max_length": 8})  # fmt: skip
+    monkeypatch.undo()
+    assert files() == sorted(before)
+    assert {name: (tmp_path / name).read_text() for name in files()} == before
+
+
+def test_missing_max_length_is_warned_once_per_trainer(setup, tmp_path, caplog):
+    trainer = _trainer(setup, tmp_path / "run", prior_bias=False)
+    with caplog.at_level("WARNING", logger="mlbalance.hf.trainer"):
+        trainer.save_model(str(tmp_path / "a"))
+        trainer.save_model(str(tmp_path / "b"))
+    said = [r.getMessage() for r in caplog.records if "max_length not given" in r.getMessage()]
+    assert len(said) == 1, said
+    saved = json.loads((tmp_path / "b" / "training_args.json").read_text())
+    assert saved["max_length"] is None
 
 
 def test_example_script_trains_and_saves_a_predictor_folder(setup, tmp_path):

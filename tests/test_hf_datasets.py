@@ -96,6 +96,21 @@ def test_load_split_of_a_shard_folder_is_one_train_split(outputs):
     assert list(got["train"]["labels"]) == want.to_lists()
 
 
+def test_load_split_gives_every_split_the_union_vocabulary(tmp_path):
+    """A label only a later split has: every split is cast to the same (union) vocabulary."""
+    import pyarrow as pa
+
+    rows = {"train": (["a"], ["b"]), "val": (["a"], ["c"]), "test": (["b"], ["d"])}
+    stored = {"train": ["b", "a"], "val": ["a", "b", "c"], "test": ["d", "b"]}
+    for split, labels in rows.items():
+        table = pa.table({"text": ["x", "y"], "labels": list(labels)})
+        write_parquet(table, tmp_path / f"{split}.parquet", labels=stored[split], spec=LabelSpec())
+    got = load_split(tmp_path)
+    for split in rows:
+        assert got[split].features["labels"].feature.names == ["b", "a", "c", "d"], split
+        assert label_matrix(got[split]).to_lists() == [list(r) for r in rows[split]]
+
+
 def test_load_split_refuses_a_missing_folder(tmp_path):
     with pytest.raises(MlbalanceError, match="no such"):
         load_split(tmp_path / "nope")
@@ -171,3 +186,29 @@ def test_a_legacy_manifest_beside_the_shards_needs_the_data_files_glob(outputs, 
     got = datasets.load_dataset("parquet", data_files=str(legacy / "*.parquet"), cache_dir=cache)
     assert got["train"].num_rows == n_rows
     assert load_split(legacy)["train"].num_rows == n_rows
+
+
+# ------------------------------------------------------------------ label coding errors
+def test_a_bad_label_id_is_reported_as_it_is():
+    """The offending id is named, a negative one too (was the row's largest id)."""
+    from mlbalance.errors import InputError
+    from mlbalance.hf._labels import LabelCoding
+
+    coding = LabelCoding("ids", ("a", "b", "c"))
+    assert coding.encode([0, 2]).tolist() == [1.0, 0.0, 1.0]
+    with pytest.raises(InputError, match=r"label id -1 is outside the 3 labels"):
+        coding.encode([-1, 1])
+    with pytest.raises(InputError, match=r"label id 3 is outside"):
+        coding.encode([1, 3])
+
+
+def test_ragged_multi_hot_rows_are_one_input_error():
+    from mlbalance.errors import InputError
+
+    ds = datasets.Dataset.from_dict({"labels": [[0, 1, 0], [1, 0], [0, 0, 1]]})
+    with pytest.raises(InputError, match=r"^row 1: multi-hot labels of length 2, expected 3"):
+        label_matrix(ds, label_names=["a", "b", "c"])
+    square = datasets.Dataset.from_dict({"labels": [[0, 1], [1, 0]]})
+    with pytest.raises(InputError, match=r"^row 0: multi-hot labels of length 2, expected 3"):
+        label_matrix(square, label_names=["a", "b", "c"])
+    assert label_matrix(square, label_names=["a", "b"]).to_lists() == [["b"], ["a"]]

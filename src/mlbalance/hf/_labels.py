@@ -19,7 +19,7 @@ feature type (never guessed row by row):
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -27,9 +27,15 @@ import numpy as np
 from mlbalance.errors import InputError, ParameterError
 from mlbalance.labels import LabelMatrix
 
-__all__ = ["LabelCoding", "MultiHotCollator", "coding_of", "label_matrix", "label_vocabulary"]
-
-KINDS = ("ids", "names", "multi-hot")
+__all__ = [
+    "LabelCoding",
+    "MultiHotCollator",
+    "coding_of",
+    "eval_coding",
+    "label_matrix",
+    "label_vocabulary",
+    "refuse_unknown_labels",
+]
 
 
 def _feature(dataset: Any, column: str) -> Any:
@@ -54,10 +60,17 @@ def label_vocabulary(dataset: Any, label_column: str = "labels") -> list[str] | 
 
 @dataclass(frozen=True)
 class LabelCoding:
-    """How a label column is written (``kind``) and the vocabulary, in model output order."""
+    """How a label column is written (``kind``) and the vocabulary, in model output order.
+
+    ``source``: the names of a ``ClassLabel`` column whose vocabulary is not ``names`` (its
+    ids are read through them); ``drop_unknown``: labels outside ``names`` are left out (an
+    evaluation set's labels train never saw) instead of an error.
+    """
 
     kind: str
     names: tuple[str, ...]
+    source: tuple[str, ...] | None = None
+    drop_unknown: bool = False
 
     def encode(self, row: Any, where: str = "") -> np.ndarray:
         """One row's labels as a float32 multi-hot vector."""
@@ -73,6 +86,10 @@ class LabelCoding:
                 )
             return arr
         values = list(row)
+        if values and isinstance(values[0], str) and self.drop_unknown:
+            index = self._index()
+            out[[index[v] for v in values if v in index]] = 1.0
+            return out
         if values and isinstance(values[0], str):
             index = self._index()
             try:
@@ -83,10 +100,18 @@ class LabelCoding:
                 ) from None
             return out
         ids = np.asarray(values, dtype=np.int64)
-        if ids.size and (ids.min() < 0 or ids.max() >= len(self.names)):
-            raise InputError(
-                f"{where}label id {int(ids.max())} is outside the {len(self.names)} labels"
-            )
+        n = len(self.names) if self.source is None else len(self.source)
+        bad = ids[(ids < 0) | (ids >= n)]
+        if bad.size:
+            raise InputError(f"{where}label id {int(bad[0])} is outside the {n} labels")
+        if self.source is not None:  # ids of another vocabulary: through the names
+            index = self._index()
+            names = [self.source[i] for i in ids.tolist()]
+            if not self.drop_unknown and any(v not in index for v in names):
+                unknown = next(v for v in names if v not in index)
+                raise InputError(f"{where}label {unknown!r} is not in the label vocabulary")
+            out[[index[v] for v in names if v in index]] = 1.0
+            return out
         out[ids] = 1.0
         return out
 
@@ -142,6 +167,72 @@ def coding_of(
     )
 
 
+def eval_coding(
+    dataset: Any, label_column: str, coding: LabelCoding
+) -> tuple[LabelCoding, dict[str, int], int]:
+    """How to read an evaluation *dataset*'s labels into *coding*'s vocabulary (the model's),
+    the labels it has beyond it, ``{name: rows}`` (left out by the returned coding), and the
+    number of rows that have any of them.
+
+    Read from the column's feature type and its distinct values (one vectorised pass over
+    the label column only), not row by row.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    feature = _feature(dataset, label_column)
+    inner = _inner(feature)
+    kind_name = type(inner).__name__ if inner is not None else type(feature).__name__
+    known = set(coding.names)
+    if kind_name == "ClassLabel":
+        source = tuple(inner.names)
+        if source == coding.names:
+            return replace(coding, kind="ids", source=None, drop_unknown=True), {}, 0
+        out = LabelCoding("ids", coding.names, source=source, drop_unknown=True)
+        unknown_ids = [i for i, n in enumerate(source) if n not in known]
+        if not unknown_ids:
+            return out, {}, 0
+        decode = dict(enumerate(source))
+        probe: Any = pa.array(unknown_ids)
+    elif getattr(inner, "dtype", None) in ("string", "large_string"):
+        out = LabelCoding("names", coding.names, drop_unknown=True)
+        decode = None
+        probe = pa.array(sorted(known), pa.string())
+    else:  # multi-hot: positions, no names to check
+        return replace(coding, drop_unknown=True), {}, 0
+    column = dataset.select_columns([label_column]).with_format("arrow")[:][label_column]
+    column = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    flat, parents = pc.list_flatten(column), pc.list_parent_indices(column)
+    if decode is None:
+        mask = pc.invert(pc.is_in(flat, value_set=probe))
+    else:
+        mask = pc.is_in(flat, value_set=probe.cast(flat.type))
+    values, rows = flat.filter(mask), parents.filter(mask)
+    unknown: dict[str, int] = {}
+    for value in pc.unique(values).to_pylist():
+        name = str(decode[value]) if decode is not None else str(value)
+        unknown[name] = len(pc.unique(rows.filter(pc.equal(values, value))))
+    by_rows = dict(sorted(unknown.items(), key=lambda kv: (-kv[1], kv[0])))
+    return out, by_rows, len(pc.unique(rows))
+
+
+def refuse_unknown_labels(dataset: Any, label_column: str, coding: LabelCoding) -> None:
+    """One error for train rows with labels outside the vocabulary (given ``label_names``).
+
+    Raises
+    ------
+    InputError
+        ``train_dataset has 1 label(s) in column 'labels' that label_names lacks: 'zz' (3 rows)``.
+    """
+    _, unknown, _ = eval_coding(dataset, label_column, coding)
+    if unknown:
+        listed = ", ".join(f"{k!r} ({v} rows)" for k, v in list(unknown.items())[:8])
+        raise InputError(
+            f"train_dataset has {len(unknown)} label(s) in column {label_column!r} that "
+            f"label_names lacks: {listed}; add them to label_names or drop those rows"
+        )
+
+
 def label_matrix(
     dataset: Any,
     label_column: str = "labels",
@@ -153,6 +244,14 @@ def label_matrix(
     coding = coding or coding_of(dataset, label_column, label_names)
     rows = list(dataset[label_column])
     if coding.kind == "multi-hot":
+        width = len(coding.names)
+        for i, row in enumerate(rows):
+            length = len(row) if row is not None else 0
+            if length != width:
+                raise InputError(
+                    f"row {i}: multi-hot labels of length {length}, expected {width} (one per "
+                    "label name)"
+                )
         return LabelMatrix.from_dense(np.asarray(rows), coding.names)
     names = coding.names
     if coding.kind == "ids":

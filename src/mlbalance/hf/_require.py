@@ -9,8 +9,8 @@ from mlbalance.errors import MlbalanceError
 
 __all__ = ["require"]
 
-#: The extra that installs each package the adapters import.
-_EXTRA = {"datasets": "hf", "transformers": "hf", "torch": "hf", "accelerate": "hf"}
+#: The extra that installs every package the adapters import.
+_EXTRA = "hf"
 
 
 def require(module: str) -> ModuleType:
@@ -25,7 +25,6 @@ def require(module: str) -> ModuleType:
         return importlib.import_module(module)
     except ModuleNotFoundError as exc:
         root = (exc.name or module).split(".")[0]
-        extra = _EXTRA.get(root, "hf")
         raise MlbalanceError(
-            f'mlbalance.hf needs {root!r}, which is not installed: pip install "mlbalance[{extra}]"'
+            f'mlbalance.hf needs {root!r}, which is not installed: pip install "mlbalance[{_EXTRA}]"'
         ) from None

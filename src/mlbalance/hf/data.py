@@ -75,8 +75,10 @@ def load_split(
     -------
     datasets.DatasetDict
         Every column of the files; the labels in one column (``labels`` unless the files were
-        written with another name), read with the first split's vocabulary so that every
-        split shares label ids.
+        written with another name). Every split is read before any is cast: the
+        ``ClassLabel`` names are the union of the splits' vocabularies (the stored order of
+        the first split, then names only later splits have), the same for every split, so
+        label ids agree across splits.
 
     Examples
     --------
@@ -90,17 +92,19 @@ def load_split(
     from mlbalance.io import read_dataset
     from mlbalance.io.canonical import canonical_table
 
-    vocabulary: list[str] | None = None
-    out = {}
+    # every split is read first: the vocabulary is their union (each split's names in its
+    # stored order, else sorted; later splits' new names after), so all share label ids
+    vocabulary: dict[str, None] = {}
+    read = {}
     for name, path in _split_files(Path(folder)).items():
-        data = read_dataset(path, vocabulary=vocabulary)
-        vocabulary = list(data.labels.names)
-        table, spec = canonical_table(data.table, data.labels, data.spec)
+        data = read_dataset(path)
+        vocabulary.update(dict.fromkeys(data.labels.names))
+        read[name] = canonical_table(data.table, data.labels, data.spec)
+    feature = datasets.Sequence(datasets.ClassLabel(names=list(vocabulary)))
+    out = {}
+    for name, (table, spec) in read.items():
         ds = datasets.Dataset(InMemoryTable(table.replace_schema_metadata(None)))
-        if class_label:
-            feature = datasets.Sequence(datasets.ClassLabel(names=vocabulary))
-            ds = ds.cast_column(spec.column, feature)
-        out[name] = ds
+        out[name] = ds.cast_column(spec.column, feature) if class_label else ds
     return datasets.DatasetDict(out)
 
 

@@ -4,7 +4,8 @@ Drop it into an unchanged Hugging Face training script in place of ``Trainer``:
 
 * **labels** -- the train dataset's label column (``ClassLabel`` ids, names or multi-hot) is
   parsed once (:mod:`mlbalance.hf._labels`); the data collator is wrapped so every batch
-  carries a float multi-hot ``labels`` tensor; the model config gets ``id2label``,
+  carries a float multi-hot ``labels`` tensor (labels of an evaluation set that train never
+  saw are left out, with one warning naming them); the model config gets ``id2label``,
   ``label2id`` and ``problem_type="multi_label_classification"``.
 * **loss** -- any of :data:`mlbalance.train.losses.LOSSES` (``compute_loss``), built from the
   training label counts as ``mlbalance train`` builds it.
@@ -23,9 +24,10 @@ Drop it into an unchanged Hugging Face training script in place of ``Trainer``:
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -33,7 +35,14 @@ from typing import Any
 import numpy as np
 
 from mlbalance.errors import ParameterError
-from mlbalance.hf._labels import LabelCoding, MultiHotCollator, coding_of, label_matrix
+from mlbalance.hf._labels import (
+    LabelCoding,
+    MultiHotCollator,
+    coding_of,
+    eval_coding,
+    label_matrix,
+    refuse_unknown_labels,
+)
 from mlbalance.hf._options import HFOptions, resolve_options
 from mlbalance.hf._require import require
 from mlbalance.labels import LabelMatrix, as_label_matrix
@@ -168,10 +177,17 @@ threshold_cv, threshold_guard
         self._configure_model(counts)
         self.loss_fn = self._build_loss(counts)
         self.data_collator = MultiHotCollator(self.data_collator, self.coding, label_column)
+        self._eval_codings: dict[int, tuple[Any, LabelCoding]] = {}
+        evals = (
+            self.eval_dataset if isinstance(self.eval_dataset, dict) else {"": self.eval_dataset}
+        )
+        for key, dataset in evals.items():
+            self._eval_coding(dataset, f"eval_dataset[{key!r}]" if key else "eval_dataset")
         self.model_accepts_loss_kwargs = False  # the loss is ours: no num_items_in_batch
         self.sampler_info_: dict[str, Any] | None = None
         self.thresholds_: Any = None
         self.threshold_tuner_: Any = None
+        self._warned_max_length = False
 
     # ------------------------------------------------------------------ set-up
     def _read_labels(
@@ -190,6 +206,7 @@ threshold_cv, threshold_guard
             has_column = ds is not None and self.label_column in (ds.column_names or ())
             if has_column:
                 coding = coding_of(ds, self.label_column, names)
+                refuse_unknown_labels(ds, self.label_column, coding)
             else:
                 coding = LabelCoding("names", tuple(names))
             return coding, y.with_names(names) if tuple(names) != y.names else y
@@ -200,6 +217,7 @@ threshold_cv, threshold_guard
                 param="train_labels",
             )
         coding = coding_of(ds, self.label_column, label_names)
+        refuse_unknown_labels(ds, self.label_column, coding)
         return coding, label_matrix(ds, self.label_column, coding=coding)
 
     def _configure_model(self, counts: np.ndarray) -> None:
@@ -301,6 +319,54 @@ threshold_cv, threshold_guard
         return (loss, outputs) if return_outputs else loss
 
     # ------------------------------------------------------------------ evaluation
+    def _eval_coding(self, dataset: Any, what: str = "the evaluation dataset") -> LabelCoding:
+        """How *dataset*'s labels are read into the model's: labels train never saw are left
+        out, with one warning per dataset naming them and their rows (as ``mlbalance
+        evaluate``)."""
+        known = self._eval_codings.get(id(dataset))
+        if known is not None and known[0] is dataset:
+            return known[1]
+        features = getattr(dataset, "features", None)
+        if features is None or self.label_column not in features:
+            coding = self.coding  # no label column to check: read as the train set's
+        else:
+            coding, unknown, n_rows = eval_coding(dataset, self.label_column, self.coding)
+            if unknown:
+                logger.warning(
+                    "%s has %d label(s) that train never saw, on %d row(s) (left out of its "
+                    "batches and metrics): %s", what, len(unknown), n_rows,
+                    ", ".join(f"{k} ({v})" for k, v in list(unknown.items())[:8])
+                    + (" ..." if len(unknown) > 8 else ""),
+                )  # fmt: skip
+        self._eval_codings[id(dataset)] = (dataset, coding)
+        return coding
+
+    @contextlib.contextmanager
+    def _collating(self, dataset: Any) -> Iterator[None]:
+        """The data collator reads *dataset*'s labels with its own coding while a loader is built."""
+        train_collator = self.data_collator
+        if isinstance(train_collator, MultiHotCollator) and dataset is not None:
+            self.data_collator = MultiHotCollator(
+                train_collator.collator, self._eval_coding(dataset), self.label_column
+            )
+        try:
+            yield
+        finally:
+            self.data_collator = train_collator
+
+    def get_eval_dataloader(self, eval_dataset: Any = None) -> Any:
+        """The Trainer's loader, with labels train never saw left out of the batches."""
+        dataset = eval_dataset if eval_dataset is not None else self.eval_dataset
+        if isinstance(dataset, str) and isinstance(self.eval_dataset, dict):
+            dataset = self.eval_dataset[dataset]
+        with self._collating(dataset):
+            return super().get_eval_dataloader(eval_dataset)
+
+    def get_test_dataloader(self, test_dataset: Any) -> Any:
+        """The Trainer's loader, with labels train never saw left out of the batches."""
+        with self._collating(test_dataset):
+            return super().get_test_dataloader(test_dataset)
+
     def _tunes(self, prefix: str) -> bool:
         """Thresholds are tuned at ``eval`` (the first dataset of a dict of eval datasets)."""
         if isinstance(self.eval_dataset, dict) and self.eval_dataset:
@@ -405,7 +471,8 @@ threshold_cv, threshold_guard
         from mlbalance.train.model_folder import write_label_files
 
         directory = str(output_dir if output_dir is not None else self.args.output_dir)
-        if self.max_length is None:
+        if self.max_length is None and not self._warned_max_length:
+            self._warned_max_length = True  # once per trainer, not at every checkpoint
             logger.warning(
                 "%s: max_length not given to MultilabelTrainer: load_predictor and mlbalance "
                 "predict will cut texts at 128 tokens", directory,

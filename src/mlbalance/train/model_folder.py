@@ -228,8 +228,17 @@ def write_head(
 
 
 def _write_json(path: Path, obj: Any) -> None:
+    """Write *obj* as JSON atomically (a temporary sibling renamed onto *path*): a folder
+    written in place, such as a Trainer checkpoint, never holds a half-written file."""
+    from mlbalance.io import atomic_path
+
     text = json.dumps(jsonable(obj), indent=1, ensure_ascii=False)
-    writing(path, lambda: path.write_text(text, encoding="utf-8"))
+
+    def write() -> None:
+        with atomic_path(path) as tmp:
+            tmp.write_text(text, encoding="utf-8")
+
+    writing(path, write)
 
 
 def write_label_files(
