@@ -56,11 +56,18 @@ def goemotions_dir(shared_datasets: Path) -> Path:
 # Hypothesis: CI (CI=true) runs derandomized with no example database, so a run's outcome does
 # not depend on a random draw or on failures replayed from an earlier run in the same checkout.
 # Locally the default profile explores new examples each run (a failure found there is a bug).
+# Neither profile times anything: no per-example deadline and no "too slow" health check, whose
+# outcome depends on how busy the machine is, not on the code.
 try:
+    from hypothesis import HealthCheck as _HealthCheck
     from hypothesis import settings as _hyp_settings
 
-    _hyp_settings.register_profile("ci", derandomize=True, database=None, print_blob=True)
-    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
-        _hyp_settings.load_profile("ci")
+    _untimed = {"deadline": None, "suppress_health_check": [_HealthCheck.too_slow]}
+    _hyp_settings.register_profile("local", **_untimed)
+    _hyp_settings.register_profile(
+        "ci", derandomize=True, database=None, print_blob=True, **_untimed
+    )
+    ci = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+    _hyp_settings.load_profile("ci" if ci else "local")
 except ImportError:  # pragma: no cover - hypothesis is a dev dependency
     pass

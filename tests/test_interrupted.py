@@ -71,12 +71,17 @@ def die_at(step: int | None) -> Iterator[dict[str, int]]:
 
         return step_or_die
 
-    opened: list[int] = []
+    # descriptors the run opened with os.open (the output lock), with the file each one was:
+    # at death only those still open on that same file are closed (a number the run closed
+    # may since belong to another file of this process, e.g. one a pytest or writer thread
+    # opened, and closing that would break it)
+    opened: list[tuple[int, tuple[int, int]]] = []
     real_open = os.open
 
     def record_open(*args: Any, **kwargs: Any) -> int:
         fd = real_open(*args, **kwargs)
-        opened.append(fd)
+        st = os.fstat(fd)
+        opened.append((fd, (st.st_dev, st.st_ino)))
         return fd
 
     for owner, name, fn in saved:
@@ -89,9 +94,11 @@ def die_at(step: int | None) -> Iterator[dict[str, int]]:
         for owner, name, fn in saved:
             setattr(owner, name, fn)
         if state["dead"]:  # the kernel closes a killed process's files (and its locks)
-            for fd in opened:
+            for fd, same in opened:
                 with contextlib.suppress(OSError):
-                    os.close(fd)
+                    st = os.fstat(fd)
+                    if (st.st_dev, st.st_ino) == same:
+                        os.close(fd)
 
 
 def _data(path: Path, n: int = 600) -> None:
