@@ -127,3 +127,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
 
 if __name__ == "__main__":
     main()
+    import torch.distributed as dist
+
+    if dist.is_initialized():  # under torchrun: leave the group before exiting (a process
+        dist.destroy_process_group()  # that exits inside it can abort at shutdown)
